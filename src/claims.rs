@@ -1,0 +1,436 @@
+//! [`Claims`]: what a verifier learned about the caller, and [`RoleSource`]: where its roles are.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The verified claims of an access token.
+///
+/// Every verifier produces this one type, whatever the token format (JWT or introspection
+/// answer) and whatever the provider. It is cheap to clone (one reference count) and is put into
+/// the request extensions by [`AuthLayer`](crate::AuthLayer).
+///
+/// ```
+/// use tower_authz::{Claims, RoleSource};
+///
+/// let claims = Claims::from_value(
+///     serde_json::json!({
+///         "sub": "alice", "iss": "https://id.example.com", "aud": ["api", "other"],
+///         "exp": 4102444800_u64, "scope": "read write", "roles": ["admin"]
+///     }),
+///     &RoleSource::default(),
+/// )
+/// .unwrap();
+/// assert_eq!(claims.subject(), Some("alice"));
+/// assert!(claims.has_audience("api"));
+/// assert!(claims.has_scope("write"));
+/// assert!(claims.has_role("admin"));
+/// ```
+#[derive(Clone)]
+pub struct Claims {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raw: Value,
+    audiences: Vec<Box<str>>,
+    scopes: Vec<Box<str>>,
+    roles: Vec<Box<str>>,
+}
+
+impl Claims {
+    /// Builds claims from a JSON object, reading roles through `roles`.
+    ///
+    /// Returns `None` if `value` is not a JSON object. Claims of the wrong type are treated as
+    /// absent (a `roles` claim that is a number gives no roles; it is not an error).
+    pub fn from_value(value: Value, roles: &RoleSource) -> Option<Self> {
+        let map = value.as_object()?;
+        let audiences = strings(map.get("aud"));
+        let scopes = match map.get("scope").or_else(|| map.get("scp")) {
+            Some(Value::String(s)) => s.split_ascii_whitespace().map(Box::from).collect(),
+            other => strings(other),
+        };
+        let mut role_list = Vec::new();
+        roles.collect(&value, &mut role_list);
+        Some(Self {
+            inner: Arc::new(Inner {
+                audiences,
+                scopes,
+                roles: role_list,
+                raw: value,
+            }),
+        })
+    }
+
+    /// The `sub` claim.
+    pub fn subject(&self) -> Option<&str> {
+        self.str_claim("sub")
+    }
+
+    /// The `iss` claim.
+    pub fn issuer(&self) -> Option<&str> {
+        self.str_claim("iss")
+    }
+
+    /// The `aud` claim, whether it was a string or an array.
+    pub fn audiences(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.inner.audiences.iter().map(|a| &**a)
+    }
+
+    /// Whether `aud` contains `audience`.
+    pub fn has_audience(&self, audience: &str) -> bool {
+        self.inner.audiences.iter().any(|a| &**a == audience)
+    }
+
+    /// The `exp` claim (seconds since the Unix epoch).
+    pub fn expires_at(&self) -> Option<u64> {
+        self.get("exp").and_then(numeric_date)
+    }
+
+    /// The `nbf` claim (seconds since the Unix epoch).
+    pub fn not_before(&self) -> Option<u64> {
+        self.get("nbf").and_then(numeric_date)
+    }
+
+    /// The `iat` claim (seconds since the Unix epoch).
+    pub fn issued_at(&self) -> Option<u64> {
+        self.get("iat").and_then(numeric_date)
+    }
+
+    /// The scopes: `scope` split on spaces, or Entra's `scp` (string or array).
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.inner.scopes.iter().map(|s| &**s)
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.inner.scopes.iter().any(|s| &**s == scope)
+    }
+
+    /// The roles, as read by the verifier's [`RoleSource`].
+    pub fn roles(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.inner.roles.iter().map(|r| &**r)
+    }
+
+    /// Whether the caller has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.inner.roles.iter().any(|r| &**r == role)
+    }
+
+    /// The OAuth client the token was issued to: `client_id` (RFC 9068, RFC 7662), else `azp`
+    /// (OIDC, Entra), else `applicationId` (FusionAuth).
+    pub fn client_id(&self) -> Option<&str> {
+        self.str_claim("client_id")
+            .or_else(|| self.str_claim("azp"))
+            .or_else(|| self.str_claim("applicationId"))
+    }
+
+    /// One claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.as_map().get(name)
+    }
+
+    /// All claims as the JSON object they came in.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        match &self.inner.raw {
+            Value::Object(map) => map,
+            // `from_value` only accepts objects.
+            _ => empty_map(),
+        }
+    }
+
+    /// All claims as a JSON value (always an object).
+    pub fn as_value(&self) -> &Value {
+        &self.inner.raw
+    }
+
+    /// A typed view of the claims, for custom claims.
+    ///
+    /// ```
+    /// # use tower_authz::{Claims, RoleSource};
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine { tid: String }
+    /// let claims = Claims::from_value(serde_json::json!({"tid": "t1"}), &RoleSource::default()).unwrap();
+    /// assert_eq!(claims.deserialize::<Mine>().unwrap().tid, "t1");
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.inner.raw)
+    }
+
+    fn str_claim(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Claims are not secret (they are signed, not encrypted), but keep Debug short.
+        f.debug_struct("Claims")
+            .field("sub", &self.subject())
+            .field("iss", &self.issuer())
+            .field("aud", &self.inner.audiences)
+            .field("scopes", &self.inner.scopes)
+            .field("roles", &self.inner.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+fn empty_map() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
+/// A JSON NumericDate: a non-negative number of seconds (fractions are truncated).
+pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)),
+        _ => None,
+    }
+}
+
+/// A string, or the strings of an array (other elements are skipped).
+fn strings(value: Option<&Value>) -> Vec<Box<str>> {
+    match value {
+        Some(Value::String(s)) => vec![Box::from(s.as_str())],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(Box::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Where a provider puts the caller's roles.
+///
+/// The default is a `roles` claim holding an array of strings (Microsoft Entra, FusionAuth,
+/// Auth0 with a rule). Use one of the constructors for other providers, and
+/// [`RoleSource::merge`] when roles come from more than one place.
+///
+/// ```
+/// use tower_authz::{Claims, RoleSource};
+///
+/// let token = serde_json::json!({
+///     "urn:zitadel:iam:org:project:roles": {
+///         "admin": {"252429467263516883": "acme.zitadel.cloud"}
+///     }
+/// });
+/// let claims = Claims::from_value(token, &RoleSource::zitadel()).unwrap();
+/// assert!(claims.has_role("admin"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoleSource {
+    /// A top-level claim holding an array of strings (a lone string counts as one role).
+    Claim(String),
+    /// ZITADEL's role map `{"<role>": {"<orgId>": "<orgDomain>"}}` in
+    /// `urn:zitadel:iam:org:project:roles`, or with `Some(project_id)` in
+    /// `urn:zitadel:iam:org:project:{project_id}:roles`. A role counts when its org map is
+    /// non-empty, as in zitadel-go's `IsGrantedRole`.
+    Zitadel {
+        /// The project whose per-project claim to read; `None` reads the generic claim.
+        project_id: Option<String>,
+    },
+    /// Keycloak realm roles, `realm_access.roles`.
+    KeycloakRealm,
+    /// Keycloak client roles, `resource_access.<client>.roles`.
+    KeycloakClient(String),
+    /// An array of strings (or one string) at a JSON pointer (RFC 6901), e.g. `/app/roles`.
+    Pointer(String),
+    /// The union of several sources.
+    Merge(Vec<RoleSource>),
+}
+
+impl Default for RoleSource {
+    fn default() -> Self {
+        Self::Claim("roles".to_owned())
+    }
+}
+
+impl RoleSource {
+    /// A top-level claim holding an array of role names.
+    pub fn claim(name: impl Into<String>) -> Self {
+        Self::Claim(name.into())
+    }
+
+    /// ZITADEL's generic role claim `urn:zitadel:iam:org:project:roles`.
+    pub fn zitadel() -> Self {
+        Self::Zitadel { project_id: None }
+    }
+
+    /// ZITADEL's per-project role claim `urn:zitadel:iam:org:project:{project_id}:roles`.
+    pub fn zitadel_project(project_id: impl Into<String>) -> Self {
+        Self::Zitadel {
+            project_id: Some(project_id.into()),
+        }
+    }
+
+    /// Keycloak's realm roles.
+    pub fn keycloak_realm() -> Self {
+        Self::KeycloakRealm
+    }
+
+    /// Keycloak's roles of one client.
+    pub fn keycloak_client(client_id: impl Into<String>) -> Self {
+        Self::KeycloakClient(client_id.into())
+    }
+
+    /// An array of role names at a JSON pointer.
+    pub fn pointer(pointer: impl Into<String>) -> Self {
+        Self::Pointer(pointer.into())
+    }
+
+    /// The union of several sources.
+    pub fn merge(sources: impl IntoIterator<Item = RoleSource>) -> Self {
+        Self::Merge(sources.into_iter().collect())
+    }
+
+    fn collect(&self, claims: &Value, out: &mut Vec<Box<str>>) {
+        match self {
+            Self::Claim(name) => push_strings(claims.get(name), out),
+            Self::Zitadel { project_id } => {
+                let value = match project_id {
+                    None => claims.get("urn:zitadel:iam:org:project:roles"),
+                    Some(id) => claims.get(&format!("urn:zitadel:iam:org:project:{id}:roles")),
+                };
+                if let Some(Value::Object(map)) = value {
+                    for (role, orgs) in map {
+                        if orgs.as_object().is_some_and(|orgs| !orgs.is_empty()) {
+                            push_unique(role, out);
+                        }
+                    }
+                }
+            }
+            Self::KeycloakRealm => push_strings(
+                claims
+                    .get("realm_access")
+                    .and_then(|realm| realm.get("roles")),
+                out,
+            ),
+            Self::KeycloakClient(client) => push_strings(
+                claims
+                    .get("resource_access")
+                    .and_then(|access| access.get(client))
+                    .and_then(|client| client.get("roles")),
+                out,
+            ),
+            Self::Pointer(pointer) => push_strings(claims.pointer(pointer), out),
+            Self::Merge(sources) => {
+                for source in sources {
+                    source.collect(claims, out);
+                }
+            }
+        }
+    }
+}
+
+fn push_strings(value: Option<&Value>, out: &mut Vec<Box<str>>) {
+    match value {
+        Some(Value::String(s)) => push_unique(s, out),
+        Some(Value::Array(items)) => {
+            for item in items.iter().filter_map(Value::as_str) {
+                push_unique(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn push_unique(role: &str, out: &mut Vec<Box<str>>) {
+    if !out.iter().any(|r| &**r == role) {
+        out.push(Box::from(role));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value, source: RoleSource) -> Claims {
+        Claims::from_value(value, &source).expect("object")
+    }
+
+    #[test]
+    fn audience_string_or_array() {
+        let one = claims(json!({"aud": "a"}), RoleSource::default());
+        assert!(one.has_audience("a"));
+        let many = claims(json!({"aud": ["a", 7, "b"]}), RoleSource::default());
+        assert_eq!(many.audiences().collect::<Vec<_>>(), ["a", "b"]);
+        let none = claims(json!({"aud": 5}), RoleSource::default());
+        assert_eq!(none.audiences().len(), 0);
+    }
+
+    #[test]
+    fn scopes_from_scope_or_scp() {
+        let c = claims(json!({"scope": "a  b"}), RoleSource::default());
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
+        let c = claims(json!({"scp": "x y"}), RoleSource::default());
+        assert!(c.has_scope("y"));
+        let c = claims(json!({"scp": ["x", "z"]}), RoleSource::default());
+        assert!(c.has_scope("z"));
+    }
+
+    #[test]
+    fn wrong_typed_roles_give_no_roles() {
+        let c = claims(json!({"roles": {"admin": true}}), RoleSource::default());
+        assert_eq!(c.roles().len(), 0);
+        let c = claims(json!({"roles": 42}), RoleSource::default());
+        assert!(!c.has_role("admin"));
+    }
+
+    #[test]
+    fn zitadel_generic_and_project_maps() {
+        let token = json!({
+            "urn:zitadel:iam:org:project:roles": {"admin": {"1": "a.example"}, "empty": {}},
+            "urn:zitadel:iam:org:project:42:roles": {"viewer": {"1": "a.example"}},
+        });
+        let c = claims(token.clone(), RoleSource::zitadel());
+        assert_eq!(c.roles().collect::<Vec<_>>(), ["admin"]);
+        let c = claims(token, RoleSource::zitadel_project("42"));
+        assert_eq!(c.roles().collect::<Vec<_>>(), ["viewer"]);
+    }
+
+    #[test]
+    fn keycloak_and_pointer_and_merge() {
+        let token = json!({
+            "realm_access": {"roles": ["r1"]},
+            "resource_access": {"api": {"roles": ["c1", "r1"]}},
+            "app": {"nested": {"roles": ["p1"]}},
+        });
+        let merged = RoleSource::merge([
+            RoleSource::keycloak_realm(),
+            RoleSource::keycloak_client("api"),
+            RoleSource::pointer("/app/nested/roles"),
+        ]);
+        let c = claims(token, merged);
+        assert_eq!(c.roles().collect::<Vec<_>>(), ["r1", "c1", "p1"]);
+    }
+
+    #[test]
+    fn client_id_fallbacks() {
+        let c = claims(json!({"azp": "x"}), RoleSource::default());
+        assert_eq!(c.client_id(), Some("x"));
+        let c = claims(json!({"applicationId": "f"}), RoleSource::default());
+        assert_eq!(c.client_id(), Some("f"));
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert!(Claims::from_value(json!([1]), &RoleSource::default()).is_none());
+    }
+
+    #[test]
+    fn typed_view() {
+        #[derive(serde::Deserialize)]
+        struct Entra {
+            tid: String,
+        }
+        let c = claims(json!({"tid": "t"}), RoleSource::default());
+        assert_eq!(c.deserialize::<Entra>().expect("tid").tid, "t");
+    }
+}

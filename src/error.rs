@@ -1,0 +1,307 @@
+//! Errors: [`AuthError`] for everything a request can be refused for, and [`ConfigError`] for a
+//! configuration that cannot work.
+//!
+//! Both are opaque structs with a `kind()`; match on the kind, never on the text.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a request was refused. See [`AuthError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// No token was sent. HTTP 401 with a bare `WWW-Authenticate: Bearer` challenge; gRPC
+    /// `UNAUTHENTICATED`.
+    MissingCredentials,
+    /// The request itself is malformed, e.g. two `Authorization` headers or a `Bearer` header that
+    /// is not RFC 6750 syntax. HTTP 400 `invalid_request`; gRPC `UNAUTHENTICATED`.
+    InvalidRequest,
+    /// The token is malformed, forged, for another audience or issuer, or revoked. HTTP 401
+    /// `invalid_token`; gRPC `UNAUTHENTICATED`.
+    InvalidToken,
+    /// The token was valid once but its `exp` has passed (or its `nbf` has not come yet). HTTP 401
+    /// `invalid_token`; gRPC `UNAUTHENTICATED`.
+    Expired,
+    /// The token is valid but lacks a required scope or role. HTTP 403 `insufficient_scope`; gRPC
+    /// `PERMISSION_DENIED`.
+    InsufficientScope,
+    /// The identity provider could not be reached or answered nonsense, and the token could not be
+    /// verified without it. HTTP 503 with `Retry-After`; gRPC `UNAVAILABLE`.
+    Upstream,
+    /// The route reads claims but no [`AuthLayer`](crate::AuthLayer) runs in front of it: a bug
+    /// in the service, not in the request. HTTP 500; gRPC `INTERNAL`.
+    NotConfigured,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind answers with.
+    pub fn status(self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Self::MissingCredentials | Self::InvalidToken | Self::Expired => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::Upstream => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The RFC 6750 `error` code, if this kind has one.
+    pub fn rfc6750_code(self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest => Some("invalid_request"),
+            Self::InvalidToken | Self::Expired => Some("invalid_token"),
+            Self::InsufficientScope => Some("insufficient_scope"),
+            Self::MissingCredentials | Self::Upstream | Self::NotConfigured => None,
+        }
+    }
+
+    /// The gRPC status code (`grpc-status`) this kind answers with.
+    pub fn grpc_code(self) -> u8 {
+        match self {
+            Self::MissingCredentials | Self::InvalidRequest | Self::InvalidToken | Self::Expired => {
+                16
+            }
+            Self::InsufficientScope => 7,
+            Self::Upstream => 14,
+            Self::NotConfigured => 13,
+        }
+    }
+}
+
+/// A request was refused: no token, a bad token, a missing role or scope, or an unreachable
+/// identity provider.
+///
+/// The error is cheap to clone and is put into the extensions of the rejection response, so an
+/// outer layer or a test can read it. Its [`description`](Self::description) is a fixed,
+/// client-safe sentence (it becomes the RFC 6750 `error_description`); the underlying cause, if
+/// any, is reachable through [`std::error::Error::source`] and is only ever logged, never sent.
+#[derive(Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    description: &'static str,
+    required: Option<Cow<'static, str>>,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl AuthError {
+    /// Creates an error of `kind` with a fixed, client-safe description.
+    ///
+    /// The description must be printable ASCII without `"` or `\` (RFC 6750 §3); other characters
+    /// are dropped when the challenge is written.
+    pub fn new(kind: AuthErrorKind, description: &'static str) -> Self {
+        Self {
+            kind,
+            description,
+            required: None,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// No token was sent.
+    pub fn missing_credentials() -> Self {
+        Self::new(AuthErrorKind::MissingCredentials, "no access token")
+    }
+
+    /// The token is not acceptable; `description` says why in a fixed sentence.
+    pub fn invalid_token(description: &'static str) -> Self {
+        Self::new(AuthErrorKind::InvalidToken, description)
+    }
+
+    /// The request is malformed; `description` says why in a fixed sentence.
+    pub fn invalid_request(description: &'static str) -> Self {
+        Self::new(AuthErrorKind::InvalidRequest, description)
+    }
+
+    /// The token lacks the role or scope `required`.
+    pub fn insufficient_scope(required: impl Into<Cow<'static, str>>) -> Self {
+        let mut error = Self::new(
+            AuthErrorKind::InsufficientScope,
+            "the token lacks a required role or scope",
+        );
+        error.required = Some(required.into());
+        error
+    }
+
+    /// The identity provider could not be used; `description` says what failed.
+    pub fn upstream(description: &'static str) -> Self {
+        Self::new(AuthErrorKind::Upstream, description)
+    }
+
+    /// Attaches the underlying cause (logged, never sent to the client).
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// Sets the `Retry-After` hint of an [`Upstream`](AuthErrorKind::Upstream) error.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// What kind of refusal this is.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The fixed, client-safe sentence describing the error.
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The role or scope that was required, for [`InsufficientScope`](AuthErrorKind::InsufficientScope).
+    pub fn required(&self) -> Option<&str> {
+        self.required.as_deref()
+    }
+
+    /// How long a client should wait before retrying, for [`Upstream`](AuthErrorKind::Upstream).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> http::StatusCode {
+        self.kind.status()
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("AuthError");
+        s.field("kind", &self.kind)
+            .field("description", &self.description);
+        if let Some(required) = &self.required {
+            s.field("required", required);
+        }
+        if let Some(source) = &self.source {
+            s.field("source", &format_args!("{source}"));
+        }
+        s.finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description)?;
+        if let Some(required) = &self.required {
+            write!(f, " (requires `{required}`)")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for AuthError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+/// What is wrong with a configuration. See [`ConfigError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// A URL does not parse or has a scheme other than `http`/`https`.
+    InvalidUrl,
+    /// A key (PEM, JWK, secret, key file) cannot be used.
+    InvalidKey,
+    /// A key file or document is missing a field or has one of the wrong type.
+    InvalidKeyFile,
+    /// A value is out of its allowed range or contradicts another setting.
+    InvalidValue,
+    /// A file could not be read.
+    Io,
+}
+
+/// A configuration that cannot work: a bad URL, a key that does not parse, a malformed key file.
+///
+/// Returned by constructors and `with_*` methods that validate their input, never at request time.
+#[derive(Clone)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+    message: Cow<'static, str>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl ConfigError {
+    /// Creates a configuration error. The message must not contain secrets.
+    pub fn new(kind: ConfigErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// What kind of configuration problem this is.
+    pub fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for ConfigError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_rfc6750_and_grpc() {
+        assert_eq!(AuthErrorKind::MissingCredentials.status(), 401);
+        assert_eq!(AuthErrorKind::MissingCredentials.rfc6750_code(), None);
+        assert_eq!(AuthErrorKind::Expired.rfc6750_code(), Some("invalid_token"));
+        assert_eq!(AuthErrorKind::InsufficientScope.status(), 403);
+        assert_eq!(AuthErrorKind::InsufficientScope.grpc_code(), 7);
+        assert_eq!(AuthErrorKind::Upstream.status(), 503);
+        assert_eq!(AuthErrorKind::Upstream.grpc_code(), 14);
+        assert_eq!(AuthErrorKind::InvalidRequest.status(), 400);
+    }
+
+    #[test]
+    fn source_is_kept_out_of_display() {
+        let error = AuthError::upstream("the identity provider is unreachable")
+            .with_source("connection refused to secret-host");
+        assert_eq!(error.to_string(), "the identity provider is unreachable");
+        assert!(StdError::source(&error).is_some());
+    }
+}

@@ -1,0 +1,29 @@
+//! tonic glue: [`AuthError`] as a [`tonic::Status`], and the claims of a tonic request.
+//!
+//! [`AuthLayer`](crate::AuthLayer) already answers gRPC requests with gRPC status codes; this is
+//! for handlers that check claims themselves.
+
+use crate::claims::Claims;
+use crate::error::AuthError;
+
+impl From<AuthError> for tonic::Status {
+    fn from(error: AuthError) -> Self {
+        let code = tonic::Code::from_i32(i32::from(error.kind().grpc_code()));
+        tonic::Status::new(code, error.description())
+    }
+}
+
+/// The verified claims of a tonic request, or `UNAUTHENTICATED` if there are none.
+///
+/// ```
+/// # fn handler(request: tonic::Request<()>) -> Result<(), tonic::Status> {
+/// let claims = tower_authz::grpc::claims(&request)?;
+/// # Ok(()) }
+/// ```
+#[allow(clippy::result_large_err)]
+pub fn claims<T>(request: &tonic::Request<T>) -> Result<&Claims, tonic::Status> {
+    request
+        .extensions()
+        .get::<Claims>()
+        .ok_or_else(|| AuthError::missing_credentials().into())
+}

@@ -1,0 +1,129 @@
+//! [`AuthLayer`]: finds the token, verifies it, and puts the [`Claims`](crate::Claims) into the
+//! request extensions, or answers 400/401/403/503 (gRPC status codes for gRPC requests).
+
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::response::Rfc6750;
+use crate::service::Auth;
+use crate::token::TokenSource;
+use crate::verifier::Verifier;
+
+/// Protects a service with access tokens.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_authz::{AuthLayer, Claims, JwksVerifier};
+///
+/// let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api").unwrap();
+/// let app: Router = Router::new()
+///     .route("/whoami", get(|claims: Claims| async move { format!("{:?}", claims.subject()) }))
+///     .layer(AuthLayer::new(verifier));
+/// ```
+///
+/// By default the token is read from the `Authorization: Bearer` header and is required. See
+/// [`with_token_sources`](Self::with_token_sources) for cookies and your own sources,
+/// [`optional`](Self::optional) for routes that also serve anonymous callers, and
+/// [`with_response`](Self::with_response) to answer refusals your own way.
+pub struct AuthLayer<R = Rfc6750> {
+    pub(crate) verifier: Arc<dyn Verifier>,
+    pub(crate) sources: Arc<[TokenSource]>,
+    pub(crate) optional: bool,
+    pub(crate) responder: Arc<R>,
+}
+
+impl<R> Clone for AuthLayer<R> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: Arc::clone(&self.verifier),
+            sources: Arc::clone(&self.sources),
+            optional: self.optional,
+            responder: Arc::clone(&self.responder),
+        }
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for AuthLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("sources", &self.sources)
+            .field("optional", &self.optional)
+            .field("responder", &self.responder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Requires a bearer token that `verifier` accepts.
+    pub fn new(verifier: impl Verifier) -> Self {
+        Self::from_arc(Arc::new(verifier))
+    }
+
+    /// Like [`new`](Self::new), sharing a verifier that is already behind an `Arc`.
+    pub fn from_arc(verifier: Arc<dyn Verifier>) -> Self {
+        Self {
+            verifier,
+            sources: Arc::from([TokenSource::bearer()]),
+            optional: false,
+            responder: Arc::new(Rfc6750::default()),
+        }
+    }
+
+    /// Adds `realm="..."` to the default challenges.
+    pub fn with_realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.responder = Arc::new((*self.responder).clone().with_realm(realm));
+        self
+    }
+
+    /// Adds `resource_metadata="..."` (RFC 9728) to the default challenges.
+    pub fn with_resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
+        self.responder = Arc::new((*self.responder).clone().with_resource_metadata(url));
+        self
+    }
+}
+
+impl<R> AuthLayer<R> {
+    /// Where to look for the token, in order; the first source that has one wins.
+    ///
+    /// ```
+    /// use tower_authz::{AuthLayer, JwtVerifier, TokenSource};
+    ///
+    /// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+    /// // FusionAuth's hosted backend: the access token is in the `app.at` cookie.
+    /// let layer = AuthLayer::new(verifier)
+    ///     .with_token_sources([TokenSource::cookie("app.at"), TokenSource::bearer()]);
+    /// ```
+    pub fn with_token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// Lets requests without any token through, without claims (a `Claims` extractor then
+    /// answers 401, an `Option<Claims>` one gives `None`). A token that is present but bad is
+    /// still refused.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Answers refusals with `responder` instead of the RFC 6750 defaults. The [`AuthError`](
+    /// crate::AuthError) is put into the response's extensions either way.
+    pub fn with_response<R2>(self, responder: R2) -> AuthLayer<R2> {
+        AuthLayer {
+            verifier: self.verifier,
+            sources: self.sources,
+            optional: self.optional,
+            responder: Arc::new(responder),
+        }
+    }
+}
+
+impl<S, R> Layer<S> for AuthLayer<R> {
+    type Service = Auth<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Auth::new(inner, self.clone())
+    }
+}

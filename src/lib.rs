@@ -1,0 +1,73 @@
+//! # tower-authz
+//!
+//! Protects [axum](https://docs.rs/axum) and [tonic](https://docs.rs/tonic) services (any
+//! `tower` service over `http` requests) with OAuth 2.0 / OpenID Connect access tokens from
+//! ZITADEL, Microsoft Entra, FusionAuth, Keycloak, Auth0 or any OIDC issuer.
+//!
+//! A request flows one way: a [`TokenSource`] finds the token (the `Authorization: Bearer`
+//! header or a cookie), a [`Verifier`] checks it ([`JwksVerifier`], [`JwtVerifier`],
+//! [`MultiIssuer`] or your own), the [`Claims`] go into the request extensions (with roles read
+//! through a [`RoleSource`]), and the [`AuthLayer`] either passes the request on or answers
+//! 400/401/403/503 per RFC 6750 (gRPC status codes for gRPC requests). Role and scope checks
+//! ([`require_role`], [`RequireRole`], ...) then run in the router.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_authz::{AuthLayer, Claims, JwksVerifier, require_role};
+//!
+//! let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api").unwrap();
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hello, admin" }))
+//!     .route_layer(require_role("admin"))
+//!     .route("/whoami", get(|claims: Claims| async move { format!("{:?}", claims.subject()) }))
+//!     .layer(AuthLayer::new(verifier));
+//! ```
+//!
+//! Security defaults follow RFC 8725: the algorithm must suit the key's type (`none` and HMAC
+//! with a public key are impossible), `kid` is resolved only in the configured key set (`jku`,
+//! `x5u`, `jwk` and `x5c` headers are ignored), unknown `crit` is refused, `exp` is required,
+//! `iss` and `aud` are checked with 60 s of leeway on times, and tokens over 8 KiB are refused
+//! before anything else.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`]; `IntoResponse` for [`AuthError`] |
+//! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
+//! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod claims;
+mod error;
+mod fetch;
+mod layer;
+mod require;
+pub mod response;
+mod service;
+mod token;
+pub mod verifier;
+
+#[cfg(feature = "axum")]
+mod extract;
+#[cfg(feature = "tonic")]
+pub mod grpc;
+#[cfg(feature = "dev")]
+pub mod dev;
+
+pub use claims::{Claims, RoleSource};
+pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+pub use layer::AuthLayer;
+pub use require::{
+    Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
+};
+pub use response::{ResponseForAuthError, Rfc6750};
+pub use service::{Auth, ResponseFuture};
+pub use token::{ExtractToken, TokenSource};
+pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
+
+#[cfg(feature = "axum")]
+pub use extract::{RequireRole, RequireScope, Role, Scope};
+#[cfg(feature = "dev")]
+pub use dev::{DevAlgorithm, DevIssuer, DevKey, TokenBuilder};

@@ -1,0 +1,231 @@
+//! The answer to a refused request: RFC 6750 for HTTP, a gRPC status for gRPC, or your own.
+//!
+//! | kind | HTTP | gRPC |
+//! |---|---|---|
+//! | [`MissingCredentials`](crate::AuthErrorKind::MissingCredentials) | 401, `WWW-Authenticate: Bearer` | 16 `UNAUTHENTICATED` |
+//! | [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest) | 400, `Bearer error="invalid_request"` | 16 `UNAUTHENTICATED` |
+//! | [`InvalidToken`](crate::AuthErrorKind::InvalidToken), [`Expired`](crate::AuthErrorKind::Expired) | 401, `Bearer error="invalid_token"` | 16 `UNAUTHENTICATED` |
+//! | [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope) | 403, `Bearer error="insufficient_scope"` | 7 `PERMISSION_DENIED` |
+//! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503, `Retry-After` | 14 `UNAVAILABLE` |
+//!
+//! Bodies are empty. Whatever the response, the [`AuthError`] is put into its extensions.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::error::{AuthError, AuthErrorKind};
+
+/// Builds the response for a refused request.
+///
+/// Implemented by [`Rfc6750`] (the default) and by any
+/// `Fn(&AuthError, &http::request::Parts) -> http::Response<B>`, e.g. to reproduce a legacy API's
+/// exact error bodies:
+///
+/// ```
+/// use axum::body::Body;
+/// use tower_authz::{AuthError, AuthErrorKind, AuthLayer, JwtVerifier};
+///
+/// let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+/// let layer = AuthLayer::new(verifier).with_response(|error: &AuthError, _: &http::request::Parts| {
+///     let body = match error.kind() {
+///         AuthErrorKind::MissingCredentials => "unauthorized: authorization header is empty\n",
+///         _ => "unauthorized\n",
+///     };
+///     http::Response::builder()
+///         .status(error.status())
+///         .body(Body::from(body))
+///         .unwrap()
+/// });
+/// ```
+pub trait ResponseForAuthError<B>: Send + Sync + 'static {
+    /// The response for `error`, given the head of the refused request.
+    fn response_for(&self, error: &AuthError, request: &Parts) -> Response<B>;
+}
+
+impl<B, F> ResponseForAuthError<B> for F
+where
+    F: Fn(&AuthError, &Parts) -> Response<B> + Send + Sync + 'static,
+{
+    fn response_for(&self, error: &AuthError, request: &Parts) -> Response<B> {
+        self(error, request)
+    }
+}
+
+/// The default answers: RFC 6750 for HTTP requests, gRPC status codes for gRPC requests.
+#[derive(Debug, Clone, Default)]
+pub struct Rfc6750 {
+    realm: Option<Arc<str>>,
+    resource_metadata: Option<Arc<str>>,
+}
+
+impl Rfc6750 {
+    /// Adds `realm="..."` to the challenges.
+    pub fn with_realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Adds `resource_metadata="..."` (RFC 9728) to the challenges, the URL of this resource's
+    /// protected-resource metadata, so that clients can find the authorization server.
+    pub fn with_resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// The response for `error`, as HTTP or as gRPC depending on `grpc`.
+    pub fn response<B: Default>(&self, error: &AuthError, grpc: bool) -> Response<B> {
+        if grpc {
+            return grpc_response(error);
+        }
+        let mut response = Response::new(B::default());
+        *response.status_mut() = error.status();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge(error) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if error.kind() == AuthErrorKind::Upstream {
+            let seconds = error.retry_after().map_or(5, |d| d.as_secs().max(1));
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+
+    /// The `WWW-Authenticate` value for `error`, if its kind has one.
+    pub fn challenge(&self, error: &AuthError) -> Option<HeaderValue> {
+        let kind = error.kind();
+        if matches!(kind, AuthErrorKind::Upstream | AuthErrorKind::NotConfigured) {
+            return None;
+        }
+        let mut value = String::from("Bearer");
+        let mut params = Params(&mut value, false);
+        if let Some(realm) = &self.realm {
+            params.push("realm", realm);
+        }
+        if let Some(code) = kind.rfc6750_code() {
+            params.push("error", code);
+            params.push("error_description", error.description());
+            if let Some(required) = error.required() {
+                params.push("scope", required);
+            }
+        }
+        if let Some(url) = &self.resource_metadata {
+            params.push("resource_metadata", url);
+        }
+        HeaderValue::from_str(&value).ok()
+    }
+}
+
+impl<B: Default> ResponseForAuthError<B> for Rfc6750 {
+    fn response_for(&self, error: &AuthError, request: &Parts) -> Response<B> {
+        self.response(error, is_grpc(&request.headers))
+    }
+}
+
+/// Writes `name="value"` auth-params, keeping only the characters RFC 6750 §3 allows in a
+/// quoted value (printable ASCII except `"` and `\`).
+struct Params<'a>(&'a mut String, bool);
+
+impl Params<'_> {
+    fn push(&mut self, name: &str, value: &str) {
+        self.0.push_str(if self.1 { ", " } else { " " });
+        self.1 = true;
+        let _ = write!(self.0, "{name}=\"");
+        self.0.extend(
+            value
+                .chars()
+                .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\'),
+        );
+        self.0.push('"');
+    }
+}
+
+/// Whether the request is gRPC (`content-type: application/grpc...`).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A trailers-only gRPC error response, as `tonic::Status::into_http` builds it.
+fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(u16::from(error.kind().grpc_code())));
+    if let Ok(message) = HeaderValue::from_str(&percent_encode(error.description())) {
+        headers.insert("grpc-message", message);
+    }
+    response
+}
+
+/// gRPC's `grpc-message` encoding: percent-encode everything outside printable ASCII and `%`.
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for byte in message.bytes() {
+        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn challenge(error: &AuthError) -> String {
+        let response: Response<()> = Rfc6750::default().response(error, false);
+        response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn missing_credentials_has_no_error_code() {
+        assert_eq!(challenge(&AuthError::missing_credentials()), "Bearer");
+        let with_realm: Response<()> = Rfc6750::default()
+            .with_realm("api")
+            .response(&AuthError::missing_credentials(), false);
+        assert_eq!(with_realm.headers()[WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+    }
+
+    #[test]
+    fn invalid_token_and_insufficient_scope() {
+        assert_eq!(
+            challenge(&AuthError::invalid_token("the token has \"expired\"\\")),
+            "Bearer error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        assert_eq!(
+            challenge(&AuthError::insufficient_scope("admin")),
+            "Bearer error=\"insufficient_scope\", error_description=\"the token lacks a required role or scope\", scope=\"admin\""
+        );
+    }
+
+    #[test]
+    fn upstream_is_503_with_retry_after() {
+        let error = AuthError::upstream("down").with_retry_after(Duration::from_millis(10));
+        let response: Response<()> = Rfc6750::default().response(&error, false);
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn grpc_codes() {
+        let response: Response<()> =
+            Rfc6750::default().response(&AuthError::insufficient_scope("admin"), true);
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["grpc-status"], "7");
+        assert_eq!(percent_encode("a%b\u{e9}"), "a%25b%C3%A9");
+    }
+}

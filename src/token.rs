@@ -1,0 +1,234 @@
+//! Where the token is found in a request: the `Authorization: Bearer` header, a cookie, or a
+//! source of your own.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::request::Parts;
+
+use crate::error::AuthError;
+
+/// Finds the access token in a request.
+///
+/// Return `Ok(None)` when this source has no token (the next source is tried), `Ok(Some(token))`
+/// when it found one, and `Err` when the request is malformed (e.g. two `Authorization`
+/// headers).
+pub trait ExtractToken: Send + Sync + 'static {
+    /// Finds the token in the request head.
+    fn extract<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError>;
+}
+
+impl<F> ExtractToken for F
+where
+    F: for<'a> Fn(&'a Parts) -> Result<Option<&'a str>, AuthError> + Send + Sync + 'static,
+{
+    fn extract<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
+        self(request)
+    }
+}
+
+/// One place to look for the token. [`AuthLayer`](crate::AuthLayer) tries its sources in order
+/// and uses the first that has a token.
+#[derive(Clone)]
+pub struct TokenSource(Source);
+
+#[derive(Clone)]
+enum Source {
+    Bearer,
+    Cookie(Arc<str>),
+    Custom(Arc<dyn ExtractToken>),
+}
+
+impl TokenSource {
+    /// The `Authorization: Bearer <token>` header (RFC 6750 §2.1).
+    ///
+    /// The scheme is matched case-insensitively and the token must be RFC 6750 `b64token`
+    /// syntax. Another scheme (such as `Basic`) counts as no token. More than one
+    /// `Authorization` header, or a `Bearer` header with a malformed token, is an
+    /// [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest).
+    pub fn bearer() -> Self {
+        Self(Source::Bearer)
+    }
+
+    /// The cookie named `name`, e.g. FusionAuth's `app.at`.
+    pub fn cookie(name: impl Into<Arc<str>>) -> Self {
+        Self(Source::Cookie(name.into()))
+    }
+
+    /// A source of your own.
+    ///
+    /// ```
+    /// use tower_authz::TokenSource;
+    ///
+    /// // A token in an `X-Api-Token` header.
+    /// let source = TokenSource::custom(|parts: &http::request::Parts| {
+    ///     Ok(parts.headers.get("x-api-token").and_then(|v| v.to_str().ok()))
+    /// });
+    /// ```
+    pub fn custom(extract: impl ExtractToken) -> Self {
+        Self(Source::Custom(Arc::new(extract)))
+    }
+
+    pub(crate) fn extract<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
+        match &self.0 {
+            Source::Bearer => bearer(request),
+            Source::Cookie(name) => Ok(cookie(request, name)),
+            Source::Custom(extract) => extract.extract(request),
+        }
+    }
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Source::Bearer => f.write_str("Bearer"),
+            Source::Cookie(name) => write!(f, "Cookie({name:?})"),
+            Source::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+fn bearer(request: &Parts) -> Result<Option<&str>, AuthError> {
+    let mut values = request.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request(
+            "more than one Authorization header",
+        ));
+    }
+    parse_bearer(value.as_bytes())
+}
+
+/// Parses an `Authorization` header value: `Ok(None)` for another scheme, the token for
+/// `Bearer <b64token>`, an error for a `Bearer` header whose token is malformed.
+pub(crate) fn parse_bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
+    const SCHEME: &[u8] = b"bearer";
+    let Some(scheme) = value.get(..SCHEME.len()) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return Ok(None);
+    }
+    let rest = &value[SCHEME.len()..];
+    match rest.first() {
+        // "Bearer" alone: the scheme with no credentials.
+        None => return Err(AuthError::invalid_request("empty bearer token")),
+        Some(b' ') => {}
+        // "Bearerx...": another scheme that happens to start with "bearer".
+        Some(_) => return Ok(None),
+    }
+    let token = trim_spaces(rest);
+    if token.is_empty() {
+        return Err(AuthError::invalid_request("empty bearer token"));
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::invalid_request(
+            "the bearer token is not RFC 6750 b64token syntax",
+        ));
+    }
+    // b64token is ASCII, so this cannot fail; map rather than unwrap all the same.
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| AuthError::invalid_request("the bearer token is not ASCII"))
+}
+
+fn trim_spaces(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != b' ').unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| *b != b' ').map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+    body_len > 0
+        && token[..body_len].iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+fn cookie<'a>(request: &'a Parts, name: &str) -> Option<&'a str> {
+    // HTTP/2 may split cookies over several headers; look through all of them.
+    request
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name_raw() == Some(name))
+        .and_then(|c| c.value_raw())
+        .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthErrorKind;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut builder = http::Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).expect("request").into_parts().0
+    }
+
+    fn bearer_of(headers: &[(&str, &str)]) -> Result<Option<String>, AuthErrorKind> {
+        let parts = parts(headers);
+        TokenSource::bearer()
+            .extract(&parts)
+            .map(|t| t.map(str::to_owned))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(
+            bearer_of(&[("authorization", "bEaReR abc.def-_~+/==")]),
+            Ok(Some("abc.def-_~+/==".into()))
+        );
+        assert_eq!(
+            bearer_of(&[("authorization", "Bearer   padded  ")]),
+            Ok(Some("padded".into()))
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_no_token() {
+        assert_eq!(bearer_of(&[("authorization", "Basic dXNlcg==")]), Ok(None));
+        assert_eq!(bearer_of(&[("authorization", "Bearerish x")]), Ok(None));
+        assert_eq!(bearer_of(&[]), Ok(None));
+    }
+
+    #[test]
+    fn malformed_bearer_is_a_bad_request() {
+        for value in ["Bearer", "Bearer ", "Bearer a b", "Bearer a=b", "Bearer ===", "Bearer ä"] {
+            assert_eq!(
+                bearer_of(&[("authorization", value)]),
+                Err(AuthErrorKind::InvalidRequest),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_a_bad_request() {
+        assert_eq!(
+            bearer_of(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            Err(AuthErrorKind::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn cookie_is_found_among_others_and_across_headers() {
+        let p = parts(&[("cookie", "a=1; b=2"), ("cookie", "app.idt=x; app.at=tok")]);
+        assert_eq!(TokenSource::cookie("app.at").extract(&p).ok().flatten(), Some("tok"));
+        assert_eq!(TokenSource::cookie("missing").extract(&p).ok().flatten(), None);
+        let empty = parts(&[("cookie", "app.at=")]);
+        assert_eq!(TokenSource::cookie("app.at").extract(&empty).ok().flatten(), None);
+    }
+}

@@ -1,0 +1,70 @@
+//! [`MultiIssuer`]: several issuers behind one layer.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::Verifier;
+use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, peek_issuer};
+use crate::claims::Claims;
+use crate::error::AuthError;
+
+/// Dispatches each JWT to the verifier configured for its `iss`.
+///
+/// The `iss` claim is read without verification only to choose the verifier; that verifier then
+/// checks everything, the issuer included. Tokens of unknown issuers are refused without trying
+/// any key, and no verifier is ever tried after another one failed.
+///
+/// ```
+/// use tower_authz::{JwksVerifier, MultiIssuer};
+///
+/// let verifier = MultiIssuer::new()
+///     .with_issuer(
+///         "https://login.example.com",
+///         JwksVerifier::discover("https://login.example.com", "api").unwrap(),
+///     )
+///     .with_issuer(
+///         "https://partner.example.org",
+///         JwksVerifier::discover("https://partner.example.org", "api").unwrap(),
+///     );
+/// ```
+#[derive(Default, Clone)]
+pub struct MultiIssuer {
+    by_issuer: HashMap<String, Arc<dyn Verifier>>,
+}
+
+impl fmt::Debug for MultiIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiIssuer")
+            .field("issuers", &self.by_issuer.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl MultiIssuer {
+    /// No issuers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends tokens whose `iss` is exactly `issuer` to `verifier`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>, verifier: impl Verifier) -> Self {
+        self.by_issuer.insert(issuer.into(), Arc::new(verifier));
+        self
+    }
+}
+
+#[async_trait]
+impl Verifier for MultiIssuer {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN)
+            .ok_or(AuthError::invalid_token("the token is not a JWT with an issuer"))?;
+        let verifier = self
+            .by_issuer
+            .get(&issuer)
+            .ok_or(AuthError::invalid_token("the token is from an unknown issuer"))?;
+        verifier.verify(token).await
+    }
+}

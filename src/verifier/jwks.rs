@@ -1,0 +1,461 @@
+//! [`JwksVerifier`]: JWTs signed with keys the identity provider publishes.
+//!
+//! How keys are kept:
+//! - Keys are parsed once per fetched JWKS and read lock-free ([`ArcSwapOption`]) by requests.
+//! - Nothing is fetched until the first token arrives (or [`JwksVerifier::fetch_keys`] is called).
+//! - An unknown `kid` starts a refetch. At most one fetch is in flight, whatever the number of
+//!   waiting requests; fetches start at most once per minimum interval (default 30 s), however
+//!   many unknown `kid`s arrive, so random `kid`s cannot be turned into a flood of fetches.
+//! - Keys are refreshed in the background once their lifetime (`Cache-Control: max-age`, within
+//!   bounds, else the refresh interval) has passed; requests keep using the keys held meanwhile.
+//! - A failed refresh keeps the keys held. Only when no keys were ever loaded does a request get
+//!   a 503 ([`Upstream`](crate::AuthErrorKind::Upstream)).
+//! - No lock is held across network I/O: the fetch runs in its own task and requests that need
+//!   it await a shared handle to it.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use reqwest::Url;
+use tokio::time::Instant;
+
+use super::jwt::key_error;
+use super::jwt_core::{ParsedJwt, Validation};
+use super::keys::{KeyError, KeySet};
+use super::{Verifier, validation_setters};
+use crate::claims::Claims;
+use crate::error::{AuthError, ConfigError};
+use crate::fetch::{self, HttpFetcher};
+
+const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
+const DEFAULT_RETRY: Duration = Duration::from_secs(5);
+const DEFAULT_REFRESH: Duration = Duration::from_secs(10 * 60);
+const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Verifies JWTs with keys from a JWKS, found directly or by OIDC discovery of the issuer.
+///
+/// ```
+/// use tower_authz::JwksVerifier;
+///
+/// // ZITADEL, Keycloak, Auth0, Entra: discovery at {issuer}/.well-known/openid-configuration.
+/// let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api-client-id")
+///     .unwrap()
+///     .with_audience("my-project-id");
+///
+/// // Or with a known JWKS URL (no discovery request).
+/// let verifier = JwksVerifier::new(
+///     "http://localhost:9011",
+///     "http://localhost:9011/.well-known/jwks.json",
+///     "e9fdb985-9173-4e01-9d73-ac2d60d1dc8e",
+/// )
+/// .unwrap();
+/// ```
+///
+/// Construction does no I/O; the keys are fetched when the first token arrives, or when
+/// [`fetch_keys`](Self::fetch_keys) is called (to fail fast at startup).
+pub struct JwksVerifier {
+    validation: Validation,
+    shared: Arc<SharedState>,
+}
+
+/// Settings that the fetch task needs.
+#[derive(Clone)]
+struct Config {
+    issuer: String,
+    source: KeysAt,
+    http: HttpFetcher,
+    min_refetch: Duration,
+    retry: Duration,
+    refresh: Duration,
+}
+
+#[derive(Clone, Debug)]
+enum KeysAt {
+    Discovery(Url),
+    JwksUri(Url),
+}
+
+struct SharedState {
+    config: Config,
+    keys: ArcSwapOption<Loaded>,
+    refresh: Mutex<Refresh>,
+}
+
+impl Clone for SharedState {
+    /// The same settings with fresh state: used only while the verifier is still being
+    /// configured and something already holds the old state.
+    fn clone(&self) -> Self {
+        Self::new(self.config.clone())
+    }
+}
+
+struct Loaded {
+    keys: KeySet,
+    refresh_at: Instant,
+}
+
+type Fetch = Shared<BoxFuture<'static, Result<(), AuthError>>>;
+
+#[derive(Default)]
+struct Refresh {
+    last_attempt: Option<Instant>,
+    in_flight: Option<Fetch>,
+    discovered_jwks_uri: Option<Url>,
+}
+
+impl fmt::Debug for JwksVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksVerifier")
+            .field("issuer", &self.validation.issuer)
+            .field("audiences", &self.validation.audiences)
+            .field("keys_at", &self.shared.config.source)
+            .field(
+                "keys_held",
+                &self.shared.keys.load().as_ref().map(|l| l.keys.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a synchronous look at the held keys found.
+enum Lookup {
+    Done(Result<Claims, AuthError>),
+    NoKeysYet,
+    UnknownKid,
+}
+
+impl JwksVerifier {
+    /// Keys found by OIDC discovery of `issuer`: `{issuer}/.well-known/openid-configuration`,
+    /// whose `issuer` must equal `issuer` exactly and whose `jwks_uri` is then used. Tokens must
+    /// have `iss` equal to `issuer` and `aud` containing `audience`.
+    pub fn discover(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let issuer = issuer.into();
+        let url = fetch::discovery_url(&issuer)?;
+        Self::build(issuer, audience.into(), KeysAt::Discovery(url))
+    }
+
+    /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
+    /// containing `audience`.
+    pub fn new(
+        issuer: impl Into<String>,
+        jwks_uri: &str,
+        audience: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let url = fetch::parse_url(jwks_uri, "JWKS URL")?;
+        Self::build(issuer.into(), audience.into(), KeysAt::JwksUri(url))
+    }
+
+    fn build(issuer: String, audience: String, source: KeysAt) -> Result<Self, ConfigError> {
+        let config = Config {
+            issuer: issuer.clone(),
+            source,
+            http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?,
+            min_refetch: DEFAULT_MIN_REFETCH,
+            retry: DEFAULT_RETRY,
+            refresh: DEFAULT_REFRESH,
+        };
+        Ok(Self {
+            validation: Validation::new(issuer, audience),
+            shared: Arc::new(SharedState::new(config)),
+        })
+    }
+
+    validation_setters!(validation);
+
+    /// The timeout of each request to the provider. Default: 5 seconds.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        let http = HttpFetcher::new(timeout)?;
+        self.config_mut().http = http;
+        Ok(self)
+    }
+
+    /// Uses your own HTTP client (proxies, private roots, timeouts).
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.config_mut().http = HttpFetcher::with_client(client);
+        self
+    }
+
+    /// The largest discovery or JWKS document accepted. Default: 256 KiB.
+    pub fn with_max_document_size(mut self, bytes: usize) -> Self {
+        let config = self.config_mut();
+        config.http = config.http.clone().with_max_body(bytes);
+        self
+    }
+
+    /// The least time between two fetches while keys are held, whatever asks for them (unknown
+    /// `kid`s, refreshes). Default: 30 seconds.
+    pub fn with_min_refetch_interval(mut self, interval: Duration) -> Self {
+        self.config_mut().min_refetch = interval;
+        self
+    }
+
+    /// The least time between two fetch attempts while no keys were ever loaded; also the
+    /// `Retry-After` of the 503 answered meanwhile. Default: 5 seconds.
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.config_mut().retry = interval;
+        self
+    }
+
+    /// How long fetched keys are used before a background refresh when the JWKS answer has no
+    /// `Cache-Control: max-age`. A `max-age` is honoured between the minimum refetch interval
+    /// and one day. Default: 10 minutes.
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.config_mut().refresh = interval;
+        self
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        &mut Arc::make_mut(&mut self.shared).config
+    }
+
+    /// Fetches the keys now, joining a fetch already in flight; for startup checks. Not subject
+    /// to the minimum refetch interval.
+    pub async fn fetch_keys(&self) -> Result<(), AuthError> {
+        match self.shared.start_fetch(Duration::ZERO) {
+            Ok(fetch) => fetch.await,
+            Err(_) => Err(no_runtime()),
+        }
+    }
+
+    fn lookup(&self, jwt: &ParsedJwt<'_>) -> Lookup {
+        let guard = self.shared.keys.load();
+        let Some(loaded) = guard.as_ref() else {
+            return Lookup::NoKeysYet;
+        };
+        if Instant::now() >= loaded.refresh_at {
+            self.shared.refresh_in_background();
+        }
+        match jwt.verify_signature(&loaded.keys) {
+            Ok(_) => Lookup::Done(jwt.claims(&self.validation)),
+            Err(KeyError::UnknownKid) => Lookup::UnknownKid,
+            Err(error) => Lookup::Done(Err(key_error(error))),
+        }
+    }
+}
+
+impl SharedState {
+    fn new(config: Config) -> Self {
+        Self {
+            config,
+            keys: ArcSwapOption::empty(),
+            refresh: Mutex::new(Refresh::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Refresh> {
+        // The guarded state stays consistent even if a holder panicked: every write is a
+        // single assignment.
+        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The interval that gates fetches now: short while no keys are held, else the minimum.
+    fn gate(&self) -> Duration {
+        if self.keys.load().is_some() {
+            self.config.min_refetch
+        } else {
+            self.config.retry
+        }
+    }
+
+    /// Joins the fetch in flight, or starts one if the last attempt is at least `gate` ago.
+    /// `Err` carries how long until the next attempt is allowed (zero: there is no Tokio runtime
+    /// to run the fetch on).
+    fn start_fetch(self: &Arc<Self>, gate: Duration) -> Result<Fetch, Duration> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Duration::ZERO);
+        };
+        let mut refresh = self.lock();
+        if let Some(fetch) = &refresh.in_flight {
+            return Ok(fetch.clone());
+        }
+        let now = Instant::now();
+        if let Some(last) = refresh.last_attempt {
+            let since = now.saturating_duration_since(last);
+            if since < gate {
+                return Err(gate - since);
+            }
+        }
+        refresh.last_attempt = Some(now);
+        let state = Arc::clone(self);
+        let task = runtime.spawn(async move {
+            let result = state.fetch().await;
+            state.lock().in_flight = None;
+            result
+        });
+        let fetch = task
+            .map(|joined| {
+                joined.unwrap_or_else(|e| {
+                    Err(AuthError::upstream("the key fetch did not complete").with_source(e))
+                })
+            })
+            .boxed()
+            .shared();
+        refresh.in_flight = Some(fetch.clone());
+        Ok(fetch)
+    }
+
+    fn refresh_in_background(self: &Arc<Self>) {
+        // Dropping the handle does not cancel the spawned fetch.
+        let _ = self.start_fetch(self.config.min_refetch);
+    }
+
+    async fn fetch(&self) -> Result<(), AuthError> {
+        let result = self.fetch_once().await;
+        match &result {
+            Ok(count) => tracing::debug!(issuer = %self.config.issuer, keys = count, "JWKS loaded"),
+            Err(error) if self.keys.load().is_some() => tracing::warn!(
+                issuer = %self.config.issuer, %error, cause = ?std::error::Error::source(error),
+                "JWKS refresh failed; keeping the keys held"
+            ),
+            Err(error) => tracing::warn!(
+                issuer = %self.config.issuer, %error, cause = ?std::error::Error::source(error),
+                "cannot load the JWKS"
+            ),
+        }
+        result.map(|_| ())
+    }
+
+    async fn fetch_once(&self) -> Result<usize, AuthError> {
+        let jwks_uri = self.jwks_uri().await?;
+        let fetched = match self.config.http.get_json(&jwks_uri).await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                // Rediscover next time, in case the provider moved its keys.
+                self.lock().discovered_jwks_uri = None;
+                return Err(error);
+            }
+        };
+        let (keys, skipped) = KeySet::from_jwks(&fetched.value).map_err(|e| {
+            AuthError::upstream("the identity provider's JWKS is malformed").with_source(e)
+        })?;
+        if keys.is_empty() {
+            return Err(AuthError::upstream(
+                "the identity provider's JWKS has no usable signing key",
+            ));
+        }
+        if skipped > 0 {
+            tracing::debug!(skipped, "JWKS keys skipped (encryption, unsupported or malformed)");
+        }
+        let lifetime = fetched
+            .max_age
+            .unwrap_or(self.config.refresh)
+            .clamp(self.config.min_refetch, MAX_REFRESH.max(self.config.min_refetch));
+        let count = keys.len();
+        self.keys.store(Some(Arc::new(Loaded {
+            keys,
+            refresh_at: Instant::now() + lifetime,
+        })));
+        Ok(count)
+    }
+
+    async fn jwks_uri(&self) -> Result<Url, AuthError> {
+        let discovery = match &self.config.source {
+            KeysAt::JwksUri(url) => return Ok(url.clone()),
+            KeysAt::Discovery(url) => url,
+        };
+        if let Some(url) = self.lock().discovered_jwks_uri.clone() {
+            return Ok(url);
+        }
+        let document = self.config.http.get_json(discovery).await?.value;
+        let issuer = document.get("issuer").and_then(|v| v.as_str());
+        if issuer != Some(self.config.issuer.as_str()) {
+            return Err(AuthError::upstream(
+                "the discovery document is for another issuer",
+            )
+            .with_source(format!(
+                "expected issuer {:?}, discovery says {:?}",
+                self.config.issuer, issuer
+            )));
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .ok_or(AuthError::upstream("the discovery document has no jwks_uri"))
+            .and_then(|uri| {
+                fetch::parse_url(uri, "jwks_uri").map_err(|e| {
+                    AuthError::upstream("the discovery document's jwks_uri is invalid")
+                        .with_source(e)
+                })
+            })?;
+        self.lock().discovered_jwks_uri = Some(jwks_uri.clone());
+        Ok(jwks_uri)
+    }
+}
+
+fn no_runtime() -> AuthError {
+    AuthError::upstream("the signing keys are not available")
+        .with_source("fetching keys needs a Tokio runtime")
+}
+
+#[async_trait]
+impl Verifier for JwksVerifier {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let jwt = ParsedJwt::parse(token, &self.validation)?;
+        let missing = match self.lookup(&jwt) {
+            Lookup::Done(result) => return result,
+            missing => missing,
+        };
+        let gate = self.shared.gate();
+        match self.shared.start_fetch(gate) {
+            Ok(fetch) => {
+                if let Err(error) = fetch.await {
+                    if matches!(missing, Lookup::NoKeysYet) {
+                        return Err(error.with_retry_after(self.shared.config.retry));
+                    }
+                }
+            }
+            Err(wait) if wait.is_zero() => return Err(no_runtime()),
+            Err(wait) => {
+                return Err(match missing {
+                    Lookup::NoKeysYet => AuthError::upstream("the signing keys are not available")
+                        .with_retry_after(wait),
+                    _ => key_error(KeyError::UnknownKid),
+                });
+            }
+        }
+        match self.lookup(&jwt) {
+            Lookup::Done(result) => result,
+            Lookup::UnknownKid => Err(key_error(KeyError::UnknownKid)),
+            Lookup::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
+                .with_retry_after(self.shared.config.retry)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn construction_does_no_io_and_checks_urls() {
+        assert!(JwksVerifier::discover("not a url", "aud").is_err());
+        assert!(JwksVerifier::new("iss", "ftp://x/keys", "aud").is_err());
+        let v = JwksVerifier::discover("https://id.example.com", "aud")
+            .expect("valid")
+            .with_min_refetch_interval(Duration::from_secs(1));
+        assert!(format!("{v:?}").contains("id.example.com"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_provider_is_upstream_with_retry_after() {
+        // Port 9 on loopback (discard) is closed on test machines.
+        let v = JwksVerifier::new("iss", "http://127.0.0.1:9/keys", "aud")
+            .expect("valid")
+            .with_timeout(Duration::from_secs(2))
+            .expect("client");
+        let token = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln";
+        let error = v.verify(token).await.expect_err("no keys");
+        assert_eq!(error.kind(), crate::AuthErrorKind::Upstream);
+        assert!(error.retry_after().is_some());
+        // The next request inside the retry interval does not fetch again and is answered at once.
+        let error = v.verify(token).await.expect_err("no keys");
+        assert_eq!(error.kind(), crate::AuthErrorKind::Upstream);
+    }
+}

@@ -1,0 +1,374 @@
+//! The JWT checks shared by [`JwtVerifier`](super::JwtVerifier) and
+//! [`JwksVerifier`](super::JwksVerifier): parsing a compact JWS, and validating its claims per
+//! RFC 8725 and RFC 9068.
+//!
+//! The order is fixed: size cap, shape (three base64url parts, no JWE), header (known `alg`, no
+//! `none`, no `crit`), key lookup, signature, and only then the claims.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use super::keys::{Algorithm, Key, KeyError, KeySet};
+use crate::claims::{Claims, RoleSource, numeric_date};
+use crate::error::AuthError;
+
+/// The default cap on the size of a token, checked before anything else.
+pub(crate) const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// The default clock skew allowed on `exp` and `nbf`.
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// What a JWT's claims are checked against. Built by the verifiers' `with_*` methods.
+#[derive(Debug, Clone)]
+pub(crate) struct Validation {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) any_audience: bool,
+    pub(crate) leeway: u64,
+    pub(crate) require_exp: bool,
+    pub(crate) typ: Option<String>,
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    pub(crate) max_token_len: usize,
+    pub(crate) roles: RoleSource,
+}
+
+impl Validation {
+    pub(crate) fn new(issuer: String, audience: String) -> Self {
+        Self {
+            issuer,
+            audiences: vec![audience],
+            any_audience: false,
+            leeway: DEFAULT_LEEWAY.as_secs(),
+            require_exp: true,
+            typ: None,
+            algorithms: None,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            roles: RoleSource::default(),
+        }
+    }
+}
+
+/// The JOSE header fields we read. Anything else (`jku`, `x5u`, `jwk`, `x5c`, ...) is ignored:
+/// keys come only from the configured key set.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+    #[serde(default)]
+    enc: Option<IgnoredAny>,
+}
+
+/// A compact JWS split and its header checked, before any key is looked up.
+pub(crate) struct ParsedJwt<'a> {
+    alg: Algorithm,
+    kid: Option<Cow<'a, str>>,
+    typ: Option<Cow<'a, str>>,
+    signing_input: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> ParsedJwt<'a> {
+    /// Checks size and shape and parses the header. No cryptography happens here.
+    pub(crate) fn parse(token: &'a str, validation: &Validation) -> Result<Self, AuthError> {
+        if token.len() > validation.max_token_len {
+            return Err(AuthError::invalid_token("the token is too large"));
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::invalid_token("the token is not a JWT"));
+        };
+        match parts.count() {
+            0 => {}
+            2 => {
+                return Err(AuthError::invalid_token(
+                    "encrypted tokens (JWE) are not accepted",
+                ));
+            }
+            _ => return Err(AuthError::invalid_token("the token is not a JWT")),
+        }
+        if header.is_empty() || payload.is_empty() || signature.is_empty() {
+            return Err(AuthError::invalid_token("the token is not a JWT"));
+        }
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+
+        let mut buf = [0u8; 1024];
+        let header_bytes = decode_into(header, &mut buf)
+            .ok_or(AuthError::invalid_token("the token header is malformed"))?;
+        // serde would also read a struct from a JSON array; a JOSE header is an object.
+        if header_bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(AuthError::invalid_token("the token header is malformed"));
+        }
+        let parsed: Header<'_> = serde_json::from_slice(header_bytes)
+            .map_err(|_| AuthError::invalid_token("the token header is malformed"))?;
+        if parsed.enc.is_some() {
+            return Err(AuthError::invalid_token(
+                "encrypted tokens (JWE) are not accepted",
+            ));
+        }
+        if parsed.crit.is_some() {
+            return Err(AuthError::invalid_token(
+                "the token has critical header parameters this service does not understand",
+            ));
+        }
+        let alg: Algorithm = parsed
+            .alg
+            .parse()
+            .map_err(|()| AuthError::invalid_token("the token's algorithm is not accepted"))?;
+        if let Some(allowed) = &validation.algorithms {
+            if !allowed.contains(&alg) {
+                return Err(AuthError::invalid_token(
+                    "the token's algorithm is not accepted",
+                ));
+            }
+        }
+        // The header borrows from `buf`; keep only what outlives it, as owned strings where
+        // needed (kid and typ are short; almost always this is one small allocation for kid).
+        Ok(Self {
+            alg,
+            kid: parsed.kid.map(|k| Cow::Owned(k.into_owned())),
+            typ: parsed.typ.map(|t| Cow::Owned(t.into_owned())),
+            signing_input,
+            payload,
+            signature,
+        })
+    }
+
+    /// The `kid` header, if any.
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Finds the key and verifies the signature.
+    pub(crate) fn verify_signature<'k>(&self, keys: &'k KeySet) -> Result<&'k Key, KeyError> {
+        let key = keys.find(self.kid(), self.alg)?;
+        let mut buf = [0u8; 1024];
+        let signature = decode_into(self.signature, &mut buf).ok_or(KeyError::BadSignature)?;
+        key.verify(self.alg, self.signing_input.as_bytes(), signature)?;
+        Ok(key)
+    }
+
+    /// Decodes and checks the claims. Call only after [`verify_signature`](Self::verify_signature).
+    pub(crate) fn claims(&self, validation: &Validation) -> Result<Claims, AuthError> {
+        if let Some(expected) = &validation.typ {
+            let matches = self.typ.as_deref().is_some_and(|typ| {
+                typ.eq_ignore_ascii_case(expected)
+                    || typ
+                        .strip_prefix("application/")
+                        .is_some_and(|t| t.eq_ignore_ascii_case(expected))
+            });
+            if !matches {
+                return Err(AuthError::invalid_token("the token type is not accepted"));
+            }
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
+        let value: Value = serde_json::from_slice(&payload)
+            .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
+        check_claims(&value, validation, now())?;
+        Claims::from_value(value, &validation.roles)
+            .ok_or(AuthError::invalid_token("the token payload is malformed"))
+    }
+}
+
+/// Checks `exp`, `nbf`, `iss` and `aud` of a claims object.
+pub(crate) fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
+    let Value::Object(map) = claims else {
+        return Err(AuthError::invalid_token("the token payload is malformed"));
+    };
+    check_times(map.get("exp"), map.get("nbf"), v.require_exp, v.leeway, now)?;
+    if map.get("iss").and_then(Value::as_str) != Some(v.issuer.as_str()) {
+        return Err(AuthError::invalid_token("the token is from another issuer"));
+    }
+    if !v.any_audience && !audience_matches(map.get("aud"), &v.audiences) {
+        return Err(AuthError::invalid_token("the token is for another audience"));
+    }
+    Ok(())
+}
+
+/// Checks `exp` (and requires it when `require_exp`) and `nbf`, with `leeway` seconds of skew.
+pub(crate) fn check_times(
+    exp: Option<&Value>,
+    nbf: Option<&Value>,
+    require_exp: bool,
+    leeway: u64,
+    now: u64,
+) -> Result<(), AuthError> {
+    match exp {
+        Some(exp) => {
+            let exp = numeric_date(exp)
+                .ok_or(AuthError::invalid_token("the token's exp is not a number"))?;
+            if now >= exp.saturating_add(leeway) {
+                return Err(AuthError::new(
+                    crate::AuthErrorKind::Expired,
+                    "the token has expired",
+                ));
+            }
+        }
+        None if require_exp => {
+            return Err(AuthError::invalid_token("the token has no exp"));
+        }
+        None => {}
+    }
+    if let Some(nbf) = nbf {
+        let nbf =
+            numeric_date(nbf).ok_or(AuthError::invalid_token("the token's nbf is not a number"))?;
+        if now.saturating_add(leeway) < nbf {
+            return Err(AuthError::new(
+                crate::AuthErrorKind::Expired,
+                "the token is not valid yet",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn audience_matches(aud: Option<&Value>, accepted: &[String]) -> bool {
+    match aud {
+        Some(Value::String(aud)) => accepted.iter().any(|a| a == aud),
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|aud| accepted.iter().any(|a| a == aud)),
+        _ => false,
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Decodes base64url (no padding) into `buf`; `None` if malformed or too long for `buf`.
+fn decode_into<'b>(input: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let n = URL_SAFE_NO_PAD.decode_slice(input, buf).ok()?;
+    buf.get(..n)
+}
+
+/// Reads the `iss` claim of a JWT without verifying it, to pick the verifier for that issuer.
+/// `None` if the token is not a JWT with a string `iss`.
+pub(crate) fn peek_issuer(token: &str, max_len: usize) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss<'a> {
+        #[serde(borrow)]
+        iss: Option<Cow<'a, str>>,
+    }
+    if token.len() > max_len {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let iss: Iss<'_> = serde_json::from_slice(&bytes).ok()?;
+    iss.iss.map(Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthErrorKind;
+    use serde_json::json;
+
+    fn validation() -> Validation {
+        Validation::new("https://iss".into(), "api".into())
+    }
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn parse_err(token: &str) -> AuthErrorKind {
+        match ParsedJwt::parse(token, &validation()) {
+            Ok(_) => panic!("{token} parsed"),
+            Err(e) => e.kind(),
+        }
+    }
+
+    #[test]
+    fn shape_is_checked_before_crypto() {
+        let h = b64(&json!({"alg": "RS256"}));
+        assert_eq!(parse_err("abc"), AuthErrorKind::InvalidToken);
+        assert_eq!(parse_err(&format!("{h}.e30")), AuthErrorKind::InvalidToken);
+        assert_eq!(parse_err(&format!("{h}.e30.")), AuthErrorKind::InvalidToken);
+        assert_eq!(parse_err(&format!("{h}.a.b.c.d")), AuthErrorKind::InvalidToken);
+        assert_eq!(parse_err(&format!("{h}.a.b.c")), AuthErrorKind::InvalidToken);
+        assert_eq!(parse_err(&"a".repeat(9000)), AuthErrorKind::InvalidToken);
+        assert!(ParsedJwt::parse(&format!("{h}.e30.c2ln"), &validation()).is_ok());
+    }
+
+    #[test]
+    fn header_rules() {
+        for header in [
+            json!({"alg": "none"}),
+            json!({"alg": "RS256", "crit": ["exp"]}),
+            json!({"alg": "RS256", "crit": []}),
+            json!({"alg": "RSA-OAEP", "enc": "A256GCM"}),
+            json!({"alg": "RS256", "enc": "A256GCM"}),
+            json!({"alg": 5}),
+            json!({"kid": "x"}),
+            json!(["RS256"]),
+        ] {
+            assert_eq!(
+                parse_err(&format!("{}.e30.c2ln", b64(&header))),
+                AuthErrorKind::InvalidToken,
+                "{header}"
+            );
+        }
+        let dup = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","alg":"none"}"#);
+        assert_eq!(parse_err(&format!("{dup}.e30.c2ln")), AuthErrorKind::InvalidToken);
+    }
+
+    #[test]
+    fn ignored_headers_do_not_matter() {
+        let header = json!({"alg": "ES256", "kid": "k", "jku": "https://evil", "x5u": "https://evil", "jwk": {"kty": "EC"}, "x5c": ["AAAA"]});
+        let token = format!("{}.e30.c2ln", b64(&header));
+        let parsed = ParsedJwt::parse(&token, &validation()).expect("parses");
+        assert_eq!(parsed.kid(), Some("k"));
+    }
+
+    #[test]
+    fn claims_rules() {
+        let v = validation();
+        let now = 1_000_000;
+        let ok = json!({"iss": "https://iss", "aud": ["x", "api"], "exp": now + 10});
+        assert!(check_claims(&ok, &v, now).is_ok());
+        let cases = [
+            (json!({"iss": "https://iss", "aud": "api"}), AuthErrorKind::InvalidToken),
+            (json!({"iss": "https://iss", "aud": "api", "exp": "soon"}), AuthErrorKind::InvalidToken),
+            (json!({"iss": "https://iss", "aud": "api", "exp": now - 61}), AuthErrorKind::Expired),
+            (json!({"iss": "https://iss", "aud": "api", "exp": now + 9, "nbf": now + 61}), AuthErrorKind::Expired),
+            (json!({"iss": "https://iss/", "aud": "api", "exp": now + 9}), AuthErrorKind::InvalidToken),
+            (json!({"iss": "https://iss", "aud": "apix", "exp": now + 9}), AuthErrorKind::InvalidToken),
+            (json!({"iss": "https://iss", "aud": [1], "exp": now + 9}), AuthErrorKind::InvalidToken),
+            (json!({"iss": "https://iss", "exp": now + 9}), AuthErrorKind::InvalidToken),
+        ];
+        for (claims, kind) in cases {
+            assert_eq!(check_claims(&claims, &v, now).map_err(|e| e.kind()), Err(kind), "{claims}");
+        }
+        // Within the leeway.
+        let skewed = json!({"iss": "https://iss", "aud": "api", "exp": now - 59, "nbf": now + 59});
+        assert!(check_claims(&skewed, &v, now).is_ok());
+    }
+
+    #[test]
+    fn peek_issuer_reads_only_iss() {
+        let token = format!("e30.{}.sig", b64(&json!({"iss": "https://a"})));
+        assert_eq!(peek_issuer(&token, 8192).as_deref(), Some("https://a"));
+        assert_eq!(peek_issuer("opaque-token", 8192), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! Verifiers: a token in, [`Claims`] or an [`AuthError`] out.
+//!
+//! | verifier | for |
+//! |---|---|
+//! | [`JwksVerifier`] | JWTs signed with keys from a JWKS URL or OIDC discovery (ZITADEL, Entra, Keycloak, Auth0, FusionAuth with RS256) |
+//! | [`JwtVerifier`] | JWTs signed with fixed keys: an HMAC secret (FusionAuth's default HS256) or PEM/JWK public keys |
+//! | [`MultiIssuer`] | several issuers behind one layer, chosen by the token's `iss` |
+//!
+//! Write your own by implementing [`Verifier`]. A verifier knows nothing of HTTP frameworks: where
+//! the token came from is the [`TokenSource`](crate::TokenSource)'s job.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::claims::Claims;
+use crate::error::AuthError;
+
+mod issuers;
+mod jwks;
+mod jwt;
+pub(crate) mod jwt_core;
+pub(crate) mod keys;
+
+pub use issuers::MultiIssuer;
+pub use jwks::JwksVerifier;
+pub use jwt::JwtVerifier;
+pub use keys::Algorithm;
+
+/// Checks a token and returns its claims.
+///
+/// Implementations must not panic on any input and must not block: anything that needs the
+/// network is awaited, with a timeout. An unreachable provider is an
+/// [`Upstream`](crate::AuthErrorKind::Upstream) error (503), never an invalid token.
+///
+/// ```
+/// use tower_authz::{AuthError, Claims, RoleSource, Verifier};
+///
+/// /// Accepts one fixed API key (for a health checker, say).
+/// struct ApiKey(&'static str);
+///
+/// #[async_trait::async_trait]
+/// impl Verifier for ApiKey {
+///     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+///         if token == self.0 {
+///             Claims::from_value(serde_json::json!({"sub": "health-checker"}), &RoleSource::default())
+///                 .ok_or(AuthError::invalid_token("bad claims"))
+///         } else {
+///             Err(AuthError::invalid_token("unknown API key"))
+///         }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Verifier: Send + Sync + 'static {
+    /// Verifies `token` and returns its claims.
+    async fn verify(&self, token: &str) -> Result<Claims, AuthError>;
+}
+
+#[async_trait]
+impl<V: Verifier + ?Sized> Verifier for Arc<V> {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        (**self).verify(token).await
+    }
+}
+
+#[async_trait]
+impl<V: Verifier + ?Sized> Verifier for Box<V> {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        (**self).verify(token).await
+    }
+}
+
+/// The `with_*` settings every JWT verifier shares, forwarded to its `Validation`.
+macro_rules! validation_setters {
+    ($($validation:ident).+) => {
+        /// Accepts tokens whose `aud` contains `audience`, in addition to those configured.
+        pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+            self.$($validation).+.audiences.push(audience.into());
+            self
+        }
+
+        /// Accepts any `aud`. Only for a provider whose tokens carry no meaningful audience;
+        /// RFC 8725 §3.9 asks for the audience check.
+        pub fn with_any_audience(mut self) -> Self {
+            self.$($validation).+.any_audience = true;
+            self
+        }
+
+        /// The clock skew allowed on `exp` and `nbf`. Default: 60 seconds.
+        pub fn with_leeway(mut self, leeway: std::time::Duration) -> Self {
+            self.$($validation).+.leeway = leeway.as_secs();
+            self
+        }
+
+        /// Whether a token without `exp` is refused. Default: `true`.
+        pub fn with_required_exp(mut self, required: bool) -> Self {
+            self.$($validation).+.require_exp = required;
+            self
+        }
+
+        /// Requires the `typ` header to be `typ` (case-insensitive, with or without
+        /// `application/`), e.g. `at+jwt` for RFC 9068 tokens. Default: not checked, because
+        /// ZITADEL, Entra and FusionAuth send `typ: JWT`.
+        pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
+            self.$($validation).+.typ = Some(typ.into());
+            self
+        }
+
+        /// Accepts only these algorithms (each key still allows only those of its type).
+        /// Default: every algorithm the key type allows.
+        pub fn with_algorithms(mut self, algorithms: impl IntoIterator<Item = crate::Algorithm>) -> Self {
+            self.$($validation).+.algorithms = Some(algorithms.into_iter().collect());
+            self
+        }
+
+        /// The largest token accepted, checked before anything else. Default: 8 KiB.
+        pub fn with_max_token_len(mut self, bytes: usize) -> Self {
+            self.$($validation).+.max_token_len = bytes;
+            self
+        }
+
+        /// Where the roles are in the token. Default: a `roles` array claim.
+        pub fn with_role_source(mut self, roles: crate::RoleSource) -> Self {
+            self.$($validation).+.roles = roles;
+            self
+        }
+    };
+}
+pub(crate) use validation_setters;

@@ -1,0 +1,137 @@
+//! A small API protected by JWT access tokens.
+//!
+//! - `GET /whoami`: any valid token; answers the verified claims as JSON.
+//! - `GET /admin`: needs the role `admin`.
+//!
+//! With no flags it starts the embedded development issuer and prints tokens and curl lines:
+//!
+//! ```sh
+//! cargo run --example jwt_api
+//! ```
+//!
+//! Against a real provider (discovery, or a known JWKS URL):
+//!
+//! ```sh
+//! cargo run --example jwt_api -- --issuer https://my-instance.zitadel.cloud --audience 123456789@my-project
+//! cargo run --example jwt_api -- --issuer http://localhost:9011 \
+//!     --jwks-uri http://localhost:9011/.well-known/jwks.json --audience <application id>
+//! ```
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use clap::Parser;
+use serde_json::{Value, json};
+use tower_authz::{AuthLayer, Claims, DevIssuer, JwksVerifier, RequireRole, RoleSource, role};
+
+role!(
+    /// The role `/admin` requires.
+    Admin = "admin"
+);
+
+#[derive(Parser, Debug)]
+#[command(about = "An API protected by JWT access tokens (tower-authz example)")]
+struct Args {
+    /// The issuer (`iss`) of accepted tokens. Without it, a development issuer is started.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// The JWKS URL; without it, the keys are found by OIDC discovery of the issuer.
+    #[arg(long, requires = "issuer")]
+    jwks_uri: Option<String>,
+    /// The audience tokens must carry (required with --issuer).
+    #[arg(long, requires = "issuer")]
+    audience: Option<String>,
+    /// Where the roles are: a claim name (`roles`), ZITADEL's
+    /// `urn:zitadel:iam:org:project:roles` (or `...:{projectId}:roles`), Keycloak's
+    /// `realm_access`, or a JSON pointer such as `/resource_access/my-client/roles`.
+    #[arg(long, default_value = "roles")]
+    roles_claim: String,
+    /// The port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8090)]
+    port: u16,
+}
+
+fn role_source(claim: &str) -> RoleSource {
+    const ZITADEL: &str = "urn:zitadel:iam:org:project:";
+    if claim.starts_with('/') {
+        RoleSource::pointer(claim)
+    } else if claim == "realm_access" {
+        RoleSource::keycloak_realm()
+    } else if claim == "urn:zitadel:iam:org:project:roles" {
+        RoleSource::zitadel()
+    } else if let Some(project) = claim
+        .strip_prefix(ZITADEL)
+        .and_then(|rest| rest.strip_suffix(":roles"))
+    {
+        RoleSource::zitadel_project(project)
+    } else {
+        RoleSource::claim(claim)
+    }
+}
+
+async fn whoami(claims: Claims) -> Json<Value> {
+    Json(claims.as_value().clone())
+}
+
+async fn admin(RequireRole(claims, ..): RequireRole<Admin>) -> Json<Value> {
+    Json(json!({ "message": "hello, admin", "sub": claims.subject() }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_authz=debug".into()),
+        )
+        .init();
+    let args = Args::parse();
+
+    // Keep the development issuer alive for as long as the server runs.
+    let mut dev = None;
+    let verifier = match &args.issuer {
+        Some(issuer) => {
+            let audience = args
+                .audience
+                .clone()
+                .ok_or("--audience is required with --issuer")?;
+            match &args.jwks_uri {
+                Some(jwks_uri) => JwksVerifier::new(issuer, jwks_uri, audience)?,
+                None => JwksVerifier::discover(issuer, audience)?,
+            }
+        }
+        None => {
+            let issuer = DevIssuer::start().await?;
+            let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api")?;
+            dev = Some(issuer);
+            verifier
+        }
+    }
+    .with_role_source(role_source(&args.roles_claim));
+
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/admin", get(admin))
+        .layer(AuthLayer::new(verifier));
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("jwt_api listening on {base}");
+    if let Some(issuer) = &dev {
+        let user = issuer.token().subject("dev-user").roles(["viewer"]).sign()?;
+        let admin = issuer.token().subject("dev-admin").roles(["admin"]).sign()?;
+        println!("development issuer: {}", issuer.issuer());
+        println!("USER_TOKEN={user}");
+        println!("ADMIN_TOKEN={admin}");
+        println!("try:");
+        println!("  export USER_TOKEN={user}");
+        println!("  export ADMIN_TOKEN={admin}");
+        println!("  curl -i {base}/whoami -H \"Authorization: Bearer $USER_TOKEN\"   # 200, your claims");
+        println!("  curl -i {base}/admin -H \"Authorization: Bearer $USER_TOKEN\"    # 403 insufficient_scope");
+        println!("  curl -i {base}/admin -H \"Authorization: Bearer $ADMIN_TOKEN\"   # 200");
+        println!("  curl -i {base}/whoami                                          # 401");
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}

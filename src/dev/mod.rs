@@ -1,0 +1,271 @@
+//! An embedded OpenID Connect issuer for tests and examples (feature `dev`).
+//!
+//! [`DevIssuer`] serves a discovery document and a JWKS over HTTP on
+//! `127.0.0.1`, holds one RS256, one ES256 and one EdDSA signing key, and
+//! mints tokens with [`TokenBuilder`], so tests exercise the real
+//! discovery → JWKS → signature path without an account at any identity
+//! provider. Keys can be rotated and retired, the endpoints can be made to
+//! fail with `503`, and request counters let tests assert on caching.
+//!
+//! | Path | Content |
+//! |------|---------|
+//! | `/.well-known/openid-configuration` | discovery document |
+//! | `/oauth/v2/keys` | JWKS (ZITADEL's path) |
+//!
+//! ```
+//! use tower_authz::{DevAlgorithm, DevIssuer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let issuer = DevIssuer::start().await?;
+//!
+//! // A verifier under test is pointed at `issuer.issuer()`
+//! // (or `issuer.discovery_url()`) and expects audience "dev-api".
+//! let token = issuer
+//!     .token()
+//!     .subject("alice")
+//!     .roles(["admin"])
+//!     .scopes(["read", "write"])
+//!     .algorithm(DevAlgorithm::ES256)
+//!     .sign()?;
+//! assert_eq!(token.split('.').count(), 3);
+//!
+//! // Rotate the RS256 key: the old one stays published until retired.
+//! let old = issuer.current_key(DevAlgorithm::RS256);
+//! let new_kid = issuer.rotate(DevAlgorithm::RS256)?;
+//! assert!(issuer.retire(old.kid()));
+//! assert_eq!(issuer.current_key(DevAlgorithm::RS256).kid(), new_kid);
+//!
+//! issuer.stop().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+
+mod key;
+mod server;
+mod state;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use key::{DevAlgorithm, DevKey};
+pub use token::TokenBuilder;
+
+use state::{DISCOVERY_PATH, JWKS_PATH, Shared};
+
+/// How long [`DevIssuer::stop`] waits for open connections before aborting.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A local OpenID Connect issuer serving discovery and JWKS on a loopback
+/// address. See the [module documentation](self) for an example.
+///
+/// The server runs on a spawned tokio task; it stops on [`stop`](Self::stop)
+/// or when the `DevIssuer` is dropped.
+pub struct DevIssuer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Mutex<Option<ServerTask>>,
+}
+
+/// The running HTTP server: its shutdown trigger and its task.
+struct ServerTask {
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for DevIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevIssuer")
+            .field("issuer", &self.shared.issuer())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevIssuer {
+    /// Starts an issuer on `127.0.0.1` with an OS-assigned port.
+    ///
+    /// # Errors
+    /// Fails if key generation fails or the port cannot be bound.
+    pub async fn start() -> io::Result<DevIssuer> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts an issuer on `addr`, which must be a loopback address
+    /// (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] if `addr` is not loopback; otherwise
+    /// fails if key generation fails or the address cannot be bound.
+    pub async fn start_on(addr: SocketAddr) -> io::Result<DevIssuer> {
+        if !addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the dev issuer only listens on loopback addresses, not {addr}"),
+            ));
+        }
+        let keys = [
+            DevKey::generate(DevAlgorithm::RS256)?,
+            DevKey::generate(DevAlgorithm::ES256)?,
+            DevKey::generate(DevAlgorithm::EdDSA)?,
+        ];
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(format!("http://{addr}"), keys));
+        let server = spawn_server(listener, Arc::clone(&shared));
+        tracing::debug!(issuer = shared.issuer(), "dev issuer started");
+        Ok(DevIssuer {
+            shared,
+            addr,
+            server: Mutex::new(Some(server)),
+        })
+    }
+
+    /// The issuer URL, `http://127.0.0.1:PORT` (no trailing slash); the `iss`
+    /// of minted tokens.
+    pub fn issuer(&self) -> &str {
+        self.shared.issuer()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The JWKS URL: issuer + `/oauth/v2/keys`.
+    pub fn jwks_uri(&self) -> String {
+        self.shared.url(JWKS_PATH)
+    }
+
+    /// The discovery URL: issuer + `/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        self.shared.url(DISCOVERY_PATH)
+    }
+
+    /// A [`TokenBuilder`] with this issuer's defaults.
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder::new(Arc::clone(&self.shared))
+    }
+
+    /// The current signing key for `alg`: the newest key from
+    /// [`rotate`](Self::rotate) or start, or after [`retire`](Self::retire) the
+    /// most recent remaining key of that algorithm.
+    ///
+    /// Once every key of `alg` is retired, this still returns the last one,
+    /// which is no longer published, and [`TokenBuilder::sign`] with `alg`
+    /// fails until the next [`rotate`](Self::rotate).
+    pub fn current_key(&self, alg: DevAlgorithm) -> Arc<DevKey> {
+        self.shared.current_key(alg)
+    }
+
+    /// Every key the JWKS currently publishes, oldest first.
+    pub fn published_keys(&self) -> Vec<Arc<DevKey>> {
+        self.shared.published_keys()
+    }
+
+    /// Generates a new key for `alg`, publishes it and makes it the current
+    /// signing key for `alg`. Older keys stay published until
+    /// [`retire`](Self::retire)d. Returns the new kid.
+    ///
+    /// # Errors
+    /// Fails if key generation fails.
+    pub fn rotate(&self, alg: DevAlgorithm) -> io::Result<String> {
+        let key = DevKey::generate(alg)?;
+        let kid = key.kid().to_owned();
+        self.shared.publish(key);
+        Ok(kid)
+    }
+
+    /// Stops publishing the key `kid`; returns whether it was published. If it
+    /// was the current key for its algorithm, the most recent remaining key of
+    /// that algorithm becomes current; with none left, [`TokenBuilder::sign`]
+    /// with that algorithm fails (see [`current_key`](Self::current_key)).
+    pub fn retire(&self, kid: &str) -> bool {
+        self.shared.retire(kid)
+    }
+
+    /// How many JWKS requests the server has answered, including `503`s
+    /// while [unavailable](Self::set_available).
+    pub fn jwks_requests(&self) -> usize {
+        self.shared.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many discovery requests the server has answered, including `503`s
+    /// while [unavailable](Self::set_available).
+    pub fn discovery_requests(&self) -> usize {
+        self.shared.discovery_requests.load(Ordering::SeqCst)
+    }
+
+    /// With `Some`, JWKS responses carry `Cache-Control: public, max-age=N`
+    /// (whole seconds); with `None` (the default) no `Cache-Control` header.
+    pub fn set_jwks_max_age(&self, max_age: Option<Duration>) {
+        self.shared.set_jwks_max_age(max_age);
+    }
+
+    /// With `false`, discovery and JWKS answer `503 Service Unavailable`
+    /// (an outage with the port still open); `true` restores them.
+    pub fn set_available(&self, available: bool) {
+        self.shared.set_available(available);
+    }
+
+    /// Stops the server and closes the port: stops accepting, lets open
+    /// connections finish (aborting them after 5 seconds) and waits for the
+    /// server task. Calling it again does nothing. Tokens can still be minted
+    /// afterwards.
+    pub async fn stop(&self) {
+        let Some(ServerTask { shutdown, task }) = self.take_server() else {
+            return;
+        };
+        // An error means the server task already ended.
+        let _ = shutdown.send(());
+        let abort = task.abort_handle();
+        if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+            abort.abort();
+        }
+        tracing::debug!(issuer = self.issuer(), "dev issuer stopped");
+    }
+
+    fn take_server(&self) -> Option<ServerTask> {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Drop for DevIssuer {
+    fn drop(&mut self) {
+        if let Some(ServerTask { shutdown, task }) = self.take_server() {
+            let _ = shutdown.send(());
+            task.abort();
+        }
+    }
+}
+
+/// Spawns `axum::serve` on `listener` with graceful shutdown.
+fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> ServerTask {
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let app = server::router(shared);
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            // A dropped sender also means "shut down".
+            let _ = signal.await;
+        });
+        if let Err(error) = serve.await {
+            tracing::warn!(%error, "dev issuer server failed");
+        }
+    });
+    ServerTask { shutdown, task }
+}

@@ -1,0 +1,203 @@
+//! State shared between a [`DevIssuer`](super::DevIssuer), its HTTP server
+//! task and the [`TokenBuilder`](super::TokenBuilder)s it hands out.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::key::{DevAlgorithm, DevKey, random_token};
+
+/// Path of the JWKS (ZITADEL's).
+pub(super) const JWKS_PATH: &str = "/oauth/v2/keys";
+/// Path of the OpenID Connect discovery document.
+pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// The issuer's keys.
+#[derive(Debug)]
+struct KeySet {
+    /// Published keys, oldest first.
+    published: Vec<Arc<DevKey>>,
+    /// The current key of each algorithm, indexed like [`DevAlgorithm::ALL`].
+    /// It stays here after being retired when no other key of its algorithm
+    /// is left, but is then no longer used for signing.
+    current: [Arc<DevKey>; 3],
+}
+
+impl KeySet {
+    fn current(&self, alg: DevAlgorithm) -> &Arc<DevKey> {
+        &self.current[alg_index(alg)]
+    }
+
+    fn set_current(&mut self, key: Arc<DevKey>) {
+        let index = alg_index(key.algorithm());
+        self.current[index] = key;
+    }
+
+    fn is_published(&self, key: &Arc<DevKey>) -> bool {
+        self.published.iter().any(|k| Arc::ptr_eq(k, key))
+    }
+}
+
+fn alg_index(alg: DevAlgorithm) -> usize {
+    match alg {
+        DevAlgorithm::RS256 => 0,
+        DevAlgorithm::ES256 => 1,
+        DevAlgorithm::EdDSA => 2,
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Shared {
+    issuer: String,
+    keys: RwLock<KeySet>,
+    jwks_max_age: Mutex<Option<Duration>>,
+    available: AtomicBool,
+    pub(super) jwks_requests: AtomicUsize,
+    pub(super) discovery_requests: AtomicUsize,
+    /// Fallback source of unique `jti`s should the random generator fail.
+    jti_counter: AtomicU64,
+}
+
+impl Shared {
+    /// `keys` holds the initial key of each algorithm, in [`DevAlgorithm::ALL`] order.
+    pub(super) fn new(issuer: String, keys: [DevKey; 3]) -> Self {
+        let current = keys.map(Arc::new);
+        let keys = KeySet {
+            published: current.to_vec(),
+            current,
+        };
+        Shared {
+            issuer,
+            keys: RwLock::new(keys),
+            jwks_max_age: Mutex::new(None),
+            available: AtomicBool::new(true),
+            jwks_requests: AtomicUsize::new(0),
+            discovery_requests: AtomicUsize::new(0),
+            jti_counter: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    fn read_keys(&self) -> RwLockReadGuard<'_, KeySet> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_keys(&self) -> RwLockWriteGuard<'_, KeySet> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current key of `alg`, even if it has been retired.
+    pub(super) fn current_key(&self, alg: DevAlgorithm) -> Arc<DevKey> {
+        Arc::clone(self.read_keys().current(alg))
+    }
+
+    /// The current key of `alg` if it is still published.
+    pub(super) fn signing_key(&self, alg: DevAlgorithm) -> Option<Arc<DevKey>> {
+        let keys = self.read_keys();
+        let current = keys.current(alg);
+        keys.is_published(current).then(|| Arc::clone(current))
+    }
+
+    pub(super) fn published_keys(&self) -> Vec<Arc<DevKey>> {
+        self.read_keys().published.clone()
+    }
+
+    /// Publishes `key` and makes it the current key of its algorithm.
+    pub(super) fn publish(&self, key: DevKey) {
+        let key = Arc::new(key);
+        let mut keys = self.write_keys();
+        keys.published.push(Arc::clone(&key));
+        keys.set_current(key);
+    }
+
+    /// Stops publishing `kid`; true if it was published. A retired current key
+    /// is replaced by the most recent remaining key of its algorithm, if any.
+    pub(super) fn retire(&self, kid: &str) -> bool {
+        let mut keys = self.write_keys();
+        let before = keys.published.len();
+        keys.published.retain(|key| key.kid() != kid);
+        if keys.published.len() == before {
+            return false;
+        }
+        for alg in DevAlgorithm::ALL {
+            if keys.is_published(keys.current(alg)) {
+                continue;
+            }
+            let replacement = keys.published.iter().rev().find(|k| k.algorithm() == alg);
+            if let Some(replacement) = replacement.cloned() {
+                keys.set_current(replacement);
+            }
+        }
+        true
+    }
+
+    pub(super) fn jwks(&self) -> Value {
+        let keys = self.read_keys();
+        let jwks: Vec<Value> = keys.published.iter().map(|key| key.public_jwk()).collect();
+        json!({ "keys": jwks })
+    }
+
+    pub(super) fn discovery(&self) -> Value {
+        json!({
+            "issuer": self.issuer,
+            "jwks_uri": self.url(JWKS_PATH),
+            "authorization_endpoint": self.url("/oauth/v2/authorize"),
+            "token_endpoint": self.url("/oauth/v2/token"),
+            "introspection_endpoint": self.url("/oauth/v2/introspect"),
+            "revocation_endpoint": self.url("/oauth/v2/revoke"),
+            "userinfo_endpoint": self.url("/oidc/v1/userinfo"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": DevAlgorithm::ALL.map(|alg| alg.as_str()),
+            "grant_types_supported": [
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+        })
+    }
+
+    pub(super) fn jwks_max_age(&self) -> Option<Duration> {
+        *self
+            .jwks_max_age
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn set_jwks_max_age(&self, max_age: Option<Duration>) {
+        *self
+            .jwks_max_age
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = max_age;
+    }
+
+    pub(super) fn is_available(&self) -> bool {
+        self.available.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::SeqCst);
+    }
+
+    /// A random `jti`; if randomness is unavailable, a per-issuer counter.
+    pub(super) fn new_jti(&self) -> String {
+        random_token().unwrap_or_else(|_: io::Error| {
+            let n = self.jti_counter.fetch_add(1, Ordering::Relaxed);
+            format!("dev-jti-{n}")
+        })
+    }
+}

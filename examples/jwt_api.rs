@@ -115,20 +115,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin", get(admin))
         .layer(AuthLayer::new(verifier));
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!("jwt_api listening on {base}");
     if let Some(issuer) = &dev {
-        let user = issuer.token().subject("dev-user").roles(["viewer"]).sign()?;
-        let admin = issuer.token().subject("dev-admin").roles(["admin"]).sign()?;
+        let user = issuer
+            .token()
+            .subject("dev-user")
+            .roles(["viewer"])
+            .sign()?;
+        let admin = issuer
+            .token()
+            .subject("dev-admin")
+            .roles(["admin"])
+            .sign()?;
         println!("development issuer: {}", issuer.issuer());
-        println!("USER_TOKEN={user}");
-        println!("ADMIN_TOKEN={admin}");
+        println!("tokens (valid for one hour):");
+        println!("export USER_TOKEN={user}");
+        println!("export ADMIN_TOKEN={admin}");
         println!("try:");
-        println!("  export USER_TOKEN={user}");
-        println!("  export ADMIN_TOKEN={admin}");
-        println!("  curl -i {base}/whoami -H \"Authorization: Bearer $USER_TOKEN\"   # 200, your claims");
-        println!("  curl -i {base}/admin -H \"Authorization: Bearer $USER_TOKEN\"    # 403 insufficient_scope");
+        println!(
+            "  curl -i {base}/whoami -H \"Authorization: Bearer $USER_TOKEN\"   # 200, your claims"
+        );
+        println!(
+            "  curl -i {base}/admin -H \"Authorization: Bearer $USER_TOKEN\"    # 403 insufficient_scope"
+        );
         println!("  curl -i {base}/admin -H \"Authorization: Bearer $ADMIN_TOKEN\"   # 200");
         println!("  curl -i {base}/whoami                                          # 401");
     }

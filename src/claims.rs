@@ -185,9 +185,11 @@ fn empty_map() -> &'static Map<String, Value> {
 /// A JSON NumericDate: a non-negative number of seconds (fractions are truncated).
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     match value {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
         _ => None,
     }
 }
@@ -295,7 +297,7 @@ impl RoleSource {
             Self::Zitadel { project_id } => {
                 let value = match project_id {
                     None => claims.get("urn:zitadel:iam:org:project:roles"),
-                    Some(id) => claims.get(&format!("urn:zitadel:iam:org:project:{id}:roles")),
+                    Some(id) => claims.get(format!("urn:zitadel:iam:org:project:{id}:roles")),
                 };
                 if let Some(Value::Object(map)) = value {
                     for (role, orgs) in map {

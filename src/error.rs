@@ -64,9 +64,10 @@ impl AuthErrorKind {
     /// The gRPC status code (`grpc-status`) this kind answers with.
     pub fn grpc_code(self) -> u8 {
         match self {
-            Self::MissingCredentials | Self::InvalidRequest | Self::InvalidToken | Self::Expired => {
-                16
-            }
+            Self::MissingCredentials
+            | Self::InvalidRequest
+            | Self::InvalidToken
+            | Self::Expired => 16,
             Self::InsufficientScope => 7,
             Self::Upstream => 14,
             Self::NotConfigured => 13,

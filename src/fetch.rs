@@ -45,8 +45,11 @@ impl HttpFetcher {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| {
-                ConfigError::new(ConfigErrorKind::InvalidValue, "cannot build the HTTP client")
-                    .with_source(e)
+                ConfigError::new(
+                    ConfigErrorKind::InvalidValue,
+                    "cannot build the HTTP client",
+                )
+                .with_source(e)
             })?;
         Ok(Self::with_client(client))
     }
@@ -77,11 +80,16 @@ impl HttpFetcher {
     }
 
     /// Reads a JSON answer: a 2xx status, a body within the cap, valid JSON.
-    pub(crate) async fn read_json(&self, response: reqwest::Response) -> Result<Fetched, AuthError> {
+    pub(crate) async fn read_json(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<Fetched, AuthError> {
         let status = response.status();
         if !status.is_success() {
-            return Err(AuthError::upstream("the identity provider answered with an error")
-                .with_source(format!("HTTP status {status}")));
+            return Err(
+                AuthError::upstream("the identity provider answered with an error")
+                    .with_source(format!("HTTP status {status}")),
+            );
         }
         let max_age = max_age(response.headers());
         let body = read_capped(response, self.max_body).await?;
@@ -98,7 +106,10 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
         AuthError::upstream("the identity provider's answer is too large")
             .with_source(format!("more than {max} bytes"))
     };
-    if response.content_length().is_some_and(|len| len > max as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();
@@ -134,7 +145,11 @@ fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(seconds) = lower.strip_prefix("max-age=") {
-            max_age = seconds.trim_matches('"').parse().ok().map(Duration::from_secs);
+            max_age = seconds
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     max_age
@@ -143,8 +158,11 @@ fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
 /// Parses an http(s) URL from configuration.
 pub(crate) fn parse_url(url: &str, what: &'static str) -> Result<Url, ConfigError> {
     let parsed = Url::parse(url).map_err(|e| {
-        ConfigError::new(ConfigErrorKind::InvalidUrl, format!("the {what} is not a URL"))
-            .with_source(e)
+        ConfigError::new(
+            ConfigErrorKind::InvalidUrl,
+            format!("the {what} is not a URL"),
+        )
+        .with_source(e)
     })?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(ConfigError::new(
@@ -175,7 +193,10 @@ mod tests {
     fn cache_control_max_age() {
         let mut headers = http::HeaderMap::new();
         assert_eq!(max_age(&headers), None);
-        headers.insert(CACHE_CONTROL, "public, max-age=3600".parse().expect("header"));
+        headers.insert(
+            CACHE_CONTROL,
+            "public, max-age=3600".parse().expect("header"),
+        );
         assert_eq!(max_age(&headers), Some(Duration::from_secs(3600)));
         headers.insert(CACHE_CONTROL, "no-cache".parse().expect("header"));
         assert_eq!(max_age(&headers), Some(Duration::ZERO));
@@ -188,7 +209,9 @@ mod tests {
         assert!(parse_url("ftp://x", "issuer").is_err());
         assert!(parse_url("not a url", "issuer").is_err());
         assert_eq!(
-            discovery_url("https://id.example.com/tenant/").expect("url").as_str(),
+            discovery_url("https://id.example.com/tenant/")
+                .expect("url")
+                .as_str(),
             "https://id.example.com/tenant/.well-known/openid-configuration"
         );
     }

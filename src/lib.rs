@@ -37,6 +37,8 @@
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
 //! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
+// Library code never unwraps what a request or a configuration can influence.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod claims;
@@ -49,12 +51,12 @@ mod service;
 mod token;
 pub mod verifier;
 
+#[cfg(feature = "dev")]
+pub mod dev;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "tonic")]
 pub mod grpc;
-#[cfg(feature = "dev")]
-pub mod dev;
 
 pub use claims::{Claims, RoleSource};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
@@ -67,7 +69,7 @@ pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
 
-#[cfg(feature = "axum")]
-pub use extract::{RequireRole, RequireScope, Role, Scope};
 #[cfg(feature = "dev")]
 pub use dev::{DevAlgorithm, DevIssuer, DevKey, TokenBuilder};
+#[cfg(feature = "axum")]
+pub use extract::{RequireRole, RequireScope, Role, Scope};

@@ -63,7 +63,9 @@ where
     I: IntoIterator,
     I::Item: Into<Box<str>>,
 {
-    RequireLayer::new(Requirement::AnyRole(roles.into_iter().map(Into::into).collect()))
+    RequireLayer::new(Requirement::AnyRole(
+        roles.into_iter().map(Into::into).collect(),
+    ))
 }
 
 /// Requires the scope `scope`.
@@ -77,7 +79,9 @@ where
     I: IntoIterator,
     I::Item: Into<Box<str>>,
 {
-    RequireLayer::new(Requirement::AnyScope(scopes.into_iter().map(Into::into).collect()))
+    RequireLayer::new(Requirement::AnyScope(
+        scopes.into_iter().map(Into::into).collect(),
+    ))
 }
 
 /// A layer that checks the verified claims for a role or scope. Built by [`require_role`] and

@@ -156,7 +156,10 @@ fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert("grpc-status", HeaderValue::from(u16::from(error.kind().grpc_code())));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(error.kind().grpc_code())),
+    );
     if let Ok(message) = HeaderValue::from_str(&percent_encode(error.description())) {
         headers.insert("grpc-message", message);
     }
@@ -196,7 +199,10 @@ mod tests {
         let with_realm: Response<()> = Rfc6750::default()
             .with_realm("api")
             .response(&AuthError::missing_credentials(), false);
-        assert_eq!(with_realm.headers()[WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(
+            with_realm.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
     }
 
     #[test]

@@ -150,7 +150,11 @@ pub(crate) fn log_refusal(error: &AuthError) {
             cause = ?std::error::Error::source(error).map(ToString::to_string),
             "request refused: the identity provider is unavailable"
         ),
-        AuthErrorKind::NotConfigured => tracing::error!(reason = error.description(), "request refused"),
-        kind => tracing::debug!(?kind, reason = error.description(), required = ?error.required(), "request refused"),
+        AuthErrorKind::NotConfigured => {
+            tracing::error!(reason = error.description(), "request refused")
+        }
+        kind => {
+            tracing::debug!(?kind, reason = error.description(), required = ?error.required(), "request refused")
+        }
     }
 }

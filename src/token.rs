@@ -59,12 +59,15 @@ impl TokenSource {
     /// A source of your own.
     ///
     /// ```
-    /// use tower_authz::TokenSource;
+    /// use http::request::Parts;
+    /// use tower_authz::{AuthError, TokenSource};
     ///
-    /// // A token in an `X-Api-Token` header.
-    /// let source = TokenSource::custom(|parts: &http::request::Parts| {
+    /// /// A token in an `X-Api-Token` header.
+    /// fn api_token(parts: &Parts) -> Result<Option<&str>, AuthError> {
     ///     Ok(parts.headers.get("x-api-token").and_then(|v| v.to_str().ok()))
-    /// });
+    /// }
+    ///
+    /// let source = TokenSource::custom(api_token);
     /// ```
     pub fn custom(extract: impl ExtractToken) -> Self {
         Self(Source::Custom(Arc::new(extract)))
@@ -137,7 +140,10 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
 
 fn trim_spaces(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != b' ').unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| *b != b' ').map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| *b != b' ')
+        .map_or(start, |i| i + 1);
     &bytes[start..end.max(start)]
 }
 
@@ -206,7 +212,14 @@ mod tests {
 
     #[test]
     fn malformed_bearer_is_a_bad_request() {
-        for value in ["Bearer", "Bearer ", "Bearer a b", "Bearer a=b", "Bearer ===", "Bearer ä"] {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer ===",
+            "Bearer ä",
+        ] {
             assert_eq!(
                 bearer_of(&[("authorization", value)]),
                 Err(AuthErrorKind::InvalidRequest),
@@ -226,9 +239,18 @@ mod tests {
     #[test]
     fn cookie_is_found_among_others_and_across_headers() {
         let p = parts(&[("cookie", "a=1; b=2"), ("cookie", "app.idt=x; app.at=tok")]);
-        assert_eq!(TokenSource::cookie("app.at").extract(&p).ok().flatten(), Some("tok"));
-        assert_eq!(TokenSource::cookie("missing").extract(&p).ok().flatten(), None);
+        assert_eq!(
+            TokenSource::cookie("app.at").extract(&p).ok().flatten(),
+            Some("tok")
+        );
+        assert_eq!(
+            TokenSource::cookie("missing").extract(&p).ok().flatten(),
+            None
+        );
         let empty = parts(&[("cookie", "app.at=")]);
-        assert_eq!(TokenSource::cookie("app.at").extract(&empty).ok().flatten(), None);
+        assert_eq!(
+            TokenSource::cookie("app.at").extract(&empty).ok().flatten(),
+            None
+        );
     }
 }

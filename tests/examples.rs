@@ -10,8 +10,8 @@ use tower_authz::DevIssuer;
 async fn jwt_api_on_the_development_issuer() {
     let mut example = Example::start("jwt_api", &["--port", "0"]);
     let base = example.wait_for("jwt_api listening on ");
-    let user = example.wait_for("USER_TOKEN=");
-    let admin = example.wait_for("ADMIN_TOKEN=");
+    let user = example.wait_for("export USER_TOKEN=");
+    let admin = example.wait_for("export ADMIN_TOKEN=");
 
     let whoami = get_with(&format!("{base}/whoami"), Some(&user)).await;
     assert_eq!(whoami.status, 200, "{whoami:?}");
@@ -71,7 +71,10 @@ async fn jwt_api_against_an_external_issuer_with_flags() {
 
 #[test]
 fn jwt_api_requires_an_audience_with_an_issuer() {
-    let example = Example::start("jwt_api", &["--port", "0", "--issuer", "http://127.0.0.1:1"]);
+    let example = Example::start(
+        "jwt_api",
+        &["--port", "0", "--issuer", "http://127.0.0.1:1"],
+    );
     let (_, status) = example.finish();
     assert!(!status.success());
 }

@@ -37,7 +37,11 @@ fn b64(value: &Value) -> String {
 #[tokio::test]
 async fn valid_tokens_of_each_algorithm_pass_and_claims_reach_the_handler() {
     let (issuer, app) = setup().await;
-    for alg in [DevAlgorithm::RS256, DevAlgorithm::ES256, DevAlgorithm::EdDSA] {
+    for alg in [
+        DevAlgorithm::RS256,
+        DevAlgorithm::ES256,
+        DevAlgorithm::EdDSA,
+    ] {
         let token = issuer
             .token()
             .algorithm(alg)
@@ -71,7 +75,11 @@ async fn forged_and_malformed_tokens_are_refused_before_the_handler() {
     let attacker = DevKey::generate(DevAlgorithm::RS256).expect("key");
 
     // alg none, with and without a signature part.
-    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims)
+    );
     let none_sig = format!("{none}c2ln");
     // HS256 keyed with the issuer's RSA public key (PEM and JWK forms): the classic confusion.
     let hs_with_public = |secret: &[u8]| {
@@ -95,11 +103,7 @@ async fn forged_and_malformed_tokens_are_refused_before_the_handler() {
         other.split('.').nth(2).unwrap_or_default()
     );
     // Signed by a key the issuer never published.
-    let unknown_kid = issuer
-        .token()
-        .signed_with(&attacker)
-        .sign()
-        .expect("token");
+    let unknown_kid = issuer.token().signed_with(&attacker).sign().expect("token");
     // The attacker's key offered in `jwk` / `jku` headers, under the real kid and under its own.
     let embedded_jwk = attacker
         .sign_jws(
@@ -148,8 +152,14 @@ async fn claim_checks() {
     let cases = [
         ("expired", issuer.token().expired().sign()),
         ("not yet valid", issuer.token().not_yet_valid().sign()),
-        ("wrong issuer", issuer.token().issuer("https://evil.example").sign()),
-        ("wrong audience", issuer.token().audience("another-api").sign()),
+        (
+            "wrong issuer",
+            issuer.token().issuer("https://evil.example").sign(),
+        ),
+        (
+            "wrong audience",
+            issuer.token().audience("another-api").sign(),
+        ),
         ("missing exp", issuer.token().remove_claim("exp").sign()),
         (
             "unknown crit",
@@ -192,7 +202,12 @@ async fn roles_are_checked_and_a_wrong_typed_roles_claim_is_403_not_500() {
     let user = issuer.token().roles(["viewer"]).sign().expect("token");
     let answer = app.get("/admin", Some(&user)).await;
     answer.assert_refused(403, "insufficient_scope");
-    assert!(answer.challenge.as_deref().is_some_and(|c| c.contains("scope=\"admin\"")));
+    assert!(
+        answer
+            .challenge
+            .as_deref()
+            .is_some_and(|c| c.contains("scope=\"admin\""))
+    );
 
     for roles in [json!({"admin": true}), json!(42), json!([1, 2])] {
         let odd = issuer.token().claim("roles", roles).sign().expect("token");
@@ -245,7 +260,11 @@ async fn a_rotated_key_is_accepted_after_one_refetch() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let old_kid = old_kid(&old);
     assert!(issuer.retire(&old_kid));
-    let unknown = issuer.token().signed_with(&DevKey::generate(DevAlgorithm::RS256).expect("key")).sign().expect("token");
+    let unknown = issuer
+        .token()
+        .signed_with(&DevKey::generate(DevAlgorithm::RS256).expect("key"))
+        .sign()
+        .expect("token");
     // An unknown kid triggers the refetch that drops the retired key.
     assert_eq!(app.get("/whoami", Some(&unknown)).await.status, 401);
     assert_eq!(app.get("/whoami", Some(&old)).await.status, 401);
@@ -333,7 +352,9 @@ async fn an_unreachable_provider_from_the_start_is_503_not_401() {
         assert!(answer.challenge.is_none());
     }
     // A token that is malformed is still a 401: nothing is fetched for it.
-    app.get("/whoami", Some("a.b.c")).await.assert_refused(401, "invalid_token");
+    app.get("/whoami", Some("a.b.c"))
+        .await
+        .assert_refused(401, "invalid_token");
     assert_eq!(app.hits(), 0);
 }
 

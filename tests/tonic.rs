@@ -61,7 +61,12 @@ async fn grpc_status_codes() {
     let missing = check(&url, None).await.expect_err("no token");
     assert_eq!(missing.code(), Code::Unauthenticated);
 
-    let expired = issuer.token().roles(["admin"]).expired().sign().expect("token");
+    let expired = issuer
+        .token()
+        .roles(["admin"])
+        .expired()
+        .sign()
+        .expect("token");
     let refused = check(&url, Some(&expired)).await.expect_err("expired");
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert_eq!(refused.message(), "the token has expired");

@@ -59,12 +59,12 @@ impl MultiIssuer {
 #[async_trait]
 impl Verifier for MultiIssuer {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN)
-            .ok_or(AuthError::invalid_token("the token is not a JWT with an issuer"))?;
-        let verifier = self
-            .by_issuer
-            .get(&issuer)
-            .ok_or(AuthError::invalid_token("the token is from an unknown issuer"))?;
+        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN).ok_or(AuthError::invalid_token(
+            "the token is not a JWT with an issuer",
+        ))?;
+        let verifier = self.by_issuer.get(&issuer).ok_or(AuthError::invalid_token(
+            "the token is from an unknown issuer",
+        ))?;
         verifier.verify(token).await
     }
 }

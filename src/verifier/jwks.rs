@@ -341,12 +341,15 @@ impl SharedState {
             ));
         }
         if skipped > 0 {
-            tracing::debug!(skipped, "JWKS keys skipped (encryption, unsupported or malformed)");
+            tracing::debug!(
+                skipped,
+                "JWKS keys skipped (encryption, unsupported or malformed)"
+            );
         }
-        let lifetime = fetched
-            .max_age
-            .unwrap_or(self.config.refresh)
-            .clamp(self.config.min_refetch, MAX_REFRESH.max(self.config.min_refetch));
+        let lifetime = fetched.max_age.unwrap_or(self.config.refresh).clamp(
+            self.config.min_refetch,
+            MAX_REFRESH.max(self.config.min_refetch),
+        );
         let count = keys.len();
         self.keys.store(Some(Arc::new(Loaded {
             keys,
@@ -366,18 +369,21 @@ impl SharedState {
         let document = self.config.http.get_json(discovery).await?.value;
         let issuer = document.get("issuer").and_then(|v| v.as_str());
         if issuer != Some(self.config.issuer.as_str()) {
-            return Err(AuthError::upstream(
-                "the discovery document is for another issuer",
-            )
-            .with_source(format!(
-                "expected issuer {:?}, discovery says {:?}",
-                self.config.issuer, issuer
-            )));
+            return Err(
+                AuthError::upstream("the discovery document is for another issuer").with_source(
+                    format!(
+                        "expected issuer {:?}, discovery says {:?}",
+                        self.config.issuer, issuer
+                    ),
+                ),
+            );
         }
         let jwks_uri = document
             .get("jwks_uri")
             .and_then(|v| v.as_str())
-            .ok_or(AuthError::upstream("the discovery document has no jwks_uri"))
+            .ok_or(AuthError::upstream(
+                "the discovery document has no jwks_uri",
+            ))
             .and_then(|uri| {
                 fetch::parse_url(uri, "jwks_uri").map_err(|e| {
                     AuthError::upstream("the discovery document's jwks_uri is invalid")
@@ -405,10 +411,10 @@ impl Verifier for JwksVerifier {
         let gate = self.shared.gate();
         match self.shared.start_fetch(gate) {
             Ok(fetch) => {
-                if let Err(error) = fetch.await {
-                    if matches!(missing, Lookup::NoKeysYet) {
-                        return Err(error.with_retry_after(self.shared.config.retry));
-                    }
+                if let Err(error) = fetch.await
+                    && matches!(missing, Lookup::NoKeysYet)
+                {
+                    return Err(error.with_retry_after(self.shared.config.retry));
                 }
             }
             Err(wait) if wait.is_zero() => return Err(no_runtime()),

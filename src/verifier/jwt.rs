@@ -60,11 +60,7 @@ impl JwtVerifier {
 
     /// Adds a PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`): RSA, P-256, P-384 or
     /// Ed25519. `kid`, if given, must match the token's `kid` header.
-    pub fn with_public_key_pem(
-        self,
-        pem: &str,
-        kid: Option<&str>,
-    ) -> Result<Self, ConfigError> {
+    pub fn with_public_key_pem(self, pem: &str, kid: Option<&str>) -> Result<Self, ConfigError> {
         let key = Key::from_pem(pem, None)?.with_kid(kid.map(str::to_owned));
         Ok(self.push(key))
     }
@@ -161,8 +157,15 @@ mod tests {
 
     #[test]
     fn wrong_secret_and_alg_confusion() {
-        let token = hs256(json!({"alg": "HS256"}), claims(60), b"another-secret-of-32-bytes-long!!");
-        assert_eq!(verifier().verify_sync(&token).map_err(|e| e.kind()).err(), Some(AuthErrorKind::InvalidToken));
+        let token = hs256(
+            json!({"alg": "HS256"}),
+            claims(60),
+            b"another-secret-of-32-bytes-long!!",
+        );
+        assert_eq!(
+            verifier().verify_sync(&token).map_err(|e| e.kind()).err(),
+            Some(AuthErrorKind::InvalidToken)
+        );
         // A secret configured for HMAC is never used for RS256, and the other way round.
         let rs = hs256(json!({"alg": "RS256"}), claims(60), SECRET);
         assert!(verifier().verify_sync(&rs).is_err());
@@ -172,22 +175,41 @@ mod tests {
     fn typ_check_is_opt_in() {
         let token = hs256(json!({"alg": "HS256", "typ": "JWT"}), claims(60), SECRET);
         assert!(verifier().with_typ("at+jwt").verify_sync(&token).is_err());
-        let at = hs256(json!({"alg": "HS256", "typ": "application/at+jwt"}), claims(60), SECRET);
+        let at = hs256(
+            json!({"alg": "HS256", "typ": "application/at+jwt"}),
+            claims(60),
+            SECRET,
+        );
         assert!(verifier().with_typ("at+jwt").verify_sync(&at).is_ok());
     }
 
     #[test]
     fn expired_is_its_own_kind() {
         let token = hs256(json!({"alg": "HS256"}), claims(-3600), SECRET);
-        assert_eq!(verifier().verify_sync(&token).map_err(|e| e.kind()).err(), Some(AuthErrorKind::Expired));
+        assert_eq!(
+            verifier().verify_sync(&token).map_err(|e| e.kind()).err(),
+            Some(AuthErrorKind::Expired)
+        );
     }
 
     #[test]
     fn bad_keys_are_config_errors() {
-        assert!(JwtVerifier::new("i", "a").with_hmac_secret(b"short").is_err());
-        assert!(JwtVerifier::new("i", "a").with_public_key_pem("nope", None).is_err());
+        assert!(
+            JwtVerifier::new("i", "a")
+                .with_hmac_secret(b"short")
+                .is_err()
+        );
+        assert!(
+            JwtVerifier::new("i", "a")
+                .with_public_key_pem("nope", None)
+                .is_err()
+        );
         assert!(JwtVerifier::new("i", "a").with_jwk("{}").is_err());
-        assert!(JwtVerifier::new("i", "a").with_jwks("{\"keys\":[{\"kty\":\"RSA\"}]}").is_err());
+        assert!(
+            JwtVerifier::new("i", "a")
+                .with_jwks("{\"keys\":[{\"kty\":\"RSA\"}]}")
+                .is_err()
+        );
     }
 
     #[test]

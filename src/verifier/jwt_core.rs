@@ -128,12 +128,12 @@ impl<'a> ParsedJwt<'a> {
             .alg
             .parse()
             .map_err(|()| AuthError::invalid_token("the token's algorithm is not accepted"))?;
-        if let Some(allowed) = &validation.algorithms {
-            if !allowed.contains(&alg) {
-                return Err(AuthError::invalid_token(
-                    "the token's algorithm is not accepted",
-                ));
-            }
+        if let Some(allowed) = &validation.algorithms
+            && !allowed.contains(&alg)
+        {
+            return Err(AuthError::invalid_token(
+                "the token's algorithm is not accepted",
+            ));
         }
         // The header borrows from `buf`; keep only what outlives it, as owned strings where
         // needed (kid and typ are short; almost always this is one small allocation for kid).
@@ -195,7 +195,9 @@ pub(crate) fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(
         return Err(AuthError::invalid_token("the token is from another issuer"));
     }
     if !v.any_audience && !audience_matches(map.get("aud"), &v.audiences) {
-        return Err(AuthError::invalid_token("the token is for another audience"));
+        return Err(AuthError::invalid_token(
+            "the token is for another audience",
+        ));
     }
     Ok(())
 }
@@ -305,8 +307,14 @@ mod tests {
         assert_eq!(parse_err("abc"), AuthErrorKind::InvalidToken);
         assert_eq!(parse_err(&format!("{h}.e30")), AuthErrorKind::InvalidToken);
         assert_eq!(parse_err(&format!("{h}.e30.")), AuthErrorKind::InvalidToken);
-        assert_eq!(parse_err(&format!("{h}.a.b.c.d")), AuthErrorKind::InvalidToken);
-        assert_eq!(parse_err(&format!("{h}.a.b.c")), AuthErrorKind::InvalidToken);
+        assert_eq!(
+            parse_err(&format!("{h}.a.b.c.d")),
+            AuthErrorKind::InvalidToken
+        );
+        assert_eq!(
+            parse_err(&format!("{h}.a.b.c")),
+            AuthErrorKind::InvalidToken
+        );
         assert_eq!(parse_err(&"a".repeat(9000)), AuthErrorKind::InvalidToken);
         assert!(ParsedJwt::parse(&format!("{h}.e30.c2ln"), &validation()).is_ok());
     }
@@ -330,7 +338,10 @@ mod tests {
             );
         }
         let dup = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","alg":"none"}"#);
-        assert_eq!(parse_err(&format!("{dup}.e30.c2ln")), AuthErrorKind::InvalidToken);
+        assert_eq!(
+            parse_err(&format!("{dup}.e30.c2ln")),
+            AuthErrorKind::InvalidToken
+        );
     }
 
     #[test]
@@ -348,17 +359,45 @@ mod tests {
         let ok = json!({"iss": "https://iss", "aud": ["x", "api"], "exp": now + 10});
         assert!(check_claims(&ok, &v, now).is_ok());
         let cases = [
-            (json!({"iss": "https://iss", "aud": "api"}), AuthErrorKind::InvalidToken),
-            (json!({"iss": "https://iss", "aud": "api", "exp": "soon"}), AuthErrorKind::InvalidToken),
-            (json!({"iss": "https://iss", "aud": "api", "exp": now - 61}), AuthErrorKind::Expired),
-            (json!({"iss": "https://iss", "aud": "api", "exp": now + 9, "nbf": now + 61}), AuthErrorKind::Expired),
-            (json!({"iss": "https://iss/", "aud": "api", "exp": now + 9}), AuthErrorKind::InvalidToken),
-            (json!({"iss": "https://iss", "aud": "apix", "exp": now + 9}), AuthErrorKind::InvalidToken),
-            (json!({"iss": "https://iss", "aud": [1], "exp": now + 9}), AuthErrorKind::InvalidToken),
-            (json!({"iss": "https://iss", "exp": now + 9}), AuthErrorKind::InvalidToken),
+            (
+                json!({"iss": "https://iss", "aud": "api"}),
+                AuthErrorKind::InvalidToken,
+            ),
+            (
+                json!({"iss": "https://iss", "aud": "api", "exp": "soon"}),
+                AuthErrorKind::InvalidToken,
+            ),
+            (
+                json!({"iss": "https://iss", "aud": "api", "exp": now - 61}),
+                AuthErrorKind::Expired,
+            ),
+            (
+                json!({"iss": "https://iss", "aud": "api", "exp": now + 9, "nbf": now + 61}),
+                AuthErrorKind::Expired,
+            ),
+            (
+                json!({"iss": "https://iss/", "aud": "api", "exp": now + 9}),
+                AuthErrorKind::InvalidToken,
+            ),
+            (
+                json!({"iss": "https://iss", "aud": "apix", "exp": now + 9}),
+                AuthErrorKind::InvalidToken,
+            ),
+            (
+                json!({"iss": "https://iss", "aud": [1], "exp": now + 9}),
+                AuthErrorKind::InvalidToken,
+            ),
+            (
+                json!({"iss": "https://iss", "exp": now + 9}),
+                AuthErrorKind::InvalidToken,
+            ),
         ];
         for (claims, kind) in cases {
-            assert_eq!(check_claims(&claims, &v, now).map_err(|e| e.kind()), Err(kind), "{claims}");
+            assert_eq!(
+                check_claims(&claims, &v, now).map_err(|e| e.kind()),
+                Err(kind),
+                "{claims}"
+            );
         }
         // Within the leeway.
         let skewed = json!({"iss": "https://iss", "aud": "api", "exp": now - 59, "nbf": now + 59});

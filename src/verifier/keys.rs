@@ -8,8 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -147,7 +147,7 @@ impl fmt::Display for Algorithm {
 /// One way to check a signature: a parsed public key or a prepared HMAC key.
 enum Check {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 /// A verification key, parsed once, with the algorithms it may verify.
@@ -208,26 +208,31 @@ impl Key {
                 let n = b64(&rsa.n, "n")?;
                 let e = b64(&rsa.e, "e")?;
                 let algs = narrow(&Algorithm::RSA, declared)?;
-                let components = RsaPublicKeyComponents { n: &n[..], e: &e[..] };
+                let components = RsaPublicKeyComponents {
+                    n: &n[..],
+                    e: &e[..],
+                };
                 let mut checks = Vec::with_capacity(algs.len());
                 for alg in algs {
                     let Some(params) = alg.rsa_parameters() else {
                         continue;
                     };
-                    let parsed = components
-                        .to_parsed_public_key(params)
-                        .map_err(|e| invalid_key("the RSA JWK is not a valid key").with_source(e))?;
+                    let parsed = components.to_parsed_public_key(params).map_err(|e| {
+                        invalid_key("the RSA JWK is not a valid key").with_source(e)
+                    })?;
                     checks.push((alg, Check::Public(parsed)));
                 }
                 Ok(Self::new(kid, checks))
             }
             AlgorithmParameters::EllipticCurve(ec) => {
-                let (alg, verification): (Algorithm, &'static dyn signature::VerificationAlgorithm) =
-                    match ec.curve {
-                        EllipticCurve::P256 => (Algorithm::ES256, &signature::ECDSA_P256_SHA256_FIXED),
-                        EllipticCurve::P384 => (Algorithm::ES384, &signature::ECDSA_P384_SHA384_FIXED),
-                        _ => return Err(invalid_key("unsupported elliptic curve")),
-                    };
+                let (alg, verification): (
+                    Algorithm,
+                    &'static dyn signature::VerificationAlgorithm,
+                ) = match ec.curve {
+                    EllipticCurve::P256 => (Algorithm::ES256, &signature::ECDSA_P256_SHA256_FIXED),
+                    EllipticCurve::P384 => (Algorithm::ES384, &signature::ECDSA_P384_SHA384_FIXED),
+                    _ => return Err(invalid_key("unsupported elliptic curve")),
+                };
                 narrow(&[alg], declared)?;
                 let mut point = vec![0x04];
                 point.extend_from_slice(&b64(&ec.x, "x")?);
@@ -242,9 +247,13 @@ impl Key {
                 }
                 narrow(&[Algorithm::EdDSA], declared)?;
                 let x = b64(&okp.x, "x")?;
-                let parsed = ParsedPublicKey::new(&signature::ED25519, &x)
-                    .map_err(|e| invalid_key("the Ed25519 JWK is not a valid key").with_source(e))?;
-                Ok(Self::new(kid, vec![(Algorithm::EdDSA, Check::Public(parsed))]))
+                let parsed = ParsedPublicKey::new(&signature::ED25519, &x).map_err(|e| {
+                    invalid_key("the Ed25519 JWK is not a valid key").with_source(e)
+                })?;
+                Ok(Self::new(
+                    kid,
+                    vec![(Algorithm::EdDSA, Check::Public(parsed))],
+                ))
             }
             AlgorithmParameters::OctetKey(oct) => {
                 if !allow_symmetric {
@@ -271,7 +280,7 @@ impl Key {
                 continue;
             };
             if secret.len() >= min_len {
-                checks.push((alg, Check::Hmac(hmac::Key::new(hmac_alg, secret))));
+                checks.push((alg, Check::Hmac(Box::new(hmac::Key::new(hmac_alg, secret)))));
             }
         }
         if checks.is_empty() {
@@ -353,7 +362,11 @@ impl Key {
             Check::Public(key) => key.verify_sig(message, signature).is_ok(),
             Check::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
         };
-        if ok { Ok(()) } else { Err(KeyError::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(KeyError::BadSignature)
+        }
     }
 }
 
@@ -431,7 +444,10 @@ impl KeySet {
 }
 
 /// `allowed` narrowed to `declared`, which must be one of them.
-fn narrow(allowed: &[Algorithm], declared: Option<Algorithm>) -> Result<Vec<Algorithm>, ConfigError> {
+fn narrow(
+    allowed: &[Algorithm],
+    declared: Option<Algorithm>,
+) -> Result<Vec<Algorithm>, ConfigError> {
     match declared {
         None => Ok(allowed.to_vec()),
         Some(alg) if allowed.contains(&alg) => Ok(vec![alg]),

@@ -91,7 +91,10 @@ impl Answer {
         assert_eq!(self.status.as_u16(), status, "{self:?}");
         let challenge = self.challenge.as_deref().unwrap_or_default();
         assert!(challenge.starts_with("Bearer"), "{self:?}");
-        assert!(challenge.contains(&format!("error=\"{error}\"")), "{self:?}");
+        assert!(
+            challenge.contains(&format!("error=\"{error}\"")),
+            "{self:?}"
+        );
     }
 }
 
@@ -182,7 +185,10 @@ impl Example {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if tx.send(line).is_err() {
                     break;
                 }

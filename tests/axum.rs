@@ -1,0 +1,317 @@
+//! axum integration: extractors, role and scope layers, token sources, the response hook, fixed
+//! keys and several issuers, over HTTP on 127.0.0.1.
+
+mod common;
+
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{get_with, serve};
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_authz::{
+    AuthError, AuthErrorKind, AuthLayer, Claims, DevAlgorithm, DevIssuer, JwksVerifier,
+    JwtVerifier, MultiIssuer, RequireRole, RequireScope, TokenSource, require_any_role,
+    require_scope, role, scope,
+};
+
+role!(Admin = "admin");
+scope!(ReadTasks = "tasks:read");
+
+fn hs256(claims: &Value, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+fn in_an_hour() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 3600
+}
+
+#[tokio::test]
+async fn claims_extractor_without_the_layer_is_a_500_naming_the_mistake() {
+    let app: Router = Router::new().route("/", get(|_: Claims| async { "unreachable" }));
+    let response = app
+        .oneshot(Request::get("/").body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let error = response
+        .extensions()
+        .get::<AuthError>()
+        .expect("error in extensions");
+    assert_eq!(error.kind(), AuthErrorKind::NotConfigured);
+}
+
+#[tokio::test]
+async fn role_and_scope_extractors() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let app = Router::new()
+        .route(
+            "/admin",
+            get(|RequireRole(claims, ..): RequireRole<Admin>| async move {
+                claims.subject().unwrap_or_default().to_owned()
+            }),
+        )
+        .route(
+            "/tasks",
+            get(|_: RequireScope<ReadTasks>| async { "tasks" }),
+        )
+        .layer(AuthLayer::new(verifier));
+    let (base, _task) = serve(app).await;
+
+    let admin = issuer
+        .token()
+        .subject("root")
+        .roles(["admin"])
+        .sign()
+        .expect("token");
+    let answer = get_with(&format!("{base}/admin"), Some(&admin)).await;
+    assert_eq!(
+        (answer.status.as_u16(), answer.body.as_str()),
+        (200, "root")
+    );
+    get_with(&format!("{base}/tasks"), Some(&admin))
+        .await
+        .assert_refused(403, "insufficient_scope");
+
+    let reader = issuer
+        .token()
+        .scopes(["openid", "tasks:read"])
+        .sign()
+        .expect("token");
+    assert_eq!(
+        get_with(&format!("{base}/tasks"), Some(&reader))
+            .await
+            .status,
+        200
+    );
+    let answer = get_with(&format!("{base}/admin"), Some(&reader)).await;
+    answer.assert_refused(403, "insufficient_scope");
+    assert!(
+        answer
+            .challenge
+            .unwrap_or_default()
+            .contains("scope=\"admin\"")
+    );
+}
+
+#[tokio::test]
+async fn role_and_scope_layers() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let app = Router::new()
+        .route("/write", get(|| async { "written" }))
+        .route_layer(require_scope("tasks:write"))
+        .route("/staff", get(|| async { "staff" }))
+        .route_layer(require_any_role(["admin", "editor"]))
+        .layer(AuthLayer::new(verifier));
+    let (base, _task) = serve(app).await;
+    let editor = issuer.token().roles(["editor"]).sign().expect("token");
+    assert_eq!(
+        get_with(&format!("{base}/staff"), Some(&editor))
+            .await
+            .status,
+        200
+    );
+    // `/staff` is layered with both checks (route_layer applies to the routes above it too).
+    get_with(&format!("{base}/write"), Some(&editor))
+        .await
+        .assert_refused(403, "insufficient_scope");
+    let writer = issuer
+        .token()
+        .roles(["admin"])
+        .scopes(["tasks:write"])
+        .sign()
+        .expect("token");
+    assert_eq!(
+        get_with(&format!("{base}/write"), Some(&writer))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn cookie_source_takes_the_access_token_and_ignores_the_id_token() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let layer = AuthLayer::new(verifier)
+        .with_token_sources([TokenSource::cookie("app.at"), TokenSource::bearer()]);
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|c: Claims| async move { c.subject().unwrap_or_default().to_owned() }),
+        )
+        .layer(layer);
+    let (base, _task) = serve(app).await;
+    let token = issuer.token().subject("cookie-user").sign().expect("token");
+    let client = common::client();
+
+    let with_cookie = client
+        .get(format!("{base}/me"))
+        .header("cookie", format!("app.idt=whatever; app.at={token}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(with_cookie.status(), 200);
+    assert_eq!(with_cookie.text().await.expect("body"), "cookie-user");
+
+    let id_token_only = client
+        .get(format!("{base}/me"))
+        .header("cookie", format!("app.idt={token}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(id_token_only.status(), 401);
+    assert_eq!(id_token_only.headers()["www-authenticate"], "Bearer");
+
+    // The bearer header is the second source.
+    assert_eq!(
+        get_with(&format!("{base}/me"), Some(&token)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_response_hook_replaces_the_answer_and_the_error_stays_in_extensions() {
+    let verifier = JwtVerifier::new("iss", "aud")
+        .with_hmac_secret([9u8; 32])
+        .expect("secret");
+    let layer =
+        AuthLayer::new(verifier).with_response(|error: &AuthError, _: &http::request::Parts| {
+            let body = match error.kind() {
+                AuthErrorKind::MissingCredentials => {
+                    "unauthorized: authorization header is empty\n"
+                }
+                _ => "unauthorized\n",
+            };
+            let mut response = http::Response::new(Body::from(body));
+            *response.status_mut() = error.status();
+            response
+        });
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(layer);
+    let response = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 401);
+    let kind = response
+        .extensions()
+        .get::<AuthError>()
+        .map(AuthError::kind);
+    assert_eq!(kind, Some(AuthErrorKind::MissingCredentials));
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"unauthorized: authorization header is empty\n");
+}
+
+#[tokio::test]
+async fn fixed_keys_hmac_pem_and_jwk() {
+    // FusionAuth's default: HS256 with the tenant's secret.
+    let secret = b"fusionauth-default-signing-secret-32b";
+    let claims = json!({"iss": "http://localhost:9011", "aud": "app-id", "sub": "u1", "exp": in_an_hour(), "roles": ["admin"]});
+    let verifier = JwtVerifier::new("http://localhost:9011", "app-id")
+        .with_hmac_secret(secret)
+        .expect("secret");
+    let token = hs256(&claims, secret);
+    let verified = verifier.verify_sync(&token).expect("valid HS256");
+    assert!(verified.has_role("admin"));
+    assert!(
+        verifier
+            .verify_sync(&hs256(&claims, b"another-secret-another-secret-32b"))
+            .is_err()
+    );
+
+    // Public keys given as PEM or JWK.
+    let issuer = DevIssuer::start().await.expect("issuer");
+    for alg in [
+        DevAlgorithm::RS256,
+        DevAlgorithm::ES256,
+        DevAlgorithm::EdDSA,
+    ] {
+        let key = issuer.current_key(alg);
+        let token = issuer.token().algorithm(alg).sign().expect("token");
+        let by_pem = JwtVerifier::new(issuer.issuer(), "dev-api")
+            .with_public_key_pem(&key.public_key_pem(), Some(key.kid()))
+            .expect("pem");
+        assert!(by_pem.verify_sync(&token).is_ok(), "{alg:?} by PEM");
+        let by_jwk = JwtVerifier::new(issuer.issuer(), "dev-api")
+            .with_jwk(&key.public_jwk().to_string())
+            .expect("jwk");
+        assert!(by_jwk.verify_sync(&token).is_ok(), "{alg:?} by JWK");
+        // A public key never verifies an HMAC token keyed with itself.
+        let confused = hs256(&issuer.token().claims(), key.public_key_pem().as_bytes());
+        assert!(by_pem.verify_sync(&confused).is_err());
+    }
+}
+
+#[tokio::test]
+async fn several_issuers_dispatch_on_iss() {
+    let a = DevIssuer::start().await.expect("issuer a");
+    let b = DevIssuer::start().await.expect("issuer b");
+    let verifier = MultiIssuer::new()
+        .with_issuer(
+            a.issuer(),
+            JwksVerifier::discover(a.issuer(), "dev-api").expect("a"),
+        )
+        .with_issuer(
+            b.issuer(),
+            JwksVerifier::discover(b.issuer(), "dev-api").expect("b"),
+        );
+    let app = Router::new()
+        .route(
+            "/",
+            get(|c: Claims| async move { c.issuer().unwrap_or_default().to_owned() }),
+        )
+        .layer(AuthLayer::new(verifier));
+    let (base, _task) = serve(app).await;
+
+    let from_a = a.token().sign().expect("token");
+    let answer = get_with(&base, Some(&from_a)).await;
+    assert_eq!(
+        (answer.status.as_u16(), answer.body.as_str()),
+        (200, a.issuer())
+    );
+    assert_eq!(
+        b.jwks_requests(),
+        0,
+        "no trial over the other issuer's keys"
+    );
+    let from_b = b.token().sign().expect("token");
+    assert_eq!(get_with(&base, Some(&from_b)).await.status, 200);
+
+    // Claiming issuer b but signed by a: b's verifier refuses it.
+    let forged = b
+        .token()
+        .signed_with(&a.current_key(DevAlgorithm::RS256))
+        .sign()
+        .expect("token");
+    get_with(&base, Some(&forged))
+        .await
+        .assert_refused(401, "invalid_token");
+    let stranger = a
+        .token()
+        .issuer("https://elsewhere.example")
+        .sign()
+        .expect("token");
+    get_with(&base, Some(&stranger))
+        .await
+        .assert_refused(401, "invalid_token");
+}

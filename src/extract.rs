@@ -93,6 +93,7 @@ pub trait Scope: Send + Sync + 'static {
 macro_rules! role {
     ($(#[$meta:meta])* $name:ident = $role:literal) => {
         $(#[$meta])*
+        #[doc = concat!("The role `", $role, "`.")]
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
         impl $crate::Role for $name {
@@ -106,6 +107,7 @@ macro_rules! role {
 macro_rules! scope {
     ($(#[$meta:meta])* $name:ident = $scope:literal) => {
         $(#[$meta])*
+        #[doc = concat!("The scope `", $scope, "`.")]
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
         impl $crate::Scope for $name {

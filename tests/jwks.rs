@@ -405,3 +405,29 @@ async fn optional_mode_lets_anonymous_through_but_not_bad_tokens() {
     assert_eq!(answer.status, 401);
     assert_eq!(app.hits(), 1);
 }
+
+#[tokio::test]
+async fn cache_control_max_age_sets_the_refresh_time() {
+    let issuer = DevIssuer::start().await.expect("dev issuer");
+    issuer.set_jwks_max_age(Some(Duration::from_secs(1)));
+    let verifier = JwksVerifier::discover(issuer.issuer(), AUDIENCE)
+        .expect("verifier")
+        .with_min_refetch_interval(Duration::from_millis(100))
+        // Without max-age the keys would be kept for an hour.
+        .with_refresh_interval(Duration::from_secs(3600));
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let token = issuer.token().sign().expect("token");
+    assert_eq!(app.get("/whoami", Some(&token)).await.status, 200);
+    assert_eq!(app.get("/whoami", Some(&token)).await.status, 200);
+    assert_eq!(issuer.jwks_requests(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The first request after max-age starts a background refresh and is not held up by it.
+    assert_eq!(app.get("/whoami", Some(&token)).await.status, 200);
+    for _ in 0..50 {
+        if issuer.jwks_requests() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(issuer.jwks_requests(), 2);
+}

@@ -67,6 +67,10 @@ impl HttpFetcher {
         self
     }
 
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// GETs a JSON document.
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
         let response = self
@@ -75,7 +79,7 @@ impl HttpFetcher {
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| unreachable_provider(e.without_url()))?;
+            .map_err(unreachable_provider)?;
         self.read_json(response).await
     }
 
@@ -113,11 +117,7 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| unreachable_provider(e.without_url()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(unreachable_provider)? {
         if body.len() + chunk.len() > max {
             return Err(too_large());
         }
@@ -126,7 +126,8 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
     Ok(body)
 }
 
-fn unreachable_provider(error: reqwest::Error) -> AuthError {
+pub(crate) fn unreachable_provider(error: reqwest::Error) -> AuthError {
+    let error = error.without_url();
     let description = if error.is_timeout() {
         "the identity provider did not answer in time"
     } else {

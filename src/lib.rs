@@ -35,6 +35,7 @@
 //! |---|---|---|
 //! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`]; `IntoResponse` for [`AuthError`] |
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
+//! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a moka cache |
 //! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
@@ -42,6 +43,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod claims;
+mod credentials;
+mod discovery;
 mod error;
 mod fetch;
 mod layer;
@@ -59,6 +62,7 @@ mod extract;
 pub mod grpc;
 
 pub use claims::{Claims, RoleSource};
+pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use layer::AuthLayer;
 pub use require::{
@@ -67,6 +71,8 @@ pub use require::{
 pub use response::{ResponseForAuthError, Rfc6750};
 pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
+#[cfg(feature = "introspection")]
+pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
 
 #[cfg(feature = "dev")]

@@ -20,7 +20,6 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use reqwest::Url;
 use tokio::time::Instant;
 
 use super::jwt::key_error;
@@ -28,6 +27,7 @@ use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{KeyError, KeySet};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
+use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
 
@@ -66,17 +66,11 @@ pub struct JwksVerifier {
 #[derive(Clone)]
 struct Config {
     issuer: String,
-    source: KeysAt,
+    jwks_uri: Endpoint,
     http: HttpFetcher,
     min_refetch: Duration,
     retry: Duration,
     refresh: Duration,
-}
-
-#[derive(Clone, Debug)]
-enum KeysAt {
-    Discovery(Url),
-    JwksUri(Url),
 }
 
 struct SharedState {
@@ -104,7 +98,6 @@ type Fetch = Shared<BoxFuture<'static, Result<(), AuthError>>>;
 struct Refresh {
     last_attempt: Option<Instant>,
     in_flight: Option<Fetch>,
-    discovered_jwks_uri: Option<Url>,
 }
 
 impl fmt::Debug for JwksVerifier {
@@ -112,7 +105,7 @@ impl fmt::Debug for JwksVerifier {
         f.debug_struct("JwksVerifier")
             .field("issuer", &self.validation.issuer)
             .field("audiences", &self.validation.audiences)
-            .field("keys_at", &self.shared.config.source)
+            .field("jwks_uri", &self.shared.config.jwks_uri)
             .field(
                 "keys_held",
                 &self.shared.keys.load().as_ref().map(|l| l.keys.len()),
@@ -137,8 +130,8 @@ impl JwksVerifier {
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
-        let url = fetch::discovery_url(&issuer)?;
-        Self::build(issuer, audience.into(), KeysAt::Discovery(url))
+        let jwks_uri = Endpoint::discovered(&issuer, "jwks_uri")?;
+        Self::build(issuer, audience.into(), jwks_uri)
     }
 
     /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
@@ -148,14 +141,14 @@ impl JwksVerifier {
         jwks_uri: &str,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
-        let url = fetch::parse_url(jwks_uri, "JWKS URL")?;
-        Self::build(issuer.into(), audience.into(), KeysAt::JwksUri(url))
+        let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
+        Self::build(issuer.into(), audience.into(), jwks_uri)
     }
 
-    fn build(issuer: String, audience: String, source: KeysAt) -> Result<Self, ConfigError> {
+    fn build(issuer: String, audience: String, jwks_uri: Endpoint) -> Result<Self, ConfigError> {
         let config = Config {
             issuer: issuer.clone(),
-            source,
+            jwks_uri,
             http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?,
             min_refetch: DEFAULT_MIN_REFETCH,
             retry: DEFAULT_RETRY,
@@ -323,15 +316,15 @@ impl SharedState {
     }
 
     async fn fetch_once(&self) -> Result<usize, AuthError> {
-        let jwks_uri = self.jwks_uri().await?;
-        let fetched = match self.config.http.get_json(&jwks_uri).await {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                // Rediscover next time, in case the provider moved its keys.
-                self.lock().discovered_jwks_uri = None;
-                return Err(error);
-            }
-        };
+        let jwks_uri = self
+            .config
+            .jwks_uri
+            .get(
+                &self.config.http,
+                self.config.retry.min(self.config.min_refetch),
+            )
+            .await?;
+        let fetched = self.config.http.get_json(&jwks_uri).await?;
         let (keys, skipped) = KeySet::from_jwks(&fetched.value).map_err(|e| {
             AuthError::upstream("the identity provider's JWKS is malformed").with_source(e)
         })?;
@@ -356,42 +349,6 @@ impl SharedState {
             refresh_at: Instant::now() + lifetime,
         })));
         Ok(count)
-    }
-
-    async fn jwks_uri(&self) -> Result<Url, AuthError> {
-        let discovery = match &self.config.source {
-            KeysAt::JwksUri(url) => return Ok(url.clone()),
-            KeysAt::Discovery(url) => url,
-        };
-        if let Some(url) = self.lock().discovered_jwks_uri.clone() {
-            return Ok(url);
-        }
-        let document = self.config.http.get_json(discovery).await?.value;
-        let issuer = document.get("issuer").and_then(|v| v.as_str());
-        if issuer != Some(self.config.issuer.as_str()) {
-            return Err(
-                AuthError::upstream("the discovery document is for another issuer").with_source(
-                    format!(
-                        "expected issuer {:?}, discovery says {:?}",
-                        self.config.issuer, issuer
-                    ),
-                ),
-            );
-        }
-        let jwks_uri = document
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .ok_or(AuthError::upstream(
-                "the discovery document has no jwks_uri",
-            ))
-            .and_then(|uri| {
-                fetch::parse_url(uri, "jwks_uri").map_err(|e| {
-                    AuthError::upstream("the discovery document's jwks_uri is invalid")
-                        .with_source(e)
-                })
-            })?;
-        self.lock().discovered_jwks_uri = Some(jwks_uri.clone());
-        Ok(jwks_uri)
     }
 }
 

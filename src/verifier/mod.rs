@@ -4,7 +4,8 @@
 //! |---|---|
 //! | [`JwksVerifier`] | JWTs signed with keys from a JWKS URL or OIDC discovery (ZITADEL, Entra, Keycloak, Auth0, FusionAuth with RS256) |
 //! | [`JwtVerifier`] | JWTs signed with fixed keys: an HMAC secret (FusionAuth's default HS256) or PEM/JWK public keys |
-//! | [`MultiIssuer`] | several issuers behind one layer, chosen by the token's `iss` |
+//! | `IntrospectionVerifier` | any token, asked of the provider's RFC 7662 introspection endpoint (ZITADEL's opaque tokens and PATs), with a cache (feature `introspection`) |
+//! | [`MultiIssuer`] | several issuers behind one layer, chosen by the token's `iss`; other tokens to a fallback (e.g. introspection) |
 //!
 //! Write your own by implementing [`Verifier`]. A verifier knows nothing of HTTP frameworks: where
 //! the token came from is the [`TokenSource`](crate::TokenSource)'s job.
@@ -16,12 +17,16 @@ use async_trait::async_trait;
 use crate::claims::Claims;
 use crate::error::AuthError;
 
+#[cfg(feature = "introspection")]
+mod introspection;
 mod issuers;
 mod jwks;
 mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
 
+#[cfg(feature = "introspection")]
+pub use introspection::IntrospectionVerifier;
 pub use issuers::MultiIssuer;
 pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;

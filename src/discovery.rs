@@ -1,0 +1,180 @@
+//! OpenID Connect discovery: the provider's metadata document, and endpoints found in it.
+//!
+//! The document is `{issuer}/.well-known/openid-configuration`; its `issuer` must equal the
+//! configured issuer exactly (OpenID Connect Discovery §4.3), or nothing in it is trusted.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use reqwest::Url;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::error::{AuthError, ConfigError};
+use crate::fetch::{self, HttpFetcher};
+
+/// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
+pub(crate) async fn fetch_metadata(
+    http: &HttpFetcher,
+    issuer: &str,
+    url: &Url,
+) -> Result<Value, AuthError> {
+    let document = http.get_json(url).await?.value;
+    let stated = document.get("issuer").and_then(Value::as_str);
+    if stated != Some(issuer) {
+        return Err(
+            AuthError::upstream("the discovery document is for another issuer").with_source(
+                format!("expected issuer {issuer:?}, the discovery document says {stated:?}"),
+            ),
+        );
+    }
+    Ok(document)
+}
+
+/// The URL in field `field` of a discovery document.
+pub(crate) fn endpoint(document: &Value, field: &'static str) -> Result<Url, AuthError> {
+    let missing = || {
+        AuthError::upstream("the discovery document lacks an endpoint this verifier needs")
+            .with_source(format!("no `{field}`"))
+    };
+    let url = document
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(missing)?;
+    fetch::parse_url(url, field).map_err(|e| {
+        AuthError::upstream("the discovery document has an invalid endpoint URL").with_source(e)
+    })
+}
+
+/// An endpoint URL, either configured or found by discovery on first use.
+///
+/// Discovery runs once for all concurrent callers (in its own task, so a cancelled request does
+/// not cancel it). After a failure, callers are answered at once with a 503 until `retry` has
+/// passed, so a provider that is down never holds requests in a queue behind one another.
+#[derive(Clone)]
+pub(crate) struct Endpoint(Arc<Inner>);
+
+enum Inner {
+    Fixed(Url),
+    Discovered {
+        issuer: String,
+        document: Url,
+        field: &'static str,
+        state: Mutex<State>,
+    },
+}
+
+type Lookup = Shared<BoxFuture<'static, Result<Url, AuthError>>>;
+
+#[derive(Default)]
+struct State {
+    known: Option<Url>,
+    in_flight: Option<Lookup>,
+    failed_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0 {
+            Inner::Fixed(url) => f.debug_tuple("Fixed").field(&url.as_str()).finish(),
+            Inner::Discovered { issuer, field, .. } => f
+                .debug_struct("Discovered")
+                .field("issuer", issuer)
+                .field("field", field)
+                .finish(),
+        }
+    }
+}
+
+impl Endpoint {
+    /// A configured URL.
+    pub(crate) fn fixed(url: &str, what: &'static str) -> Result<Self, ConfigError> {
+        Ok(Self(Arc::new(Inner::Fixed(fetch::parse_url(url, what)?))))
+    }
+
+    /// The URL in `field` of `issuer`'s discovery document.
+    pub(crate) fn discovered(issuer: &str, field: &'static str) -> Result<Self, ConfigError> {
+        Ok(Self(Arc::new(Inner::Discovered {
+            issuer: issuer.to_owned(),
+            document: fetch::discovery_url(issuer)?,
+            field,
+            state: Mutex::new(State::default()),
+        })))
+    }
+
+    /// The URL, discovering it if needed; after a failed discovery, not again before `retry`.
+    pub(crate) async fn get(&self, http: &HttpFetcher, retry: Duration) -> Result<Url, AuthError> {
+        match &*self.0 {
+            Inner::Fixed(url) => Ok(url.clone()),
+            Inner::Discovered { state, .. } => {
+                let lookup = {
+                    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(url) = &state.known {
+                        return Ok(url.clone());
+                    }
+                    match &state.in_flight {
+                        Some(lookup) => lookup.clone(),
+                        None => {
+                            if let Some(failed_at) = state.failed_at {
+                                let since = failed_at.elapsed();
+                                if since < retry {
+                                    return Err(AuthError::upstream(
+                                        "the identity provider's discovery document is not available",
+                                    )
+                                    .with_retry_after(retry - since));
+                                }
+                            }
+                            let lookup = self.spawn_lookup(http)?;
+                            state.in_flight = Some(lookup.clone());
+                            lookup
+                        }
+                    }
+                };
+                lookup.await
+            }
+        }
+    }
+
+    fn spawn_lookup(&self, http: &HttpFetcher) -> Result<Lookup, AuthError> {
+        let Inner::Discovered {
+            issuer,
+            document,
+            field,
+            ..
+        } = &*self.0
+        else {
+            return Err(AuthError::upstream("nothing to discover"));
+        };
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| AuthError::upstream("discovery needs a Tokio runtime"))?;
+        let (endpoint, http) = (self.clone(), http.clone());
+        let (issuer, document, field) = (issuer.clone(), document.clone(), *field);
+        let task = runtime.spawn(async move {
+            let found = fetch_metadata(&http, &issuer, &document)
+                .await
+                .and_then(|doc| self::endpoint(&doc, field));
+            endpoint.settle(&found);
+            found
+        });
+        Ok(task
+            .map(|joined| {
+                joined.unwrap_or_else(|e| {
+                    Err(AuthError::upstream("discovery did not complete").with_source(e))
+                })
+            })
+            .boxed()
+            .shared())
+    }
+
+    fn settle(&self, found: &Result<Url, AuthError>) {
+        if let Inner::Discovered { state, .. } = &*self.0 {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.in_flight = None;
+            match found {
+                Ok(url) => state.known = Some(url.clone()),
+                Err(_) => state.failed_at = Some(Instant::now()),
+            }
+        }
+    }
+}

@@ -76,6 +76,6 @@ pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
 
 #[cfg(feature = "dev")]
-pub use dev::{DevAlgorithm, DevIssuer, DevKey, TokenBuilder};
+pub use dev::{DevAlgorithm, DevClient, DevIssuer, DevKey, OpaqueTokenBuilder, TokenBuilder};
 #[cfg(feature = "axum")]
 pub use extract::{RequireRole, RequireScope, Role, Scope};

@@ -301,9 +301,23 @@ fn crypto_error<E: fmt::Debug>(what: &'static str) -> impl Fn(E) -> io::Error {
 
 /// 16 random bytes, base64url without padding (22 characters).
 pub(super) fn random_token() -> io::Result<String> {
-    let mut bytes = [0u8; 16];
+    random_b64::<16>()
+}
+
+/// `N` random bytes, base64url without padding.
+pub(super) fn random_b64<const N: usize>() -> io::Result<String> {
+    let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(crypto_error("random generation"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A random 18-digit decimal string, the shape of ZITADEL's resource ids.
+pub(super) fn random_numeric_id() -> io::Result<String> {
+    const LOW: u64 = 100_000_000_000_000_000;
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(crypto_error("random generation"))?;
+    let n = u64::from_le_bytes(bytes) % (9 * LOW);
+    Ok((LOW + n).to_string())
 }
 
 /// PEM with 64-column base64 lines and `\n` line endings.

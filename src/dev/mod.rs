@@ -1,18 +1,36 @@
 //! An embedded OpenID Connect issuer for tests and examples (feature `dev`).
 //!
-//! [`DevIssuer`] serves a discovery document and a JWKS over HTTP on
-//! `127.0.0.1`, holds one RS256, one ES256 and one EdDSA signing key, and
-//! mints tokens with [`TokenBuilder`], so tests exercise the real
-//! discovery → JWKS → signature path without an account at any identity
-//! provider. Keys can be rotated and retired, the endpoints can be made to
-//! fail with `503`, and request counters let tests assert on caching.
+//! [`DevIssuer`] is a small ZITADEL/Entra-like authorization server on
+//! `127.0.0.1`. It serves a discovery document and a JWKS, holds one RS256,
+//! one ES256 and one EdDSA signing key and mints JWTs with [`TokenBuilder`],
+//! so tests exercise the real discovery → JWKS → signature path without an
+//! account at any identity provider. It also issues access tokens to
+//! [`DevClient`]s and service accounts, stores opaque tokens
+//! ([`OpaqueTokenBuilder`], [`DevIssuer::personal_access_token`]) and answers
+//! introspection and revocation like ZITADEL. Keys can be rotated and retired,
+//! the endpoints can be made to fail with `503` or to answer late, and request
+//! counters let tests assert on caching.
 //!
 //! | Path | Content |
 //! |------|---------|
-//! | `/.well-known/openid-configuration` | discovery document |
-//! | `/oauth/v2/keys` | JWKS (ZITADEL's path) |
+//! | `GET /.well-known/openid-configuration` | discovery document |
+//! | `GET /oauth/v2/keys` | JWKS (ZITADEL's path) |
+//! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
+//! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
+//! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
+//!
+//! Opaque tokens, personal access tokens and JWTs of this issuer are active
+//! at introspection while unexpired, unrevoked and meant for the caller: the
+//! audience must contain the introspecting client's id or [`DEV_PROJECT_ID`]
+//! (ZITADEL adds both to a personal access token's audience). Roles come as
+//! ZITADEL role maps `{"<role>": {DEV_ORG_ID: DEV_ORG_DOMAIN}}`. As in
+//! ZITADEL, a scope `urn:zitadel:iam:org:project:id:{X}:aud` adds `X` to the
+//! audience of the token endpoint's ZITADEL-shaped tokens, so a service
+//! account asks for `urn:zitadel:iam:org:project:id:{DEV_PROJECT_ID}:aud` to
+//! get a token the project's API applications accept.
 //!
 //! ```
+//! use tower_authz::dev::DevClient;
 //! use tower_authz::{DevAlgorithm, DevIssuer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,17 +54,36 @@
 //! assert!(issuer.retire(old.kid()));
 //! assert_eq!(issuer.current_key(DevAlgorithm::RS256).kid(), new_kid);
 //!
+//! // Opaque tokens for introspection tests.
+//! issuer.add_client(DevClient::new("resource-server", "secret"));
+//! issuer.set_user_roles("alice", ["admin"]);
+//! let opaque = issuer.opaque_token().subject("alice").issue();
+//! assert!(!opaque.contains('.'));
+//!
 //! issuer.stop().await;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })
 //! # }
 //! ```
 
+mod assertion;
+mod client_auth;
+mod clients;
+mod introspection;
 mod key;
+mod keyfile;
+mod oauth;
+mod opaque;
+mod reply;
+mod revocation;
 mod server;
 mod state;
+mod store;
 mod token;
+mod token_endpoint;
 
+#[cfg(test)]
+mod oauth_tests;
 #[cfg(test)]
 mod tests;
 
@@ -61,8 +98,22 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use clients::{DevApiApp, DevClient, DevServiceAccount};
 pub use key::{DevAlgorithm, DevKey};
+pub use opaque::OpaqueTokenBuilder;
 pub use token::TokenBuilder;
+
+/// The id of the ZITADEL project the dev issuer's tokens belong to: in the
+/// default audience of opaque tokens, and the `{projectId}` of the role claim
+/// `urn:zitadel:iam:org:project:{projectId}:roles`.
+pub const DEV_PROJECT_ID: &str = "263847598374985274";
+/// The id of the ZITADEL organization of every user (the resource owner).
+pub const DEV_ORG_ID: &str = "263847598374919738";
+/// The primary domain of the organization: the value of role map entries and
+/// the domain of usernames (`"<user>@dev.localhost"`).
+pub const DEV_ORG_DOMAIN: &str = "dev.localhost";
+/// The default Entra tenant id (`tid`) of [`DevClient`]s.
+pub const DEV_TENANT_ID: &str = "7d2b8e1a-3f4c-4e5d-9a6b-1c2d3e4f5a6b";
 
 use state::{DISCOVERY_PATH, JWKS_PATH, Shared};
 
@@ -214,8 +265,9 @@ impl DevIssuer {
         self.shared.set_jwks_max_age(max_age);
     }
 
-    /// With `false`, discovery and JWKS answer `503 Service Unavailable`
-    /// (an outage with the port still open); `true` restores them.
+    /// With `false`, every endpoint (discovery, JWKS, token, introspection,
+    /// revocation) answers `503 Service Unavailable` (an outage with the port
+    /// still open); `true` restores them.
     pub fn set_available(&self, available: bool) {
         self.shared.set_available(available);
     }

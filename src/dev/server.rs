@@ -1,4 +1,4 @@
-//! The HTTP side of the development issuer: discovery and JWKS endpoints.
+//! The HTTP side of the development issuer: the routes, discovery and JWKS.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,33 +7,39 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use http::HeaderValue;
 use http::header::CACHE_CONTROL;
-use http::{HeaderValue, StatusCode};
-use serde_json::json;
 
-use super::state::{DISCOVERY_PATH, JWKS_PATH, Shared};
+use super::reply::gate;
+use super::state::{
+    DISCOVERY_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared, TOKEN_PATH,
+};
+use super::{introspection, revocation, token_endpoint};
 
 /// The issuer's routes.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
+        .route(TOKEN_PATH, post(token_endpoint::token))
+        .route(INTROSPECTION_PATH, post(introspection::introspect))
+        .route(REVOCATION_PATH, post(revocation::revoke))
         .with_state(shared)
 }
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     shared.discovery_requests.fetch_add(1, Ordering::SeqCst);
-    if !shared.is_available() {
-        return unavailable();
+    if let Some(refusal) = gate(&shared).await {
+        return refusal;
     }
     Json(shared.discovery()).into_response()
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
-    if !shared.is_available() {
-        return unavailable();
+    if let Some(refusal) = gate(&shared).await {
+        return refusal;
     }
     let mut response = Json(shared.jwks()).into_response();
     if let Some(max_age) = shared.jwks_max_age() {
@@ -43,12 +49,4 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         }
     }
     response
-}
-
-fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "error": "temporarily_unavailable" })),
-    )
-        .into_response()
 }

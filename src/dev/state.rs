@@ -6,14 +6,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::key::{DevAlgorithm, DevKey, random_token};
+use super::clients::Registry;
+use super::key::{DevAlgorithm, DevKey, random_b64, random_token};
+use super::store::{StoredToken, TokenStore};
+use super::token::unix_now;
 
 /// Path of the JWKS (ZITADEL's).
 pub(super) const JWKS_PATH: &str = "/oauth/v2/keys";
 /// Path of the OpenID Connect discovery document.
 pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Path of the token endpoint (RFC 6749).
+pub(super) const TOKEN_PATH: &str = "/oauth/v2/token";
+/// Path of the introspection endpoint (RFC 7662).
+pub(super) const INTROSPECTION_PATH: &str = "/oauth/v2/introspect";
+/// Path of the revocation endpoint (RFC 7009).
+pub(super) const REVOCATION_PATH: &str = "/oauth/v2/revoke";
 
 /// The issuer's keys.
 #[derive(Debug)]
@@ -55,8 +64,16 @@ pub(super) struct Shared {
     keys: RwLock<KeySet>,
     jwks_max_age: Mutex<Option<Duration>>,
     available: AtomicBool,
+    response_delay: Mutex<Option<Duration>>,
     pub(super) jwks_requests: AtomicUsize,
     pub(super) discovery_requests: AtomicUsize,
+    pub(super) token_requests: AtomicUsize,
+    pub(super) introspection_requests: AtomicUsize,
+    pub(super) revocation_requests: AtomicUsize,
+    /// Opaque tokens and revoked JWT ids.
+    pub(super) tokens: TokenStore,
+    /// Clients, assertion keys, machine users and their roles.
+    pub(super) registry: Registry,
     /// Fallback source of unique `jti`s should the random generator fail.
     jti_counter: AtomicU64,
 }
@@ -74,8 +91,14 @@ impl Shared {
             keys: RwLock::new(keys),
             jwks_max_age: Mutex::new(None),
             available: AtomicBool::new(true),
+            response_delay: Mutex::new(None),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
+            introspection_requests: AtomicUsize::new(0),
+            revocation_requests: AtomicUsize::new(0),
+            tokens: TokenStore::default(),
+            registry: Registry::default(),
             jti_counter: AtomicU64::new(0),
         }
     }
@@ -152,9 +175,9 @@ impl Shared {
             "issuer": self.issuer,
             "jwks_uri": self.url(JWKS_PATH),
             "authorization_endpoint": self.url("/oauth/v2/authorize"),
-            "token_endpoint": self.url("/oauth/v2/token"),
-            "introspection_endpoint": self.url("/oauth/v2/introspect"),
-            "revocation_endpoint": self.url("/oauth/v2/revoke"),
+            "token_endpoint": self.url(TOKEN_PATH),
+            "introspection_endpoint": self.url(INTROSPECTION_PATH),
+            "revocation_endpoint": self.url(REVOCATION_PATH),
             "userinfo_endpoint": self.url("/oidc/v1/userinfo"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
@@ -185,6 +208,20 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner) = max_age;
     }
 
+    pub(super) fn response_delay(&self) -> Option<Duration> {
+        *self
+            .response_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn set_response_delay(&self, delay: Option<Duration>) {
+        *self
+            .response_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = delay;
+    }
+
     pub(super) fn is_available(&self) -> bool {
         self.available.load(Ordering::SeqCst)
     }
@@ -199,5 +236,32 @@ impl Shared {
             let n = self.jti_counter.fetch_add(1, Ordering::Relaxed);
             format!("dev-jti-{n}")
         })
+    }
+
+    /// Stores `token` under a new opaque value (32 random bytes, base64url:
+    /// never dot-separated like a JWT) and returns that value.
+    pub(super) fn store_token(&self, token: StoredToken) -> String {
+        let value = random_b64::<32>().unwrap_or_else(|_: io::Error| {
+            // Randomness is unavailable: still unique within this issuer.
+            let n = self.jti_counter.fetch_add(1, Ordering::Relaxed);
+            format!("dev-opaque-{n}")
+        });
+        self.tokens.insert(value.clone(), token, unix_now());
+        value
+    }
+
+    /// Signs `claims` with the current RS256 key, header `{alg, typ: "JWT", kid}`.
+    pub(super) fn sign_rs256(&self, claims: &Value) -> io::Result<String> {
+        let key = self.signing_key(DevAlgorithm::RS256).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "the dev issuer publishes no RS256 key",
+            )
+        })?;
+        let mut header = Map::new();
+        header.insert("alg".into(), "RS256".into());
+        header.insert("typ".into(), "JWT".into());
+        header.insert("kid".into(), key.kid().into());
+        key.sign_jws(&header, claims)
     }
 }

@@ -248,7 +248,7 @@ where
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())

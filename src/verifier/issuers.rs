@@ -81,12 +81,16 @@ impl MultiIssuer {
 #[async_trait]
 impl Verifier for MultiIssuer {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN).ok_or(AuthError::invalid_token(
-            "the token is not a JWT with an issuer",
-        ))?;
-        let verifier = self.by_issuer.get(&issuer).ok_or(AuthError::invalid_token(
-            "the token is from an unknown issuer",
-        ))?;
-        verifier.verify(token).await
+        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN);
+        let chosen = issuer.as_deref().and_then(|iss| self.by_issuer.get(iss));
+        match (chosen, &self.fallback) {
+            (Some(verifier), _) | (None, Some(verifier)) => verifier.verify(token).await,
+            (None, None) if issuer.is_none() => Err(AuthError::invalid_token(
+                "the token is not a JWT with an issuer",
+            )),
+            (None, None) => Err(AuthError::invalid_token(
+                "the token is from an unknown issuer",
+            )),
+        }
     }
 }

@@ -1,0 +1,232 @@
+//! The API of ZITADEL's Go integration guide ("ZITADEL with Go"), protected by token
+//! introspection with the API's key file (`private_key_jwt`).
+//!
+//! - `/api/healthz`: public, `"OK"`.
+//! - `/api/tasks`: needs a valid token; `{"tasks":[...]}` (`{}` when empty); an admin also sees
+//!   `create a new task on /api/add-task`.
+//! - `/api/add-task`: needs the role `admin`; reads the form field `task`.
+//!
+//! Like the Go example, any HTTP method is accepted and refusals carry the guide's plain-text
+//! bodies (the library's own answers are RFC 6750; the response hook turns them into these).
+//!
+//! With no flags it starts the development issuer, writes the API's key file, and prints tokens
+//! and the guide's curl lines:
+//!
+//! ```sh
+//! cargo run --example zitadel_api
+//! ```
+//!
+//! Against a real ZITADEL instance, as in the guide:
+//!
+//! ```sh
+//! cargo run --example zitadel_api -- --domain my-domain.zitadel.cloud --key ./api.json
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::routing::any;
+use clap::Parser;
+use serde::Serialize;
+use tower_authz::{
+    ApplicationKey, AuthError, AuthErrorKind, AuthLayer, Claims, ClientAuth, DevIssuer,
+    IntrospectionVerifier, RoleSource, require_role,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "The ZITADEL Go guide's API, protected by tower-authz")]
+struct Args {
+    /// Your ZITADEL instance domain, e.g. my-domain.zitadel.cloud (https is assumed) or a full
+    /// URL such as http://127.0.0.1:8080. Without it, a development issuer is started.
+    #[arg(long)]
+    domain: Option<String>,
+    /// The path to the API application's key.json.
+    #[arg(long, requires = "domain")]
+    key: Option<String>,
+    /// The port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+}
+
+/// `https://` for a bare host, the URL as given otherwise.
+fn issuer_url(domain: &str) -> String {
+    let domain = domain.trim_end_matches('/');
+    if domain.starts_with("http://") || domain.starts_with("https://") {
+        domain.to_owned()
+    } else {
+        format!("https://{domain}")
+    }
+}
+
+/// A JSON answer the way Go's `json.Marshal` writes it: no trailing newline.
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A refusal the way Go's `http.Error` writes it, with the guide's texts.
+fn guide_error(error: &AuthError, _: &http::request::Parts) -> Response<Body> {
+    let (status, text) = match error.kind() {
+        AuthErrorKind::MissingCredentials | AuthErrorKind::InvalidRequest => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: authorization header is empty".to_owned(),
+        ),
+        AuthErrorKind::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "permission denied: missing required role: `{}`",
+                error.required().unwrap_or_default()
+            ),
+        ),
+        AuthErrorKind::Upstream => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable: token introspection failed".to_owned(),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            format!("unauthorized: {}", error.description()),
+        ),
+    };
+    let mut response = Response::new(Body::from(format!("{text}\n")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+type Tasks = Arc<Mutex<Vec<String>>>;
+
+#[derive(Serialize)]
+struct TaskList {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<String>,
+}
+
+async fn healthz() -> Response<Body> {
+    json_response(StatusCode::OK, &"OK")
+}
+
+async fn list_tasks(State(tasks): State<Tasks>, claims: Claims) -> Response<Body> {
+    let mut list = tasks.lock().map(|t| t.clone()).unwrap_or_default();
+    if claims.has_role("admin") {
+        list.push("create a new task on /api/add-task".to_owned());
+    }
+    tracing::info!(id = claims.subject(), username = ?claims.get("username"), "user accessed task list");
+    json_response(StatusCode::OK, &TaskList { tasks: list })
+}
+
+/// Go's `FormValue`: the urlencoded body first, then the query string.
+fn form_value(query: Option<&str>, body: &[u8], name: &str) -> Option<String> {
+    let find = |input: &[u8]| {
+        form_urlencoded::parse(input)
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    find(body).or_else(|| query.and_then(|q| find(q.as_bytes())))
+}
+
+async fn add_task(
+    State(tasks): State<Tasks>,
+    claims: Claims,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response<Body> {
+    let task = form_value(query.as_deref(), &body, "task").unwrap_or_default();
+    let task = task.trim();
+    if task.is_empty() {
+        return json_response(StatusCode::BAD_REQUEST, &"task must not be empty");
+    }
+    if let Ok(mut tasks) = tasks.lock() {
+        tasks.push(task.to_owned());
+    }
+    tracing::info!(id = claims.subject(), task, "admin added task");
+    json_response(StatusCode::OK, &format!("task `{task}` added"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+
+    // With no --domain: a development issuer, a key file, a user and an admin.
+    let mut dev = None;
+    let (issuer, key_path) = match &args.domain {
+        Some(domain) => (
+            issuer_url(domain),
+            args.key.clone().ok_or("--key is required with --domain")?,
+        ),
+        None => {
+            let issuer = DevIssuer::start().await?;
+            let dir = std::env::temp_dir()
+                .join(format!("tower-authz-zitadel-api-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join("api-key.json");
+            issuer.write_api_key_file(&path)?;
+            issuer.set_user_roles("tasks-admin", ["admin"]);
+            let url = issuer.issuer().to_owned();
+            dev = Some(issuer);
+            (url, path.display().to_string())
+        }
+    };
+
+    let key = ApplicationKey::from_file(&key_path)?;
+    let verifier = IntrospectionVerifier::discover(&issuer, ClientAuth::private_key_jwt(key))?
+        .with_role_source(RoleSource::zitadel());
+    let tasks = Tasks::default();
+    let app = Router::new()
+        .route("/api/add-task", any(add_task))
+        .route_layer(require_role("admin").with_response(guide_error))
+        .route("/api/tasks", any(list_tasks))
+        .route_layer(AuthLayer::new(verifier).with_response(guide_error))
+        .route("/api/healthz", any(healthz))
+        .with_state(tasks);
+
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tracing::info!(addr = %base, "server listening, press ctrl+c to stop");
+    println!("zitadel_api listening on {base}");
+    if let Some(issuer) = &dev {
+        let user = issuer.personal_access_token("tasks-user");
+        let admin = issuer.personal_access_token("tasks-admin");
+        println!(
+            "development issuer: {} (API key file: {key_path})",
+            issuer.issuer()
+        );
+        println!("personal access tokens:");
+        println!("export token={user}");
+        println!("export admin_token={admin}");
+        println!("try the guide's calls:");
+        println!("  curl -i {base}/api/healthz");
+        println!("  curl -i {base}/api/tasks");
+        println!("  curl -i -H \"Authorization: Bearer ${{token}}\" {base}/api/tasks");
+        println!("  curl -i -H \"Authorization: Bearer ${{token}}\" {base}/api/add-task");
+        println!(
+            "  curl -i -H \"Authorization: Bearer ${{admin_token}}\" {base}/api/add-task --data \"task=My new task\""
+        );
+        println!("  curl -i -H \"Authorization: Bearer ${{admin_token}}\" {base}/api/tasks");
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}

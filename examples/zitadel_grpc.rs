@@ -1,0 +1,231 @@
+//! The tasks API of ZITADEL's Go guide over gRPC (tonic): `ListTasks` for any authenticated
+//! caller, `AddTask` for the role `admin`, behind the same `AuthLayer` as the HTTP example.
+//! Unauthenticated calls get `UNAUTHENTICATED`, a missing role `PERMISSION_DENIED`.
+//!
+//! With no flags it starts the development issuer and prints tokens and `grpcurl` lines:
+//!
+//! ```sh
+//! cargo run --example zitadel_grpc
+//! ```
+//!
+//! Against a real ZITADEL instance:
+//!
+//! ```sh
+//! cargo run --example zitadel_grpc -- --domain my-domain.zitadel.cloud --key ./api.json
+//! ```
+//!
+//! `--call list|add --token T [--task TEXT] --addr URL` runs it as a client instead (used by the
+//! tests; `grpcurl` works as well).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status};
+use tower_authz::{
+    ApplicationKey, AuthLayer, ClientAuth, DevIssuer, IntrospectionVerifier, RoleSource,
+    require_role,
+};
+
+mod pb {
+    #![allow(
+        missing_docs,
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all
+    )]
+    include!(concat!(env!("OUT_DIR"), "/tasks.v1.rs"));
+}
+
+use pb::task_service_client::TaskServiceClient;
+use pb::task_service_server::{TaskService, TaskServiceServer};
+use pb::{AddTaskRequest, AddTaskResponse, ListTasksRequest, ListTasksResponse};
+
+#[derive(Parser, Debug)]
+#[command(about = "The ZITADEL Go guide's tasks API over gRPC, protected by tower-authz")]
+struct Args {
+    /// Your ZITADEL instance domain (https assumed) or a full URL. Without it, a development
+    /// issuer is started.
+    #[arg(long)]
+    domain: Option<String>,
+    /// The path to the API application's key.json.
+    #[arg(long, requires = "domain")]
+    key: Option<String>,
+    /// The port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+    /// Run as a client: `list` or `add`.
+    #[arg(long, value_parser = ["list", "add"])]
+    call: Option<String>,
+    /// The server's URL, for --call.
+    #[arg(long, default_value = "http://127.0.0.1:8089")]
+    addr: String,
+    /// The bearer token, for --call.
+    #[arg(long)]
+    token: Option<String>,
+    /// The task to add, for --call add.
+    #[arg(long, default_value = "")]
+    task: String,
+}
+
+#[derive(Default)]
+struct TaskApi {
+    tasks: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TaskService for TaskApi {
+    async fn list_tasks(
+        &self,
+        request: Request<ListTasksRequest>,
+    ) -> Result<Response<ListTasksResponse>, Status> {
+        let claims = tower_authz::grpc::claims(&request)?;
+        let mut tasks = self.tasks.lock().map(|t| t.clone()).unwrap_or_default();
+        if claims.has_role("admin") {
+            tasks.push("create a new task on AddTask".to_owned());
+        }
+        Ok(Response::new(ListTasksResponse { tasks }))
+    }
+
+    async fn add_task(
+        &self,
+        request: Request<AddTaskRequest>,
+    ) -> Result<Response<AddTaskResponse>, Status> {
+        let task = request.into_inner().task.trim().to_owned();
+        if task.is_empty() {
+            return Err(Status::invalid_argument("task must not be empty"));
+        }
+        let message = format!("task `{task}` added");
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+        Ok(Response::new(AddTaskResponse { message }))
+    }
+}
+
+fn issuer_url(domain: &str) -> String {
+    let domain = domain.trim_end_matches('/');
+    if domain.starts_with("http://") || domain.starts_with("https://") {
+        domain.to_owned()
+    } else {
+        format!("https://{domain}")
+    }
+}
+
+/// Adds `authorization: Bearer <token>` metadata.
+fn authorize<T>(
+    mut request: Request<T>,
+    token: Option<&str>,
+) -> Result<Request<T>, Box<dyn std::error::Error>> {
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    Ok(request)
+}
+
+/// `--call`: one request as a client; prints the answer or the status code.
+async fn call(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let channel = Channel::from_shared(args.addr.clone())?.connect().await?;
+    let mut client = TaskServiceClient::new(channel);
+    let token = args.token.as_deref();
+    let result = match args.call.as_deref() {
+        Some("add") => client
+            .add_task(authorize(
+                Request::new(AddTaskRequest {
+                    task: args.task.clone(),
+                }),
+                token,
+            )?)
+            .await
+            .map(|r| r.into_inner().message),
+        _ => client
+            .list_tasks(authorize(Request::new(ListTasksRequest {}), token)?)
+            .await
+            .map(|r| format!("{:?}", r.into_inner().tasks)),
+    };
+    match result {
+        Ok(answer) => println!("OK {answer}"),
+        Err(status) => println!("{:?} {}", status.code(), status.message()),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if args.call.is_some() {
+        return call(&args).await;
+    }
+
+    let mut dev = None;
+    let (issuer, key_path) = match &args.domain {
+        Some(domain) => (
+            issuer_url(domain),
+            args.key.clone().ok_or("--key is required with --domain")?,
+        ),
+        None => {
+            let issuer = DevIssuer::start().await?;
+            let dir = std::env::temp_dir()
+                .join(format!("tower-authz-zitadel-grpc-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join("api-key.json");
+            issuer.write_api_key_file(&path)?;
+            issuer.set_user_roles("tasks-admin", ["admin"]);
+            let url = issuer.issuer().to_owned();
+            dev = Some(issuer);
+            (url, path.display().to_string())
+        }
+    };
+    let key = ApplicationKey::from_file(&key_path)?;
+    let verifier = IntrospectionVerifier::discover(&issuer, ClientAuth::private_key_jwt(key))?
+        .with_role_source(RoleSource::zitadel());
+
+    // One tonic service; `AddTask` alone is wrapped with the role check, both with the AuthLayer.
+    let tasks = TaskServiceServer::new(TaskApi::default());
+    let router = axum::Router::new()
+        .route_service(
+            "/tasks.v1.TaskService/AddTask",
+            tower::ServiceBuilder::new()
+                .layer(require_role("admin"))
+                .service(tasks.clone()),
+        )
+        .route_service("/tasks.v1.TaskService/{method}", tasks)
+        .layer(AuthLayer::new(verifier));
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    println!("zitadel_grpc listening on http://{local}");
+    if let Some(issuer) = &dev {
+        let user = issuer.personal_access_token("tasks-user");
+        let admin = issuer.personal_access_token("tasks-admin");
+        println!("development issuer: {}", issuer.issuer());
+        println!("export token={user}");
+        println!("export admin_token={admin}");
+        println!("try (the example is its own client; grpcurl with -plaintext works as well):");
+        println!("  cargo run --example zitadel_grpc -- --addr http://{local} --call list");
+        println!(
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call list --token $token"
+        );
+        println!(
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token $token --task 'My new task'"
+        );
+        println!(
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token $admin_token --task 'My new task'"
+        );
+    }
+    Server::builder()
+        .add_routes(Routes::from(router))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await?;
+    Ok(())
+}

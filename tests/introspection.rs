@@ -70,6 +70,7 @@ async fn each_client_authentication_method() {
     let methods = [
         ClientAuth::private_key_jwt(s.key.clone()),
         ClientAuth::basic("api-basic", "basic-secret"),
+        ClientAuth::post("api-basic", "basic-secret"),
     ];
     for auth in methods {
         let described = format!("{auth:?}");

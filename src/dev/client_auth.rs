@@ -1,6 +1,6 @@
 //! Client authentication: `client_secret_basic` and `client_secret_post` at the
-//! token endpoint; `client_secret_basic` and `private_key_jwt` at the
-//! introspection and revocation endpoints.
+//! token endpoint; those two and `private_key_jwt` at the introspection and
+//! revocation endpoints.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -39,9 +39,9 @@ pub(super) fn token_client(
 }
 
 /// Authenticates the caller of the introspection or revocation endpoint and
-/// returns its client id: `client_secret_basic` of a client added with
-/// [`DevIssuer::add_client`](super::DevIssuer::add_client), or
-/// `private_key_jwt` of an API application.
+/// returns its client id: `client_secret_basic` or `client_secret_post` of a
+/// client added with [`DevIssuer::add_client`](super::DevIssuer::add_client),
+/// or `private_key_jwt` of an API application.
 pub(super) fn resource_server(
     shared: &Shared,
     headers: &HeaderMap,
@@ -52,6 +52,12 @@ pub(super) fn resource_server(
         return shared
             .registry
             .authenticate(&id, &secret)
+            .map(|client| client.client_id);
+    }
+    if let (Some(id), Some(secret)) = (params.get("client_id"), params.get("client_secret")) {
+        return shared
+            .registry
+            .authenticate(id, secret)
             .map(|client| client.client_id);
     }
     if params.get("client_assertion_type") != Some(ASSERTION_TYPE) {
@@ -88,29 +94,12 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
 }
 
 /// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a
-/// byte. `None` on a bad escape or invalid UTF-8.
+/// byte. `None` on invalid UTF-8.
 fn form_decode(input: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(input.len());
-    let mut rest = input.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = tail;
-        match byte {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let (&[high, low], tail) = rest.split_first_chunk::<2>()?;
-                bytes.push(hex_value(high)? << 4 | hex_value(low)?);
-                rest = tail;
-            }
-            other => bytes.push(other),
-        }
-    }
-    String::from_utf8(bytes).ok()
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
+    percent_encoding::percent_decode_str(&input.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -122,10 +111,6 @@ mod tests {
     fn form_decoding() {
         assert_eq!(form_decode("a+b%3Ac%25").as_deref(), Some("a b:c%"));
         assert_eq!(form_decode("%e2%82%ac").as_deref(), Some("€"));
-        assert_eq!(form_decode("%"), None);
-        assert_eq!(form_decode("%4"), None);
-        assert_eq!(form_decode("%zz"), None);
-        assert_eq!(form_decode("%+1"), None);
         assert_eq!(form_decode("%ff"), None);
     }
 

@@ -431,13 +431,13 @@ async fn introspection_requires_client_authentication() -> TestResult {
         let response = post(&url, Some(&authorization), &pairs).await;
         assert_eq!(expect(response, 401).await, refusal, "{authorization}");
     }
-    // client_secret_post is not accepted here.
+    // client_secret_post is accepted too, but not with a wrong secret.
     let post_auth = post(
         &url,
         None,
         &[
             ("client_id", "rs"),
-            ("client_secret", "secret"),
+            ("client_secret", "wrong"),
             ("token", &token),
         ],
     )

@@ -104,6 +104,16 @@ impl HttpFetcher {
     }
 }
 
+impl HttpFetcher {
+    /// Reads a body within the size cap, whatever the status.
+    pub(crate) async fn read_body(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<Vec<u8>, AuthError> {
+        read_capped(response, self.max_body).await
+    }
+}
+
 /// Reads a body, refusing it as soon as it grows past `max` bytes.
 async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, AuthError> {
     let too_large = || {

@@ -35,6 +35,7 @@
 //! |---|---|---|
 //! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`]; `IntoResponse` for [`AuthError`] |
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
+//! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a moka cache |
 //! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
@@ -54,6 +55,8 @@ mod service;
 mod token;
 pub mod verifier;
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "dev")]
 pub mod dev;
 #[cfg(feature = "axum")]

@@ -1,0 +1,192 @@
+//! One request to a token endpoint (RFC 6749 §4.4, RFC 7523 §2.1) and its answer.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::header::AUTHORIZATION;
+use serde::Deserialize;
+
+use super::error::{TokenError, TokenErrorKind};
+use crate::credentials::{ClientAuth, ServiceAccountKey};
+use crate::discovery::Endpoint;
+use crate::fetch::{self, HttpFetcher};
+
+/// How long after a failed discovery it is retried.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
+/// The largest token response accepted.
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// A fresh token and how long the token endpoint said it lives.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) access_token: String,
+    pub(crate) expires_in: Option<Duration>,
+}
+
+/// A way to obtain a token from a token endpoint.
+#[async_trait]
+pub(crate) trait Grant: Send + Sync + 'static {
+    async fn request(&self) -> Result<Issued, TokenError>;
+}
+
+/// What every grant shares: where the token endpoint is and how to reach it.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenEndpoint {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) http: HttpFetcher,
+    /// `aud` of assertions: the issuer (ZITADEL) or the token endpoint.
+    pub(crate) audience: String,
+}
+
+impl TokenEndpoint {
+    pub(crate) fn discover(issuer: &str) -> Result<Self, crate::ConfigError> {
+        Ok(Self {
+            endpoint: Endpoint::discovered(issuer, "token_endpoint")?,
+            http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
+            audience: issuer.to_owned(),
+        })
+    }
+
+    pub(crate) fn fixed(token_endpoint: &str) -> Result<Self, crate::ConfigError> {
+        Ok(Self {
+            endpoint: Endpoint::fixed(token_endpoint, "token endpoint")?,
+            http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
+            audience: token_endpoint.to_owned(),
+        })
+    }
+
+    /// POSTs `form` (plus the client authentication, if any) and reads the token response.
+    async fn post(
+        &self,
+        mut form: Vec<(&'static str, String)>,
+        auth: Option<&ClientAuth>,
+    ) -> Result<Issued, TokenError> {
+        let url = self.endpoint.get(&self.http, DISCOVERY_RETRY).await?;
+        let mut authorization = None;
+        if let Some(auth) = auth {
+            let applied = auth.apply(&self.audience)?;
+            authorization = applied.authorization;
+            form.extend(applied.form);
+        }
+        let mut request = self.http.client().post(url).form(&form);
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| TokenError::from(fetch::unreachable_provider(e)))?;
+        let status = response.status();
+        if status.is_client_error() {
+            #[derive(Deserialize, Default)]
+            struct OAuthError {
+                error: Option<String>,
+                error_description: Option<String>,
+            }
+            let body = self.http.read_body(response).await.unwrap_or_default();
+            let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(TokenError::rejected(error.error, error.error_description));
+        }
+        let answer = self.http.read_json(response).await?.value;
+        parse_token_response(&answer)
+    }
+}
+
+/// Reads `{"access_token", "token_type": "Bearer", "expires_in"}`.
+fn parse_token_response(answer: &serde_json::Value) -> Result<Issued, TokenError> {
+    let invalid = |what: &'static str| TokenError::new(TokenErrorKind::InvalidResponse, what);
+    let access_token = answer
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("the token response has no access_token"))?;
+    let token_type = answer.get("token_type").and_then(|t| t.as_str());
+    if !token_type.is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
+        return Err(invalid("the token response is not for a Bearer token"));
+    }
+    let expires_in = match answer.get("expires_in") {
+        None | Some(serde_json::Value::Null) => None,
+        // Some providers send the number as a string.
+        Some(serde_json::Value::String(s)) => s.parse().ok().map(Duration::from_secs),
+        Some(value) => value.as_u64().map(Duration::from_secs),
+    };
+    Ok(Issued {
+        access_token: access_token.to_owned(),
+        expires_in,
+    })
+}
+
+/// The client-credentials grant (RFC 6749 §4.4).
+#[derive(Clone, Debug)]
+pub(crate) struct ClientCredentialsGrant {
+    pub(crate) endpoint: TokenEndpoint,
+    pub(crate) auth: ClientAuth,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
+}
+
+#[async_trait]
+impl Grant for ClientCredentialsGrant {
+    async fn request(&self) -> Result<Issued, TokenError> {
+        let mut form = vec![("grant_type", "client_credentials".to_owned())];
+        if !self.scopes.is_empty() {
+            form.push(("scope", self.scopes.join(" ")));
+        }
+        for resource in &self.resources {
+            form.push(("resource", resource.clone()));
+        }
+        self.endpoint.post(form, Some(&self.auth)).await
+    }
+}
+
+/// The JWT-bearer grant (RFC 7523 §2.1) with a service-account key.
+#[derive(Clone, Debug)]
+pub(crate) struct JwtBearerGrant {
+    pub(crate) endpoint: TokenEndpoint,
+    pub(crate) key: ServiceAccountKey,
+    pub(crate) scopes: Vec<String>,
+}
+
+#[async_trait]
+impl Grant for JwtBearerGrant {
+    async fn request(&self) -> Result<Issued, TokenError> {
+        let assertion = self
+            .key
+            .key
+            .assertion(self.key.user_id(), &self.endpoint.audience)?;
+        let form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+            ),
+            ("scope", self.scopes.join(" ")),
+            ("assertion", assertion),
+        ];
+        self.endpoint.post(form, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn token_responses() {
+        let ok = parse_token_response(
+            &json!({"access_token": "t", "token_type": "bearer", "expires_in": "60"}),
+        )
+        .expect("ok");
+        assert_eq!(ok.expires_in, Some(Duration::from_secs(60)));
+        for bad in [
+            json!({"token_type": "Bearer"}),
+            json!({"access_token": "", "token_type": "Bearer"}),
+            json!({"access_token": "t", "token_type": "DPoP"}),
+            json!({"access_token": "t"}),
+            json!([1]),
+        ] {
+            let error = parse_token_response(&bad).expect_err("bad");
+            assert_eq!(error.kind(), TokenErrorKind::InvalidResponse, "{bad}");
+        }
+    }
+}

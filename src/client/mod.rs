@@ -1,0 +1,348 @@
+//! The client side, for daemons and service accounts calling protected APIs (feature `client`).
+//!
+//! A [`TokenProvider`] gives an access token:
+//!
+//! | provider | for |
+//! |---|---|
+//! | [`StaticToken`] | a fixed token, e.g. a ZITADEL personal access token |
+//! | [`ClientCredentials`] | OAuth 2.0 client credentials with a secret (Entra daemons: scope `api://<app>/.default`) |
+//! | [`JwtBearer`] | RFC 7523 JWT-bearer grant with a ZITADEL service-account key file |
+//!
+//! The OAuth providers cache their token and refresh it ahead of expiry; concurrent callers share
+//! one refresh; a failed refresh is a [`TokenError`], never an expired token.
+//!
+//! To send the token: [`BearerLayer`] on any tower HTTP client (a tonic `Channel` included), or
+//! [`RequestBuilderExt::bearer_from`] on a reqwest request.
+//!
+//! ```no_run
+//! use tower_authz::client::{ClientCredentials, RequestBuilderExt};
+//! use tower_authz::ClientAuth;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let tokens = ClientCredentials::discover(
+//!     "https://login.microsoftonline.com/<tenant>/v2.0",
+//!     ClientAuth::post("<daemon client id>", "<secret>"),
+//! )?
+//! .with_scope("api://<api app id>/.default");
+//!
+//! let todos = reqwest::Client::new()
+//!     .get("https://localhost:44351/api/todolist")
+//!     .bearer_from(&tokens)
+//!     .await?
+//!     .send()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+mod error;
+mod grant;
+mod layer;
+mod refresh;
+mod reqwest_ext;
+
+pub use error::{TokenError, TokenErrorKind};
+pub use layer::{AddBearer, BearerLayer};
+pub use reqwest_ext::RequestBuilderExt;
+
+use crate::credentials::{ClientAuth, ServiceAccountKey};
+use crate::error::ConfigError;
+use crate::fetch::HttpFetcher;
+use grant::{ClientCredentialsGrant, JwtBearerGrant, TokenEndpoint};
+use refresh::Refreshing;
+
+/// An access token. Its value is never shown by `Debug`.
+#[derive(Clone)]
+pub struct AccessToken {
+    value: Arc<str>,
+    expires_at: Option<Instant>,
+    lifetime: Duration,
+}
+
+impl AccessToken {
+    /// A token that expires at `expires_at` (`None`: never, as for a static token).
+    pub(crate) fn new(
+        value: impl Into<Arc<str>>,
+        expires_at: Option<Instant>,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            value: value.into(),
+            expires_at,
+            lifetime,
+        }
+    }
+
+    /// The token, to send as `Authorization: Bearer <token>`.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    /// When the token expires, if known.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at
+    }
+
+    /// Whether the token has expired.
+    pub fn is_expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Whether less than `min(ahead, lifetime / 2)` is left: time to get a new one.
+    pub(crate) fn needs_refresh(&self, ahead: Duration) -> bool {
+        let margin = ahead.min(self.lifetime / 2);
+        self.expires_at
+            .is_some_and(|at| Instant::now() + margin >= at)
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("value", &"<redacted>")
+            .field(
+                "expires_in",
+                &self
+                    .expires_at
+                    .map(|at| at.saturating_duration_since(Instant::now())),
+            )
+            .finish()
+    }
+}
+
+/// Gives an access token for outgoing requests.
+///
+/// Dyn-compatible: store it as `Arc<dyn TokenProvider>`.
+#[async_trait]
+pub trait TokenProvider: Send + Sync + 'static {
+    /// A token valid for now, obtaining or refreshing it if needed.
+    async fn token(&self) -> Result<AccessToken, TokenError>;
+}
+
+#[async_trait]
+impl<P: TokenProvider + ?Sized> TokenProvider for Arc<P> {
+    async fn token(&self) -> Result<AccessToken, TokenError> {
+        (**self).token().await
+    }
+}
+
+/// A fixed token, such as a ZITADEL personal access token (PAT).
+#[derive(Clone)]
+pub struct StaticToken(AccessToken);
+
+impl StaticToken {
+    /// Always gives `token`.
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
+        Self(AccessToken::new(token, None, Duration::MAX))
+    }
+}
+
+impl fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StaticToken(<redacted>)")
+    }
+}
+
+#[async_trait]
+impl TokenProvider for StaticToken {
+    async fn token(&self) -> Result<AccessToken, TokenError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The ZITADEL scope that puts project `project_id` into the token's audience:
+/// `urn:zitadel:iam:org:project:id:{project_id}:aud` (`zitadel` for ZITADEL's own APIs).
+///
+/// ```
+/// assert_eq!(
+///     tower_authz::client::zitadel_audience_scope("170078979166961921"),
+///     "urn:zitadel:iam:org:project:id:170078979166961921:aud"
+/// );
+/// ```
+pub fn zitadel_audience_scope(project_id: &str) -> String {
+    format!("urn:zitadel:iam:org:project:id:{project_id}:aud")
+}
+
+/// The settings every OAuth provider shares, forwarded to its token endpoint.
+macro_rules! endpoint_setters {
+    () => {
+        /// How long before expiry the token is refreshed (at most half its lifetime).
+        /// Default: 60 seconds.
+        pub fn with_refresh_ahead(mut self, ahead: Duration) -> Self {
+            self.inner.refresh_ahead = ahead;
+            self
+        }
+
+        /// The timeout of each request to the token endpoint. Default: 5 seconds.
+        pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+            self.inner.grant_mut().endpoint.http = HttpFetcher::new(timeout)?;
+            Ok(self)
+        }
+
+        /// Uses your own HTTP client (proxies, private roots, timeouts).
+        pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+            self.inner.grant_mut().endpoint.http = HttpFetcher::with_client(client);
+            self
+        }
+    };
+}
+
+/// OAuth 2.0 client credentials (RFC 6749 §4.4) with a client secret or key.
+///
+/// ```
+/// use tower_authz::ClientAuth;
+/// use tower_authz::client::ClientCredentials;
+///
+/// let tokens = ClientCredentials::new(
+///     "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token",
+///     ClientAuth::post("<client id>", "<secret>"),
+/// )
+/// .unwrap()
+/// .with_scope("api://<api app id>/.default");
+/// ```
+#[derive(Debug)]
+pub struct ClientCredentials {
+    inner: Refreshing<ClientCredentialsGrant>,
+}
+
+impl ClientCredentials {
+    /// The token endpoint of `issuer`, found by OIDC discovery. Assertions (for
+    /// `private_key_jwt` client authentication) get `aud` = `issuer`.
+    pub fn discover(issuer: &str, auth: ClientAuth) -> Result<Self, ConfigError> {
+        Ok(Self::with_endpoint(TokenEndpoint::discover(issuer)?, auth))
+    }
+
+    /// A known token endpoint. Assertions get `aud` = the token endpoint.
+    pub fn new(token_endpoint: &str, auth: ClientAuth) -> Result<Self, ConfigError> {
+        Ok(Self::with_endpoint(
+            TokenEndpoint::fixed(token_endpoint)?,
+            auth,
+        ))
+    }
+
+    fn with_endpoint(endpoint: TokenEndpoint, auth: ClientAuth) -> Self {
+        Self {
+            inner: Refreshing::new(ClientCredentialsGrant {
+                endpoint,
+                auth,
+                scopes: Vec::new(),
+                resources: Vec::new(),
+            }),
+        }
+    }
+
+    /// Asks for `scope` (space-separated values allowed; may be called several times), e.g.
+    /// Entra's `api://<app id>/.default`.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.inner.grant_mut().scopes.push(scope.into());
+        self
+    }
+
+    /// Asks for a token for `resource` (RFC 8707 resource indicator; may be repeated).
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.inner.grant_mut().resources.push(resource.into());
+        self
+    }
+
+    endpoint_setters!();
+}
+
+#[async_trait]
+impl TokenProvider for ClientCredentials {
+    async fn token(&self) -> Result<AccessToken, TokenError> {
+        self.inner.token().await
+    }
+}
+
+/// The JWT-bearer grant (RFC 7523 §2.1) with a ZITADEL service-account key file: an RS256
+/// assertion with `iss` = `sub` = the user id, `aud` = the issuer, `kid` = the key id.
+///
+/// ```no_run
+/// use tower_authz::ServiceAccountKey;
+/// use tower_authz::client::{JwtBearer, zitadel_audience_scope};
+///
+/// let key = ServiceAccountKey::from_file("service-account.json").unwrap();
+/// let tokens = JwtBearer::discover("https://my-instance.zitadel.cloud", key)
+///     .unwrap()
+///     .with_scope(zitadel_audience_scope("170078979166961921"));
+/// ```
+#[derive(Debug)]
+pub struct JwtBearer {
+    inner: Refreshing<JwtBearerGrant>,
+}
+
+impl JwtBearer {
+    /// The token endpoint of `issuer`, found by OIDC discovery; assertions get `aud` = `issuer`.
+    /// The scope starts as `openid`.
+    pub fn discover(issuer: &str, key: ServiceAccountKey) -> Result<Self, ConfigError> {
+        Ok(Self::with_endpoint(TokenEndpoint::discover(issuer)?, key))
+    }
+
+    /// A known token endpoint of `issuer`; assertions get `aud` = `issuer`.
+    pub fn new(
+        issuer: &str,
+        token_endpoint: &str,
+        key: ServiceAccountKey,
+    ) -> Result<Self, ConfigError> {
+        let mut endpoint = TokenEndpoint::fixed(token_endpoint)?;
+        endpoint.audience = issuer.to_owned();
+        Ok(Self::with_endpoint(endpoint, key))
+    }
+
+    fn with_endpoint(endpoint: TokenEndpoint, key: ServiceAccountKey) -> Self {
+        Self {
+            inner: Refreshing::new(JwtBearerGrant {
+                endpoint,
+                key,
+                scopes: vec!["openid".to_owned()],
+            }),
+        }
+    }
+
+    /// Adds `scope`, e.g. [`zitadel_audience_scope`]`(project_id)`.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.inner.grant_mut().scopes.push(scope.into());
+        self
+    }
+
+    endpoint_setters!();
+}
+
+#[async_trait]
+impl TokenProvider for JwtBearer {
+    async fn token(&self) -> Result<AccessToken, TokenError> {
+        self.inner.token().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_margin_is_at_most_half_the_lifetime() {
+        let lifetime = Duration::from_secs(60);
+        let token = AccessToken::new("t", Some(Instant::now() + lifetime), lifetime);
+        // With a 60 s margin on a 60 s token we would refresh on every call; half it is.
+        assert!(!token.needs_refresh(Duration::from_secs(60)));
+        assert!(!token.needs_refresh(Duration::from_secs(3600)));
+        let short = AccessToken::new("t", Some(Instant::now() + Duration::from_secs(1)), lifetime);
+        assert!(short.needs_refresh(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn debug_redacts() {
+        assert_eq!(
+            format!("{:?}", StaticToken::new("secret-pat")),
+            "StaticToken(<redacted>)"
+        );
+        let token = AccessToken::new("secret", None, Duration::MAX);
+        assert!(!format!("{token:?}").contains("secret"));
+    }
+}

@@ -431,3 +431,43 @@ async fn cache_control_max_age_sets_the_refresh_time() {
     }
     assert_eq!(issuer.jwks_requests(), 2);
 }
+
+#[tokio::test]
+async fn multi_tenant_issuer_templates_substitute_the_tokens_tid() {
+    let issuer = DevIssuer::start().await.expect("dev issuer");
+    let template = format!("{}/{{tenantid}}/v2.0", issuer.issuer());
+    let verifier = JwksVerifier::new(&template, &issuer.jwks_uri(), AUDIENCE)
+        .expect("verifier")
+        .with_tenants(["tenant-a", "tenant-b"]);
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let token = |iss_tenant: &str, tid: &str| {
+        issuer
+            .token()
+            .issuer(format!("{}/{iss_tenant}/v2.0", issuer.issuer()))
+            .claim("tid", tid)
+            .sign()
+            .expect("token")
+    };
+    assert_eq!(
+        app.get("/whoami", Some(&token("tenant-a", "tenant-a")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get("/whoami", Some(&token("tenant-b", "tenant-b")))
+            .await
+            .status,
+        200
+    );
+    for (iss_tenant, tid) in [
+        ("tenant-a", "tenant-b"),
+        ("tenant-c", "tenant-c"),
+        ("{tenantid}", "{tenantid}"),
+    ] {
+        app.get("/whoami", Some(&token(iss_tenant, tid)))
+            .await
+            .assert_refused(401, "invalid_token");
+    }
+    assert!(JwksVerifier::discover(&template, AUDIENCE).is_err());
+}

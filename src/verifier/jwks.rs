@@ -130,12 +130,34 @@ impl JwksVerifier {
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
+        if issuer.contains("{tenantid}") {
+            return Err(ConfigError::new(
+                crate::ConfigErrorKind::InvalidUrl,
+                "an issuer template with {tenantid} cannot be discovered: use JwksVerifier::new with the JWKS URL",
+            ));
+        }
         let jwks_uri = Endpoint::discovered(&issuer, "jwks_uri")?;
         Self::build(issuer, audience.into(), jwks_uri)
     }
 
     /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
     /// containing `audience`.
+    ///
+    /// For a multi-tenant Entra application, `issuer` may contain `{tenantid}`, as Entra's
+    /// multi-tenant metadata does: the token's `tid` is substituted and the result must then
+    /// equal `iss` exactly (restrict tenants with `with_tenants`).
+    ///
+    /// ```
+    /// use tower_authz::JwksVerifier;
+    ///
+    /// let verifier = JwksVerifier::new(
+    ///     "https://login.microsoftonline.com/{tenantid}/v2.0",
+    ///     "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+    ///     "api://my-api-client-id",
+    /// )
+    /// .unwrap()
+    /// .with_tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
+    /// ```
     pub fn new(
         issuer: impl Into<String>,
         jwks_uri: &str,

@@ -26,7 +26,10 @@ pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// What a JWT's claims are checked against. Built by the verifiers' `with_*` methods.
 #[derive(Debug, Clone)]
 pub(crate) struct Validation {
+    /// The exact `iss`, or a template with `{tenantid}` (Entra multi-tenant metadata).
     pub(crate) issuer: String,
+    /// With a `{tenantid}` template: the tenants accepted (`None`: any).
+    pub(crate) tenants: Option<Vec<String>>,
     pub(crate) audiences: Vec<String>,
     pub(crate) any_audience: bool,
     pub(crate) leeway: u64,
@@ -41,6 +44,7 @@ impl Validation {
     pub(crate) fn new(issuer: String, audience: String) -> Self {
         Self {
             issuer,
+            tenants: None,
             audiences: vec![audience],
             any_audience: false,
             leeway: DEFAULT_LEEWAY.as_secs(),
@@ -191,15 +195,55 @@ pub(crate) fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(
         return Err(AuthError::invalid_token("the token payload is malformed"));
     };
     check_times(map.get("exp"), map.get("nbf"), v.require_exp, v.leeway, now)?;
-    if map.get("iss").and_then(Value::as_str) != Some(v.issuer.as_str()) {
-        return Err(AuthError::invalid_token("the token is from another issuer"));
-    }
+    check_issuer(map, v)?;
     if !v.any_audience && !audience_matches(map.get("aud"), &v.audiences) {
         return Err(AuthError::invalid_token(
             "the token is for another audience",
         ));
     }
     Ok(())
+}
+
+/// The placeholder of Entra's multi-tenant metadata.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// Checks `iss`: equal to the configured issuer, or for a `{tenantid}` template, equal to the
+/// template with the token's `tid` substituted (and `tid` among the accepted tenants, if set).
+fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<(), AuthError> {
+    let other = || AuthError::invalid_token("the token is from another issuer");
+    let iss = map.get("iss").and_then(Value::as_str).ok_or_else(other)?;
+    if !v.issuer.contains(TENANT_PLACEHOLDER) {
+        return if iss == v.issuer {
+            Ok(())
+        } else {
+            Err(other())
+        };
+    }
+    let tid = map
+        .get("tid")
+        .and_then(Value::as_str)
+        .filter(|tid| {
+            !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .ok_or_else(other)?;
+    if v.tenants
+        .as_ref()
+        .is_some_and(|tenants| !tenants.iter().any(|t| t == tid))
+    {
+        return Err(AuthError::invalid_token(
+            "the token is from a tenant not accepted here",
+        ));
+    }
+    // Compare piecewise instead of building the substituted string.
+    let (before, after) = v
+        .issuer
+        .split_once(TENANT_PLACEHOLDER)
+        .unwrap_or((&v.issuer, ""));
+    let matches = iss
+        .strip_prefix(before)
+        .and_then(|rest| rest.strip_prefix(tid))
+        .is_some_and(|rest| rest == after);
+    if matches { Ok(()) } else { Err(other()) }
 }
 
 /// Checks `exp` (and requires it when `require_exp`) and `nbf`, with `leeway` seconds of skew.
@@ -402,6 +446,29 @@ mod tests {
         // Within the leeway.
         let skewed = json!({"iss": "https://iss", "aud": "api", "exp": now - 59, "nbf": now + 59});
         assert!(check_claims(&skewed, &v, now).is_ok());
+    }
+
+    #[test]
+    fn tenant_templates() {
+        let mut v = Validation::new("https://login.example/{tenantid}/v2.0".into(), "api".into());
+        let claims =
+            |iss: &str, tid: &str| json!({"iss": iss, "tid": tid, "aud": "api", "exp": 2_000_000});
+        assert!(check_claims(&claims("https://login.example/t1/v2.0", "t1"), &v, 1).is_ok());
+        for (iss, tid) in [
+            ("https://login.example/t2/v2.0", "t1"),
+            ("https://login.example/t1/v2.0", ""),
+            ("https://login.example/{tenantid}/v2.0", "{tenantid}"),
+            ("https://login.example/a/b/v2.0", "a/b"),
+            ("https://login.example/t1/v2.0x", "t1"),
+        ] {
+            assert!(
+                check_claims(&claims(iss, tid), &v, 1).is_err(),
+                "{iss} {tid}"
+            );
+        }
+        v.tenants = Some(vec!["t2".into()]);
+        assert!(check_claims(&claims("https://login.example/t1/v2.0", "t1"), &v, 1).is_err());
+        assert!(check_claims(&claims("https://login.example/t2/v2.0", "t2"), &v, 1).is_ok());
     }
 
     #[test]

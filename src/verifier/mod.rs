@@ -125,6 +125,14 @@ macro_rules! validation_setters {
             self
         }
 
+        /// With an issuer template containing `{tenantid}` (Entra's multi-tenant metadata):
+        /// accepts only tokens whose `tid` is one of `tenants`. Default: any tenant whose
+        /// `iss` matches the template.
+        pub fn with_tenants(mut self, tenants: impl IntoIterator<Item = impl Into<String>>) -> Self {
+            self.$($validation).+.tenants = Some(tenants.into_iter().map(Into::into).collect());
+            self
+        }
+
         /// Where the roles are in the token. Default: a `roles` array claim.
         pub fn with_role_source(mut self, roles: crate::RoleSource) -> Self {
             self.$($validation).+.roles = roles;

@@ -156,13 +156,24 @@ pub(super) struct AssertionKey {
     pub(super) key: Arc<DevKey>,
 }
 
+/// A registered machine user (ZITADEL service account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MachineUser {
+    /// The display name (the user id unless set).
+    pub(super) name: String,
+    /// When it was registered (Unix seconds).
+    pub(super) created_at: u64,
+    /// When it was last renamed, else registered (Unix seconds).
+    pub(super) changed_at: u64,
+}
+
 #[derive(Debug, Default)]
 struct Entries {
     clients: HashMap<String, DevClient>,
     /// Assertion keys by key id.
     keys: HashMap<String, AssertionKey>,
-    /// Machine users: id → name.
-    machine_users: HashMap<String, String>,
+    /// Machine users by id.
+    machine_users: HashMap<String, MachineUser>,
     /// ZITADEL project roles granted to users.
     user_roles: HashMap<String, Vec<String>>,
 }
@@ -204,21 +215,38 @@ impl Registry {
             .cloned()
     }
 
-    pub(super) fn add_machine_user(&self, user_id: &str, name: &str) {
-        self.lock()
-            .machine_users
-            .insert(user_id.to_owned(), name.to_owned());
-    }
-
-    /// Registers `user_id` as a machine user named after its id, unless known.
-    pub(super) fn ensure_machine_user(&self, user_id: &str) {
+    /// Registers a machine user at `now`, or renames a known one (keeping
+    /// its creation time).
+    pub(super) fn add_machine_user(&self, user_id: &str, name: &str, now: u64) {
         self.lock()
             .machine_users
             .entry(user_id.to_owned())
-            .or_insert_with(|| user_id.to_owned());
+            .and_modify(|user| {
+                user.name = name.to_owned();
+                user.changed_at = now;
+            })
+            .or_insert_with(|| MachineUser {
+                name: name.to_owned(),
+                created_at: now,
+                changed_at: now,
+            });
     }
 
-    pub(super) fn machine_user(&self, user_id: &str) -> Option<String> {
+    /// Registers `user_id` at `now` as a machine user named after its id,
+    /// unless known.
+    pub(super) fn ensure_machine_user(&self, user_id: &str, now: u64) {
+        self.lock()
+            .machine_users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| MachineUser {
+                name: user_id.to_owned(),
+                created_at: now,
+                changed_at: now,
+            });
+    }
+
+    /// The machine user `user_id`, if registered.
+    pub(super) fn machine_user(&self, user_id: &str) -> Option<MachineUser> {
         self.lock().machine_users.get(user_id).cloned()
     }
 

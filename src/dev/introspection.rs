@@ -53,10 +53,41 @@ pub(super) async fn introspect(
     let Some(token) = params.get("token") else {
         return OAuthError::INVALID_REQUEST.into_response();
     };
-    let answer = introspected(&shared, token, &client_id)
-        .filter(|token| token.admits(&client_id))
-        .map_or_else(|| json!({ "active": false }), |token| token.answer(&shared));
+    let answer = active_answer(&shared, token, Audience::Client(&client_id))
+        .unwrap_or_else(|| json!({ "active": false }));
     no_store(Json(answer).into_response())
+}
+
+/// The reserved audience of ZITADEL's own APIs, added to a token by the scope
+/// `urn:zitadel:iam:org:project:id:zitadel:aud`.
+pub(super) const ZITADEL_AUDIENCE: &str = "zitadel";
+
+/// Who a token is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Audience<'a> {
+    /// The introspecting client with this id: the token's audience must
+    /// contain it or [`DEV_PROJECT_ID`].
+    Client(&'a str),
+    /// ZITADEL's own APIs (`/auth/v1/...`): the audience must contain
+    /// [`ZITADEL_AUDIENCE`] or [`DEV_PROJECT_ID`]; personal access tokens are
+    /// always accepted.
+    ZitadelApi,
+}
+
+/// The introspection answer for `token` if it is active for `audience`
+/// (known, unexpired, unrevoked and meant for it); `None` if inactive.
+///
+/// This is the introspection endpoint without HTTP and client
+/// authentication; the answer is the JSON object the endpoint would send.
+pub(super) fn active_answer(shared: &Shared, token: &str, audience: Audience<'_>) -> Option<Value> {
+    // Who joins a personal access token's audience (see `from_stored`).
+    let pat_audience = match audience {
+        Audience::Client(client_id) => client_id,
+        Audience::ZitadelApi => ZITADEL_AUDIENCE,
+    };
+    introspected(shared, token, pat_audience)
+        .filter(|token| token.admits(audience))
+        .map(|token| token.answer(shared))
 }
 
 /// A token that is known, unexpired and not revoked, as introspection
@@ -72,6 +103,8 @@ struct Introspected {
     jti: String,
     username: String,
     roles: Vec<String>,
+    /// Whether it is a personal access token.
+    personal: bool,
     /// Members added after (and overriding) the standard ones.
     extra: Map<String, Value>,
 }
@@ -108,7 +141,8 @@ fn from_stored(shared: &Shared, stored: StoredToken, client_id: &str) -> Introsp
         .roles
         .unwrap_or_else(|| shared.registry.user_roles(&stored.subject));
     let mut audiences = stored.audiences;
-    if stored.kind == TokenKind::Personal {
+    let personal = stored.kind == TokenKind::Personal;
+    if personal {
         // ZITADEL puts the introspecting application and its project into
         // the audience of a personal access token.
         for audience in [client_id, DEV_PROJECT_ID] {
@@ -127,6 +161,7 @@ fn from_stored(shared: &Shared, stored: StoredToken, client_id: &str) -> Introsp
         jti: stored.jti,
         username: stored.username,
         roles,
+        personal,
         extra: stored.extra,
         subject: stored.subject,
     }
@@ -161,6 +196,7 @@ fn from_jwt(shared: &Shared, claims: &Claims) -> Introspected {
             .and_then(Value::as_str)
             .map_or_else(|| format!("{subject}@{DEV_ORG_DOMAIN}"), str::to_owned),
         roles,
+        personal: false,
         extra: map
             .iter()
             .filter(|(name, _)| !ANSWER_MEMBERS.contains(&name.as_str()))
@@ -171,11 +207,18 @@ fn from_jwt(shared: &Shared, claims: &Claims) -> Introspected {
 }
 
 impl Introspected {
-    /// Whether `client_id` may see the token: it, or the project, is in the audience.
-    fn admits(&self, client_id: &str) -> bool {
+    /// Whether the token is active for `audience`: for a client, it or the
+    /// project is in the token's audience; for ZITADEL's APIs, the reserved
+    /// audience `zitadel` or the project is, or it is a personal access token.
+    fn admits(&self, audience: Audience<'_>) -> bool {
+        let wanted = match audience {
+            Audience::Client(client_id) => client_id,
+            Audience::ZitadelApi if self.personal => return true,
+            Audience::ZitadelApi => ZITADEL_AUDIENCE,
+        };
         self.audiences
             .iter()
-            .any(|aud| aud == client_id || aud == DEV_PROJECT_ID)
+            .any(|aud| aud == wanted || aud == DEV_PROJECT_ID)
     }
 
     fn answer(self, shared: &Shared) -> Value {

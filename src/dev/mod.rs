@@ -18,6 +18,7 @@
 //! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
 //! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
 //! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
+//! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by this crate's [`AuthLayer`](crate::AuthLayer) (RFC 6750 `401`s) |
 //!
 //! Opaque tokens, personal access tokens and JWTs of this issuer are active
 //! at introspection while unexpired, unrevoked and meant for the caller: the
@@ -27,7 +28,10 @@
 //! ZITADEL, a scope `urn:zitadel:iam:org:project:id:{X}:aud` adds `X` to the
 //! audience of the token endpoint's ZITADEL-shaped tokens, so a service
 //! account asks for `urn:zitadel:iam:org:project:id:{DEV_PROJECT_ID}:aud` to
-//! get a token the project's API applications accept.
+//! get a token the project's API applications accept. ZITADEL's own API
+//! (`/auth/v1/users/me`) accepts personal access tokens and tokens whose
+//! audience contains `zitadel` (scope
+//! `urn:zitadel:iam:org:project:id:zitadel:aud`) or [`DEV_PROJECT_ID`].
 //!
 //! ```
 //! use tower_authz::dev::DevClient;
@@ -81,11 +85,14 @@ mod state;
 mod store;
 mod token;
 mod token_endpoint;
+mod users_me;
 
 #[cfg(test)]
 mod oauth_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod users_me_tests;
 
 use std::fmt;
 use std::io;
@@ -266,8 +273,8 @@ impl DevIssuer {
     }
 
     /// With `false`, every endpoint (discovery, JWKS, token, introspection,
-    /// revocation) answers `503 Service Unavailable` (an outage with the port
-    /// still open); `true` restores them.
+    /// revocation, `/auth/v1/users/me`) answers `503 Service Unavailable` (an
+    /// outage with the port still open); `true` restores them.
     pub fn set_available(&self, available: bool) {
         self.shared.set_available(available);
     }

@@ -101,7 +101,9 @@ impl DevIssuer {
             owner: user_id.to_owned(),
             key: Arc::new(key),
         });
-        self.shared.registry.ensure_machine_user(user_id);
+        self.shared
+            .registry
+            .ensure_machine_user(user_id, unix_now());
         Ok(DevServiceAccount {
             user_id: user_id.to_owned(),
             key_id,
@@ -116,8 +118,8 @@ impl DevIssuer {
     /// [`set_user_roles`](Self::set_user_roles). Registers the machine user
     /// if unknown.
     pub fn personal_access_token(&self, user_id: &str) -> String {
-        self.shared.registry.ensure_machine_user(user_id);
         let now = unix_now();
+        self.shared.registry.ensure_machine_user(user_id, now);
         self.shared.store_token(StoredToken {
             kind: TokenKind::Personal,
             subject: user_id.to_owned(),
@@ -146,16 +148,22 @@ impl DevIssuer {
         self.shared.registry.set_user_roles(user_id, roles);
     }
 
-    /// Registers (or renames) a machine user.
+    /// Registers (or renames) a machine user. Its name is the `machine.name`
+    /// of its [`users_me_url`](Self::users_me_url) answer.
     pub fn add_machine_user(&self, user_id: &str, name: &str) {
-        self.shared.registry.add_machine_user(user_id, name);
+        self.shared
+            .registry
+            .add_machine_user(user_id, name, unix_now());
     }
 
     /// The name of a machine user, if registered (by
     /// [`add_machine_user`](Self::add_machine_user), a service account key or
     /// a personal access token, which use the id as name).
     pub fn machine_user_name(&self, user_id: &str) -> Option<String> {
-        self.shared.registry.machine_user(user_id)
+        self.shared
+            .registry
+            .machine_user(user_id)
+            .map(|user| user.name)
     }
 
     /// How many token requests the server has received, including refused

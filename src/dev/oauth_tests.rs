@@ -22,7 +22,7 @@ use crate::JwtVerifier;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(super) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const GENERIC_ROLES: &str = "urn:zitadel:iam:org:project:roles";
 
@@ -30,7 +30,7 @@ fn project_roles_claim() -> String {
     format!("urn:zitadel:iam:org:project:{DEV_PROJECT_ID}:roles")
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -65,7 +65,11 @@ fn basic(id: &str, secret: &str) -> String {
 }
 
 /// POSTs a form, with an `Authorization` header if given.
-async fn post(url: &str, authorization: Option<&str>, pairs: &[(&str, &str)]) -> reqwest::Response {
+pub(super) async fn post(
+    url: &str,
+    authorization: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
     post_body(url, authorization, form(pairs)).await
 }
 
@@ -85,13 +89,13 @@ async fn json_of(response: reqwest::Response) -> Value {
 }
 
 /// Asserts the status and returns the JSON body.
-async fn expect(response: reqwest::Response, status: u16) -> Value {
+pub(super) async fn expect(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
     json_of(response).await
 }
 
 /// Introspects `token` as a client authenticated with `client_secret_basic`.
-async fn introspect(issuer: &DevIssuer, client: (&str, &str), token: &str) -> Value {
+pub(super) async fn introspect(issuer: &DevIssuer, client: (&str, &str), token: &str) -> Value {
     let authorization = basic(client.0, client.1);
     let response = post(
         &issuer.introspection_endpoint(),
@@ -134,7 +138,7 @@ fn decode(token: &str) -> (Value, Value) {
 }
 
 /// A ZITADEL key file: its JSON and the PKCS#1 DER of its key.
-fn read_key_file(path: &Path) -> (Value, Vec<u8>) {
+pub(super) fn read_key_file(path: &Path) -> (Value, Vec<u8>) {
     let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let pem = file["key"].as_str().unwrap();
     let body = pem
@@ -146,7 +150,7 @@ fn read_key_file(path: &Path) -> (Value, Vec<u8>) {
 }
 
 /// Signs an RS256 JWT with a PKCS#1 DER key, the way a ZITADEL client does.
-fn sign_rs256(pkcs1_der: &[u8], kid: &str, claims: &Value) -> String {
+pub(super) fn sign_rs256(pkcs1_der: &[u8], kid: &str, claims: &Value) -> String {
     let pair = RsaKeyPair::from_der(pkcs1_der).unwrap();
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
     let input = format!(
@@ -166,16 +170,16 @@ fn sign_rs256(pkcs1_der: &[u8], kid: &str, claims: &Value) -> String {
 }
 
 /// Assertion claims: iss = sub = `owner`, aud = the issuer, valid for an hour.
-fn assertion_claims(issuer: &DevIssuer, owner: &str) -> Value {
+pub(super) fn assertion_claims(issuer: &DevIssuer, owner: &str) -> Value {
     let now = now();
     json!({"iss": owner, "sub": owner, "aud": issuer.issuer(), "iat": now, "exp": now + 3600})
 }
 
 /// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(super) fn new() -> TempDir {
         let name = format!(
             "tower-authz-dev-{}-{}",
             std::process::id(),
@@ -186,7 +190,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    fn join(&self, name: &str) -> PathBuf {
+    pub(super) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -208,13 +212,13 @@ fn assert_owner_only(path: &Path) {
 fn assert_owner_only(_: &Path) {}
 
 /// An issuer with the confidential client `rs:secret`, an introspecting resource server.
-async fn issuer_with_resource_server() -> DevIssuer {
+pub(super) async fn issuer_with_resource_server() -> DevIssuer {
     let issuer = DevIssuer::start().await.unwrap();
     issuer.add_client(DevClient::new("rs", "secret"));
     issuer
 }
 
-const RS: (&str, &str) = ("rs", "secret");
+pub(super) const RS: (&str, &str) = ("rs", "secret");
 
 #[tokio::test]
 async fn opaque_token_introspects_like_zitadel() -> TestResult {

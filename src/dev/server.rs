@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::HeaderValue;
@@ -14,17 +15,32 @@ use http::header::CACHE_CONTROL;
 use super::reply::gate;
 use super::state::{
     DISCOVERY_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared, TOKEN_PATH,
+    USERS_ME_PATH,
 };
+use super::users_me::{self, SelfVerifier};
 use super::{introspection, revocation, token_endpoint};
+use crate::AuthLayer;
 
 /// The issuer's routes.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
+    // ZITADEL's own API, protected by this crate's `AuthLayer`; the outage
+    // and delay switches act before the token is looked at.
+    let zitadel_api = Router::new()
+        .route(USERS_ME_PATH, get(users_me::users_me))
+        .route_layer(AuthLayer::new(SelfVerifier {
+            shared: Arc::clone(&shared),
+        }))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            users_me::gated,
+        ));
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
         .route(TOKEN_PATH, post(token_endpoint::token))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(revocation::revoke))
+        .merge(zitadel_api)
         .with_state(shared)
 }
 

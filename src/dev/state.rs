@@ -23,6 +23,8 @@ pub(super) const TOKEN_PATH: &str = "/oauth/v2/token";
 pub(super) const INTROSPECTION_PATH: &str = "/oauth/v2/introspect";
 /// Path of the revocation endpoint (RFC 7009).
 pub(super) const REVOCATION_PATH: &str = "/oauth/v2/revoke";
+/// Path of ZITADEL's `GetMyUser` (`zitadel.auth.v1.AuthService`, REST mapping).
+pub(super) const USERS_ME_PATH: &str = "/auth/v1/users/me";
 
 /// The issuer's keys.
 #[derive(Debug)]
@@ -61,6 +63,8 @@ fn alg_index(alg: DevAlgorithm) -> usize {
 #[derive(Debug)]
 pub(super) struct Shared {
     issuer: String,
+    /// When the issuer started (Unix seconds).
+    started_at: u64,
     keys: RwLock<KeySet>,
     jwks_max_age: Mutex<Option<Duration>>,
     available: AtomicBool,
@@ -88,6 +92,7 @@ impl Shared {
         };
         Shared {
             issuer,
+            started_at: unix_now(),
             keys: RwLock::new(keys),
             jwks_max_age: Mutex::new(None),
             available: AtomicBool::new(true),
@@ -105,6 +110,11 @@ impl Shared {
 
     pub(super) fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// When the issuer started (Unix seconds).
+    pub(super) fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     pub(super) fn url(&self, path: &str) -> String {

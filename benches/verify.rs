@@ -1,59 +1,385 @@
-//! Verification cost: each verifier alone, and the layer end to end through an axum `Router`.
+//! What verification costs per request, as ratios within one run:
 //!
-//! `cargo bench --bench verify`
+//! - `floor/*`: a hand-written axum middleware per algorithm (split, base64-decode, aws-lc-rs
+//!   verify with a pre-parsed key, one claims parse, claim checks): the least a correct
+//!   middleware can do;
+//! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
+//!   and cached (verified-token cache hit), and an introspection cache hit;
+//! - `verifier/*`: the verifiers alone, without HTTP;
+//! - `baseline/no-auth`: the router with no authentication at all;
+//! - `throughput/*`: requests on a multi-threaded runtime with 1 and with 2 worker threads.
+//!
+//! Run with `cargo bench --bench verify`; `python3 scripts/bench-report` prints the table and
+//! ratios of BENCHMARKS.md from the results.
 
 use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Request as AxumRequest;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Request;
+use http::{HeaderValue, Request, StatusCode};
+use serde_json::Value;
 use tower::ServiceExt;
-use tower_authz::{AuthLayer, DevAlgorithm, DevIssuer, JwksVerifier, Verifier};
+use tower_authz::dev::DevClient;
+use tower_authz::{
+    AuthLayer, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier, JwksVerifier,
+    JwtVerifier, Verifier,
+};
 
-fn verifiers(c: &mut Criterion) {
+const AUDIENCE: &str = "dev-api";
+const HMAC_SECRET: &[u8] = b"bench-hmac-secret-of-at-least-32-bytes!!";
+
+/// The hand-written floor: one pre-parsed key, nothing configurable.
+#[derive(Clone)]
+struct Floor {
+    check: Arc<FloorKey>,
+    alg: &'static str,
+    issuer: Arc<str>,
+}
+
+enum FloorKey {
+    Public(ParsedPublicKey),
+    Hmac(Box<hmac::Key>),
+}
+
+impl Floor {
+    fn verify(&self, token: &str) -> Option<Value> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        if header.get("alg")?.as_str()? != self.alg {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let valid = match &*self.check {
+            FloorKey::Public(key) => key.verify_sig(signing_input.as_bytes(), &signature).is_ok(),
+            FloorKey::Hmac(key) => hmac::verify(key, signing_input.as_bytes(), &signature).is_ok(),
+        };
+        if !valid {
+            return None;
+        }
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        let fresh = claims.get("exp")?.as_u64()? + 60 > now;
+        let ours = claims.get("iss")?.as_str()? == &*self.issuer;
+        let for_us = match claims.get("aud")? {
+            Value::String(aud) => aud == AUDIENCE,
+            Value::Array(auds) => auds.iter().any(|a| a == AUDIENCE),
+            _ => false,
+        };
+        (fresh && ours && for_us).then_some(claims)
+    }
+}
+
+async fn floor_middleware(
+    axum::extract::State(floor): axum::extract::State<Floor>,
+    mut request: AxumRequest,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| floor.verify(t)) {
+        Some(claims) => {
+            request.extensions_mut().insert(claims);
+            next.run(request).await
+        }
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+fn public_floor(issuer: &DevIssuer, alg: DevAlgorithm) -> Floor {
+    let jwk = issuer.current_key(alg).public_jwk();
+    let b64 = |field: &str| {
+        URL_SAFE_NO_PAD
+            .decode(jwk[field].as_str().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let key = match alg {
+        DevAlgorithm::RS256 => RsaPublicKeyComponents {
+            n: b64("n"),
+            e: b64("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .expect("rsa key"),
+        DevAlgorithm::ES256 => {
+            let mut point = vec![4];
+            point.extend(b64("x"));
+            point.extend(b64("y"));
+            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).expect("ec key")
+        }
+        DevAlgorithm::EdDSA => {
+            ParsedPublicKey::new(&signature::ED25519, b64("x")).expect("ed25519 key")
+        }
+    };
+    Floor {
+        check: Arc::new(FloorKey::Public(key)),
+        alg: alg.as_str(),
+        issuer: issuer.issuer().into(),
+    }
+}
+
+fn hs256_token(issuer: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({"iss": issuer, "aud": AUDIENCE, "sub": "bench", "exp": now + 3600, "roles": ["viewer"]})
+            .to_string(),
+    );
+    let input = format!("{header}.{claims}");
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, HMAC_SECRET),
+        input.as_bytes(),
+    );
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+fn router() -> Router {
+    Router::new().route("/", get(|| async { "ok" }))
+}
+
+fn request(bearer: &HeaderValue) -> Request<Body> {
+    let mut request = Request::new(Body::empty());
+    *request.uri_mut() = http::Uri::from_static("/");
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, bearer.clone());
+    request
+}
+
+async fn call(app: &Router, bearer: &HeaderValue) {
+    let response = app
+        .clone()
+        .oneshot(request(bearer))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+struct Setup {
+    issuer: DevIssuer,
+    tokens: Vec<(DevAlgorithm, String)>,
+    jwks: Arc<JwksVerifier>,
+    jwks_uncached: Arc<JwksVerifier>,
+}
+
+async fn setup() -> Setup {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let jwks = JwksVerifier::discover(issuer.issuer(), AUDIENCE).expect("verifier");
+    jwks.fetch_keys().await.expect("keys");
+    let jwks_uncached = JwksVerifier::discover(issuer.issuer(), AUDIENCE)
+        .expect("verifier")
+        .without_verified_cache();
+    jwks_uncached.fetch_keys().await.expect("keys");
+    let tokens = DevAlgorithm::ALL
+        .iter()
+        .map(|alg| {
+            let token = issuer
+                .token()
+                .algorithm(*alg)
+                .roles(["viewer"])
+                .sign()
+                .expect("token");
+            (*alg, token)
+        })
+        .collect();
+    Setup {
+        issuer,
+        tokens,
+        jwks: Arc::new(jwks),
+        jwks_uncached: Arc::new(jwks_uncached),
+    }
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).expect("header")
+}
+
+fn per_request(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let issuer = runtime.block_on(DevIssuer::start()).expect("issuer");
-    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
-    runtime.block_on(verifier.fetch_keys()).expect("keys");
+    let s = runtime.block_on(setup());
+    let hs_token = hs256_token(s.issuer.issuer());
+    let hs_verifier = JwtVerifier::new(s.issuer.issuer(), AUDIENCE)
+        .with_hmac_secret(HMAC_SECRET)
+        .expect("secret")
+        .without_verified_cache();
 
     let mut group = c.benchmark_group("verifier");
-    for alg in DevAlgorithm::ALL {
-        let token = issuer.token().algorithm(alg).sign().expect("token");
-        group.bench_function(format!("jwks/{alg}"), |b| {
-            b.iter(|| {
-                runtime
-                    .block_on(verifier.verify(black_box(&token)))
+    for (alg, token) in &s.tokens {
+        group.bench_function(format!("{alg}"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                s.jwks_uncached
+                    .verify(black_box(token))
+                    .await
                     .expect("valid")
             })
         });
     }
+    group.bench_function("HS256", |b| {
+        b.iter(|| {
+            hs_verifier
+                .verify_sync(black_box(&hs_token))
+                .expect("valid")
+        })
+    });
+    group.bench_function("cached", |b| {
+        let token = &s.tokens[0].1;
+        b.to_async(&runtime)
+            .iter(|| async { s.jwks.verify(black_box(token)).await.expect("valid") })
+    });
     group.finish();
 
-    let app = Router::new()
-        .route("/", get(|| async { "ok" }))
-        .layer(AuthLayer::new(verifier));
-    let token = issuer.token().sign().expect("token");
-    let bearer = format!("Bearer {token}");
+    let mut group = c.benchmark_group("floor");
+    let mut floors = Vec::new();
+    for (alg, token) in &s.tokens {
+        floors.push((
+            alg.to_string(),
+            public_floor(&s.issuer, *alg),
+            token.clone(),
+        ));
+    }
+    let hs_floor = Floor {
+        check: Arc::new(FloorKey::Hmac(Box::new(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            HMAC_SECRET,
+        )))),
+        alg: "HS256",
+        issuer: s.issuer.issuer().into(),
+    };
+    floors.push(("HS256".to_owned(), hs_floor, hs_token.clone()));
+    for (name, floor, token) in &floors {
+        let app = router().layer(middleware::from_fn_with_state(
+            floor.clone(),
+            floor_middleware,
+        ));
+        let bearer = bearer(token);
+        group.bench_function(name.as_str(), |b| {
+            b.to_async(&runtime).iter(|| call(&app, &bearer))
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("layer");
-    group.bench_function("rs256", |b| {
-        b.iter(|| {
-            let request = Request::get("/")
-                .header("authorization", &bearer)
-                .body(Body::empty())
-                .expect("request");
-            let response = runtime
-                .block_on(app.clone().oneshot(request))
-                .expect("response");
-            assert_eq!(response.status(), 200);
-        })
+    for (alg, token) in &s.tokens {
+        let app = router().layer(AuthLayer::from_arc(s.jwks_uncached.clone()));
+        let bearer = bearer(token);
+        group.bench_function(format!("{alg}"), |b| {
+            b.to_async(&runtime).iter(|| call(&app, &bearer))
+        });
+    }
+    let hs_app = router().layer(AuthLayer::new(
+        JwtVerifier::new(s.issuer.issuer(), AUDIENCE)
+            .with_hmac_secret(HMAC_SECRET)
+            .expect("secret")
+            .without_verified_cache(),
+    ));
+    let hs_bearer = bearer(&hs_token);
+    group.bench_function("HS256", |b| {
+        b.to_async(&runtime).iter(|| call(&hs_app, &hs_bearer))
+    });
+    let cached_app = router().layer(AuthLayer::from_arc(s.jwks.clone()));
+    let rs_bearer = bearer(&s.tokens[0].1);
+    group.bench_function("cached", |b| {
+        b.to_async(&runtime).iter(|| call(&cached_app, &rs_bearer))
+    });
+
+    // Introspection: an opaque token, answered from the cache after the first call.
+    s.issuer
+        .add_client(DevClient::new("bench-api", "bench-secret"));
+    let introspection = IntrospectionVerifier::discover(
+        s.issuer.issuer(),
+        ClientAuth::basic("bench-api", "bench-secret"),
+    )
+    .expect("verifier");
+    let opaque = s.issuer.opaque_token().issue();
+    let introspection_app = router().layer(AuthLayer::new(introspection));
+    let opaque_bearer = bearer(&opaque);
+    runtime.block_on(call(&introspection_app, &opaque_bearer));
+    group.bench_function("introspection-cached", |b| {
+        b.to_async(&runtime)
+            .iter(|| call(&introspection_app, &opaque_bearer))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("baseline");
+    let plain = router();
+    group.bench_function("no-auth", |b| {
+        b.to_async(&runtime).iter(|| call(&plain, &rs_bearer))
     });
     group.finish();
 }
 
-criterion_group!(benches, verifiers);
+/// Requests per second with `workers` threads: `iters` requests spread over 8 tasks.
+fn run_parallel(
+    runtime: &tokio::runtime::Runtime,
+    app: &Router,
+    bearer: &HeaderValue,
+    iters: u64,
+) -> Duration {
+    const TASKS: u64 = 8;
+    let start = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (app, bearer) = (app.clone(), bearer.clone());
+                tokio::spawn(async move {
+                    for _ in 0..iters.div_ceil(TASKS) {
+                        call(&app, &bearer).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+    });
+    start.elapsed()
+}
+
+fn throughput(c: &mut Criterion) {
+    let setup_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let s = setup_runtime.block_on(setup());
+    let rs_bearer = bearer(&s.tokens[0].1);
+    let uncached = router().layer(AuthLayer::from_arc(s.jwks_uncached.clone()));
+    let cached = router().layer(AuthLayer::from_arc(s.jwks.clone()));
+    let mut group = c.benchmark_group("throughput");
+    group.measurement_time(Duration::from_secs(8));
+    for workers in [1, 2] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for (name, app) in [("uncached", &uncached), ("cached", &cached)] {
+            group.bench_function(format!("{name}/{workers}-threads"), |b| {
+                b.iter_custom(|iters| run_parallel(&runtime, app, &rs_bearer, iters))
+            });
+        }
+    }
+    group.finish();
+    drop(s);
+}
+
+criterion_group!(benches, per_request, throughput);
 criterion_main!(benches);

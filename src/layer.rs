@@ -82,6 +82,12 @@ impl AuthLayer {
         self.responder = Arc::new((*self.responder).clone().with_resource_metadata(url));
         self
     }
+
+    /// Points the challenges at `metadata`'s document (RFC 9728 §5.1); serve the document with
+    /// [`ProtectedResourceMetadata::layer`](crate::ProtectedResourceMetadata::layer).
+    pub fn with_protected_resource(self, metadata: &crate::ProtectedResourceMetadata) -> Self {
+        self.with_resource_metadata(metadata.metadata_url())
+    }
 }
 
 impl<R> AuthLayer<R> {

@@ -50,6 +50,7 @@ mod error;
 mod fetch;
 mod layer;
 mod require;
+mod resource_metadata;
 pub mod response;
 mod service;
 mod token;
@@ -71,6 +72,9 @@ pub use layer::AuthLayer;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
 };
+pub use resource_metadata::{
+    ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
+};
 pub use response::{ResponseForAuthError, Rfc6750};
 pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
@@ -79,6 +83,8 @@ pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
 
 #[cfg(feature = "dev")]
-pub use dev::{DevAlgorithm, DevClient, DevIssuer, DevKey, OpaqueTokenBuilder, TokenBuilder};
+pub use dev::{
+    DevAlgorithm, DevClient, DevIssuer, DevKey, FusionAuthApp, OpaqueTokenBuilder, TokenBuilder,
+};
 #[cfg(feature = "axum")]
 pub use extract::{RequireRole, RequireScope, Role, Scope};

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::request::Parts;
@@ -22,14 +23,15 @@ pub(crate) struct Anonymous;
 /// Verifies the token of each request before passing it on. Built by [`AuthLayer`].
 pub struct Auth<S, R> {
     inner: S,
-    layer: AuthLayer<R>,
+    // One reference count per request, not one per setting.
+    layer: Arc<AuthLayer<R>>,
 }
 
 impl<S: Clone, R> Clone for Auth<S, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            layer: self.layer.clone(),
+            layer: Arc::clone(&self.layer),
         }
     }
 }
@@ -46,7 +48,10 @@ impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Auth<S, R> {
 impl<S, R> Auth<S, R> {
     /// Wraps `inner` with the settings of `layer`.
     pub fn new(inner: S, layer: AuthLayer<R>) -> Self {
-        Self { inner, layer }
+        Self {
+            inner,
+            layer: Arc::new(layer),
+        }
     }
 
     /// The wrapped service.
@@ -104,7 +109,7 @@ where
         // The clone is not ready; keep the one that is (tower's "cloning inner services" note).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
+        let layer = Arc::clone(&self.layer);
         ResponseFuture {
             inner: Box::pin(async move {
                 let (mut parts, body) = request.into_parts();

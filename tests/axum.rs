@@ -315,3 +315,51 @@ async fn several_issuers_dispatch_on_iss() {
         .await
         .assert_refused(401, "invalid_token");
 }
+
+#[tokio::test]
+async fn protected_resource_metadata_is_served_and_announced_in_challenges() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let metadata = tower_authz::ProtectedResourceMetadata::new("http://127.0.0.1/api")
+        .expect("resource")
+        .with_authorization_server(issuer.issuer())
+        .with_scopes(["tasks:read"]);
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let app = Router::new()
+        .route("/api/tasks", get(|| async { "[]" }))
+        .layer(AuthLayer::new(verifier).with_protected_resource(&metadata))
+        .layer(metadata.layer());
+    let (base, _task) = serve(app).await;
+
+    let document = get_with(
+        &format!("{base}/.well-known/oauth-protected-resource/api"),
+        None,
+    )
+    .await;
+    assert_eq!(document.status, 200, "{document:?}");
+    let json: Value = serde_json::from_str(&document.body).expect("json");
+    assert_eq!(json["resource"], "http://127.0.0.1/api");
+    assert_eq!(json["authorization_servers"], json!([issuer.issuer()]));
+    assert_eq!(json["bearer_methods_supported"], json!(["header"]));
+
+    let refused = get_with(&format!("{base}/api/tasks"), None).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.challenge.as_deref(),
+        Some(
+            "Bearer resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource/api\""
+        )
+    );
+    let bad = get_with(&format!("{base}/api/tasks"), Some("x.y.z")).await;
+    assert!(
+        bad.challenge
+            .unwrap_or_default()
+            .contains("resource_metadata=")
+    );
+    let token = issuer.token().sign().expect("token");
+    assert_eq!(
+        get_with(&format!("{base}/api/tasks"), Some(&token))
+            .await
+            .status,
+        200
+    );
+}

@@ -194,7 +194,7 @@ async fn a_token_is_never_cached_past_its_exp() {
     let token = s
         .issuer
         .opaque_token()
-        .lifetime(Duration::from_secs(1))
+        .lifetime(Duration::from_secs(2))
         .issue();
     v.verify(&token).await.expect("active");
     tokio::time::sleep(Duration::from_millis(2100)).await;

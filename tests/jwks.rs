@@ -471,3 +471,24 @@ async fn multi_tenant_issuer_templates_substitute_the_tokens_tid() {
     }
     assert!(JwksVerifier::discover(&template, AUDIENCE).is_err());
 }
+
+#[tokio::test]
+async fn a_cached_token_is_still_refused_once_it_expires() {
+    let issuer = DevIssuer::start().await.expect("dev issuer");
+    let verifier = JwksVerifier::discover(issuer.issuer(), AUDIENCE)
+        .expect("verifier")
+        .with_leeway(Duration::ZERO);
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let token = issuer
+        .token()
+        .lifetime(Duration::from_secs(2))
+        .sign()
+        .expect("token");
+    // `exp` has one-second granularity: the token lives between 1 and 2 seconds.
+    assert_eq!(app.get("/whoami", Some(&token)).await.status, 200);
+    assert_eq!(app.get("/whoami", Some(&token)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.get("/whoami", Some(&token))
+        .await
+        .assert_refused(401, "invalid_token");
+}

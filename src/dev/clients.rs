@@ -6,10 +6,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use aws_lc_rs::digest::{SHA256, digest};
-
 use super::DEV_TENANT_ID;
-use super::key::DevKey;
+use super::key::{DevKey, stable_guid};
 
 /// A confidential OAuth client of the [`DevIssuer`](super::DevIssuer),
 /// registered with [`DevIssuer::add_client`](super::DevIssuer::add_client).
@@ -85,22 +83,7 @@ impl DevClient {
     /// The Entra object id of the client's service principal (`oid`): a
     /// GUID-shaped string derived from the client id, stable across runs.
     pub fn object_id(&self) -> String {
-        let hash = digest(&SHA256, self.client_id.as_bytes());
-        let hex: String = hash
-            .as_ref()
-            .iter()
-            .take(16)
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
-        let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default();
-        format!(
-            "{}-{}-{}-{}-{}",
-            part(0..8),
-            part(8..12),
-            part(12..16),
-            part(16..20),
-            part(20..32)
-        )
+        stable_guid(&self.client_id)
     }
 
     fn secret_matches(&self, secret: &str) -> bool {

@@ -12,6 +12,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
     RsaKeyPair,
 };
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
@@ -154,14 +155,7 @@ impl DevKey {
     /// # Errors
     /// Fails if the header or payload cannot be serialized or signing fails.
     pub fn sign_jws(&self, header: &Map<String, Value>, payload: &Value) -> io::Result<String> {
-        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload)?);
-        let signing_input = format!("{header}.{payload}");
-        let signature = self.sign_bytes(signing_input.as_bytes())?;
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        compact_jws(header, payload, |input| self.sign_bytes(input))
     }
 
     /// Raw signature of `message` with this key's algorithm.
@@ -181,6 +175,35 @@ impl DevKey {
             KeyMaterial::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }
+}
+
+/// A compact JWS: `b64url(header) . b64url(payload) . b64url(sign(signing input))`.
+fn compact_jws(
+    header: &Map<String, Value>,
+    payload: &Value,
+    sign: impl FnOnce(&[u8]) -> io::Result<Vec<u8>>,
+) -> io::Result<String> {
+    let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload)?);
+    let signing_input = format!("{header}.{payload}");
+    let signature = sign(signing_input.as_bytes())?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// Signs a compact JWS with HMAC-SHA256 (`HS256`) and `secret`; the header is
+/// used exactly as given.
+pub(super) fn sign_hs256(
+    secret: &[u8],
+    header: &Map<String, Value>,
+    payload: &Value,
+) -> io::Result<String> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    compact_jws(header, payload, |input| {
+        Ok(hmac::sign(&key, input).as_ref().to_vec())
+    })
 }
 
 /// A key pair and everything [`DevKey::generate`] derives from it.
@@ -309,6 +332,38 @@ pub(super) fn random_b64<const N: usize>() -> io::Result<String> {
     let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(crypto_error("random generation"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// 16 bytes written as a GUID: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase hex.
+fn guid(bytes: [u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
+/// A GUID derived from `seed` (the first 16 bytes of its SHA-256): the same
+/// seed gives the same GUID in every run.
+pub(super) fn stable_guid(seed: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(hash.as_ref().get(..16).unwrap_or(&[0; 16]));
+    guid(bytes)
+}
+
+/// A random version 4 UUID.
+pub(super) fn random_uuid() -> io::Result<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(crypto_error("random generation"))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Ok(guid(bytes))
 }
 
 /// A random 18-digit decimal string, the shape of ZITADEL's resource ids.

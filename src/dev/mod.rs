@@ -7,18 +7,100 @@
 //! account at any identity provider. It also issues access tokens to
 //! [`DevClient`]s and service accounts, stores opaque tokens
 //! ([`OpaqueTokenBuilder`], [`DevIssuer::personal_access_token`]) and answers
-//! introspection and revocation like ZITADEL. Keys can be rotated and retired,
-//! the endpoints can be made to fail with `503` or to answer late, and request
-//! counters let tests assert on caching.
+//! introspection and revocation like ZITADEL. It also plays FusionAuth for
+//! [`FusionAuthApp`]s: the Login API and the hosted backend with its cookies
+//! (see [below](#fusionauth)). Keys can be rotated and retired, the endpoints
+//! can be made to fail with `503` or to answer late, and request counters let
+//! tests assert on caching.
 //!
 //! | Path | Content |
 //! |------|---------|
 //! | `GET /.well-known/openid-configuration` | discovery document |
 //! | `GET /oauth/v2/keys` | JWKS (ZITADEL's path) |
+//! | `GET /.well-known/jwks.json` | the same JWKS (FusionAuth's path); HMAC keys are never published |
 //! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
 //! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
 //! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
 //! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by this crate's [`AuthLayer`](crate::AuthLayer) (RFC 6750 `401`s) |
+//! | `POST /api/login` | FusionAuth's Login API: JSON `{"loginId", "password", "applicationId"}` → `200 {"token", "tokenExpirationInstant" (ms), "user"}`; `404` for a wrong login id or password; `400` for a body that is not JSON (`generalErrors`), a missing field or an unknown application (`fieldErrors`). The `Authorization` (API key) header is ignored |
+//! | `GET /app/login/{clientId}?redirect_uri&state&scope` | hosted backend: an HTML login form (`loginId`, `password`, button `submit`); default scope `openid offline_access`; `redirect_uri` must be an `http(s)` URL on a loopback host (else `400`); unknown client `404` |
+//! | `POST /app/login/{clientId}` | the form's target: a wrong login shows the form again with `<p id="error">` (`200`); success is `302` to `/app/callback?code&state` (the code is single-use, valid 60 s) |
+//! | `GET /app/callback?code&state` | redeems the code, sets the cookies, `302` to `redirect_uri?state=...`; an unknown, used or expired code or another `state` is `400` |
+//! | `POST /app/refresh/{clientId}` | reads `app.rt`: `200 {}` with new `app.at`, `app.at_exp` (and `app.idt`); no, unknown, revoked or another client's refresh token is `400` (log in again) |
+//! | `GET /app/me` | userinfo from the `app.at` cookie (`sub`, `email`, `email_verified`, `preferred_username`, `applicationId`, `roles`, `tid`); `401` without a valid access token |
+//! | `GET /app/logout/{clientId}?post_logout_redirect_uri` | revokes the `app.rt` refresh token, deletes the four cookies (`Max-Age=0`), `302` to `post_logout_redirect_uri` (loopback only, else `400`; default: the app's first allowed origin, else `/`) |
+//!
+//! ## FusionAuth
+//!
+//! [`DevIssuer::add_fusionauth_app`] registers a [`FusionAuthApp`], for
+//! example with the guide's id [`FUSIONAUTH_APP_ID`]; every app has the user
+//! [`FUSIONAUTH_DEV_USER`] unless replaced.
+//!
+//! ```
+//! use tower_authz::DevIssuer;
+//! use tower_authz::dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let issuer = DevIssuer::start().await?;
+//! issuer.add_fusionauth_app(
+//!     FusionAuthApp::new(FUSIONAUTH_APP_ID).allowed_origin("http://127.0.0.1:3000"),
+//! );
+//! // A page links here; after the login the browser lands on the profile
+//! // page with the app.at, app.at_exp, app.idt and app.rt cookies.
+//! let login = format!(
+//!     "{}/app/login/{FUSIONAUTH_APP_ID}?redirect_uri={}&state=demo",
+//!     issuer.issuer(),
+//!     "http%3A%2F%2F127.0.0.1%3A3000%2Fprofile.html",
+//! );
+//! // Tokens for tests, without a browser:
+//! let (login_id, _) = FUSIONAUTH_DEV_USER;
+//! let expired = issuer
+//!     .fusionauth_token(FUSIONAUTH_APP_ID, login_id)?
+//!     .expired()
+//!     .sign()?;
+//! # let _ = (login, expired);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+//!
+//! Its access tokens carry FusionAuth's claims: `aud` and `applicationId` =
+//! the application id, `sub` = the user's UUID, `roles`, `tid` =
+//! [`FUSIONAUTH_TENANT_ID`], `sid`, `jti`, `iat`, `exp`, `auth_time`,
+//! `authenticationType: "PASSWORD"`, `gty` (`["password"]` from `/api/login`,
+//! `["authorization_code"]` from the hosted backend, plus `"refresh_token"`
+//! after a refresh), `scope` (hosted backend), `email`, `email_verified` and
+//! `preferred_username`; header `typ: "JWT"` and a `kid`. They are signed
+//! RS256 with the current RS256 key, or HS256 with the app's
+//! [`hmac_secret`](FusionAuthApp::hmac_secret) and `kid` =
+//! [`FUSIONAUTH_HMAC_KEY_ID`]. [`DevIssuer::fusionauth_token`] presets a
+//! [`TokenBuilder`] with the same claims.
+//!
+//! The hosted backend's cookies are all `Path=/`, `SameSite=Lax` and
+//! host-only (no `Domain`): on `127.0.0.1` they reach every port, so an API on
+//! another port receives them. `app.at` (HttpOnly) holds the access token,
+//! `app.at_exp` its `exp` in Unix seconds, `app.idt` (scope `openid`) the ID
+//! token, `app.rt` (HttpOnly, scope `offline_access`) an opaque refresh token
+//! valid 30 days. The ID token has the same `aud` as the access token but no
+//! `applicationId`, `roles`, `scope` or `gty`: an API must read `app.at` only
+//! (RFC 8725 §3.11), as `/app/me` does.
+//!
+//! `/api/login` and `/app/*` answer CORS with credentials for the origins the
+//! apps allow ([`FusionAuthApp::allowed_origin`]): preflights get `204` with
+//! `Access-Control-Allow-Origin: <origin>`, `-Allow-Credentials: true`,
+//! `-Allow-Methods: GET, POST, OPTIONS` and `-Allow-Headers: content-type`;
+//! other answers get the first two. Other origins get no CORS headers; every
+//! answer has `Vary: Origin`.
+//!
+//! Where it differs from FusionAuth: cookies are `Secure` only when the issuer
+//! URL is `https` (always `http` here; browsers drop `Secure` cookies set over
+//! plain http), and have no `Domain` (FusionAuth uses the broadest non-TLD
+//! domain). Users belong to an app, so `/api/login` requires an
+//! `applicationId` (`400` without one or for an unknown one). Redirects go to
+//! loopback URLs only. Refresh tokens do not rotate. CORS is one list for all
+//! apps, like FusionAuth's global CORS settings. `/app/me` verifies HS256
+//! tokens only when the secret has at least 32 bytes.
 //!
 //! Opaque tokens, personal access tokens and JWTs of this issuer are active
 //! at introspection while unexpired, unrevoked and meant for the caller: the
@@ -73,6 +155,7 @@
 mod assertion;
 mod client_auth;
 mod clients;
+mod fusionauth;
 mod introspection;
 mod key;
 mod keyfile;
@@ -106,6 +189,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use clients::{DevApiApp, DevClient, DevServiceAccount};
+pub use fusionauth::{
+    FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FUSIONAUTH_HMAC_KEY_ID, FUSIONAUTH_TENANT_ID,
+    FusionAuthApp,
+};
 pub use key::{DevAlgorithm, DevKey};
 pub use opaque::OpaqueTokenBuilder;
 pub use token::TokenBuilder;
@@ -273,8 +360,9 @@ impl DevIssuer {
     }
 
     /// With `false`, every endpoint (discovery, JWKS, token, introspection,
-    /// revocation, `/auth/v1/users/me`) answers `503 Service Unavailable` (an
-    /// outage with the port still open); `true` restores them.
+    /// revocation, `/auth/v1/users/me`, FusionAuth's `/api/login` and `/app/*`)
+    /// answers `503 Service Unavailable` (an outage with the port still open;
+    /// CORS preflights are still answered); `true` restores them.
     pub fn set_available(&self, available: bool) {
         self.shared.set_available(available);
     }

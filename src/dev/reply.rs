@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use std::sync::Arc;
+
 use axum::Form;
 use axum::Json;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
@@ -56,6 +60,19 @@ pub(super) async fn gate(shared: &Shared) -> Option<Response> {
         tokio::time::sleep(delay).await;
     }
     (!shared.is_available()).then(unavailable)
+}
+
+/// Middleware: answers `503` (after the configured delay) while the issuer is
+/// unavailable, before the request is even looked at.
+pub(super) async fn gated(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(refusal) = gate(&shared).await {
+        return refusal;
+    }
+    next.run(request).await
 }
 
 fn unavailable() -> Response {

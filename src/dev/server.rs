@@ -12,13 +12,13 @@ use axum::routing::{get, post};
 use http::HeaderValue;
 use http::header::CACHE_CONTROL;
 
-use super::reply::gate;
+use super::reply::{gate, gated};
 use super::state::{
-    DISCOVERY_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared, TOKEN_PATH,
-    USERS_ME_PATH,
+    DISCOVERY_PATH, FUSIONAUTH_JWKS_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared,
+    TOKEN_PATH, USERS_ME_PATH,
 };
 use super::users_me::{self, SelfVerifier};
-use super::{introspection, revocation, token_endpoint};
+use super::{fusionauth, introspection, revocation, token_endpoint};
 use crate::AuthLayer;
 
 /// The issuer's routes.
@@ -30,17 +30,16 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route_layer(AuthLayer::new(SelfVerifier {
             shared: Arc::clone(&shared),
         }))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            users_me::gated,
-        ));
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), gated));
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
+        .route(FUSIONAUTH_JWKS_PATH, get(jwks))
         .route(TOKEN_PATH, post(token_endpoint::token))
         .route(INTROSPECTION_PATH, post(introspection::introspect))
         .route(REVOCATION_PATH, post(revocation::revoke))
         .merge(zitadel_api)
+        .merge(fusionauth::router(Arc::clone(&shared)))
         .with_state(shared)
 }
 

@@ -9,12 +9,15 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::clients::Registry;
+use super::fusionauth;
 use super::key::{DevAlgorithm, DevKey, random_b64, random_token};
 use super::store::{StoredToken, TokenStore};
 use super::token::unix_now;
 
 /// Path of the JWKS (ZITADEL's).
 pub(super) const JWKS_PATH: &str = "/oauth/v2/keys";
+/// Path of the JWKS at FusionAuth (the same document as [`JWKS_PATH`]).
+pub(super) const FUSIONAUTH_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Path of the OpenID Connect discovery document.
 pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// Path of the token endpoint (RFC 6749).
@@ -78,6 +81,8 @@ pub(super) struct Shared {
     pub(super) tokens: TokenStore,
     /// Clients, assertion keys, machine users and their roles.
     pub(super) registry: Registry,
+    /// FusionAuth applications, their users, codes and refresh tokens.
+    pub(super) fusionauth: fusionauth::Store,
     /// Fallback source of unique `jti`s should the random generator fail.
     jti_counter: AtomicU64,
 }
@@ -104,6 +109,7 @@ impl Shared {
             revocation_requests: AtomicUsize::new(0),
             tokens: TokenStore::default(),
             registry: Registry::default(),
+            fusionauth: fusionauth::Store::default(),
             jti_counter: AtomicU64::new(0),
         }
     }

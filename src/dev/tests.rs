@@ -342,6 +342,52 @@ async fn signed_with_uses_a_foreign_key() -> TestResult {
 }
 
 #[tokio::test]
+async fn hmac_secret_signs_hs256() -> TestResult {
+    use aws_lc_rs::hmac;
+
+    let issuer = DevIssuer::start().await?;
+    let secret = "0123456789abcdef0123456789abcdef";
+    let builder = issuer.token().subject("alice").hmac_secret(secret);
+    assert!(!format!("{builder:?}").contains(secret));
+    let token = builder.sign()?;
+    let (header, claims, message, signature) = decode(&token);
+    assert_eq!(header, json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(claims["sub"], "alice");
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    assert!(hmac::verify(&key, message.as_bytes(), &signature).is_ok());
+    let verifier = crate::JwtVerifier::new(issuer.issuer(), "dev-api").with_hmac_secret(secret)?;
+    assert_eq!(verifier.verify_sync(&token)?.subject(), Some("alice"));
+
+    // A kid only when asked for; the last of signed_with / hmac_secret wins.
+    let token = issuer.token().hmac_secret(secret).kid("hmac-key").sign()?;
+    assert_eq!(decode(&token).0["kid"], "hmac-key");
+    let foreign = DevKey::generate(DevAlgorithm::EdDSA)?;
+    let token = issuer
+        .token()
+        .hmac_secret(secret)
+        .signed_with(&foreign)
+        .sign()?;
+    assert_eq!(decode(&token).0["alg"], "EdDSA");
+    let token = issuer
+        .token()
+        .signed_with(&foreign)
+        .hmac_secret(secret)
+        .sign()?;
+    assert_eq!(decode(&token).0["alg"], "HS256");
+    Ok(())
+}
+
+#[tokio::test]
+async fn fusionauth_jwks_path_serves_the_same_keys() -> TestResult {
+    let issuer = DevIssuer::start().await?;
+    let zitadel = get_json(&issuer.jwks_uri()).await;
+    let fusionauth = get_json(&format!("{}/.well-known/jwks.json", issuer.issuer())).await;
+    assert_eq!(zitadel, fusionauth);
+    assert_eq!(issuer.jwks_requests(), 2);
+    Ok(())
+}
+
+#[tokio::test]
 async fn rotate_and_retire_change_the_published_set() -> TestResult {
     let issuer = DevIssuer::start().await?;
     let old = issuer.current_key(DevAlgorithm::RS256);
@@ -496,6 +542,7 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<DevIssuer>();
     assert_send_sync::<DevKey>();
     assert_send_sync::<super::TokenBuilder>();
+    assert_send_sync::<super::FusionAuthApp>();
 }
 
 #[test]

@@ -7,10 +7,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::key::{DevAlgorithm, DevKey};
+use super::key::{DevAlgorithm, DevKey, sign_hs256};
 use super::state::Shared;
 
 const HOUR: u64 = 3600;
+
+/// What signs the token instead of the issuer's current key.
+#[derive(Clone)]
+enum Signer {
+    /// A foreign key ([`TokenBuilder::signed_with`]).
+    Key(DevKey),
+    /// An HMAC secret for `HS256` ([`TokenBuilder::hmac_secret`]).
+    Hmac(Vec<u8>),
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signer::Key(key) => f.debug_tuple("Key").field(key).finish(),
+            Signer::Hmac(_) => f.write_str("Hmac(<redacted>)"),
+        }
+    }
+}
 
 /// An edit to the default JOSE header, applied in call order.
 #[derive(Debug, Clone)]
@@ -37,13 +55,16 @@ enum HeaderEdit {
 ///
 /// The key is looked up when [`sign`](Self::sign) runs, so a builder created
 /// before [`DevIssuer::rotate`](super::DevIssuer::rotate) signs with the new key.
+/// [`signed_with`](Self::signed_with) and [`hmac_secret`](Self::hmac_secret)
+/// sign with a key of your own instead. The [`Debug`] output never shows an
+/// HMAC secret.
 pub struct TokenBuilder {
     shared: Arc<Shared>,
     now: u64,
     claims: Map<String, Value>,
     header_edits: Vec<HeaderEdit>,
     algorithm: DevAlgorithm,
-    key: Option<DevKey>,
+    signer: Option<Signer>,
 }
 
 impl fmt::Debug for TokenBuilder {
@@ -52,7 +73,7 @@ impl fmt::Debug for TokenBuilder {
             .field("claims", &self.claims)
             .field("header_edits", &self.header_edits)
             .field("algorithm", &self.algorithm)
-            .field("key", &self.key)
+            .field("signer", &self.signer)
             .finish_non_exhaustive()
     }
 }
@@ -73,8 +94,19 @@ impl TokenBuilder {
             claims,
             header_edits: Vec::new(),
             algorithm: DevAlgorithm::RS256,
-            key: None,
+            signer: None,
         }
+    }
+
+    /// The time the defaults are relative to (`iat`, Unix seconds).
+    pub(super) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Replaces every claim with `claims`.
+    pub(super) fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims;
+        self
     }
 
     /// Sets `sub`.
@@ -177,7 +209,7 @@ impl TokenBuilder {
 
     /// Signs with the issuer's current key for `algorithm` (default
     /// [`DevAlgorithm::RS256`]). Ignored when [`signed_with`](Self::signed_with)
-    /// set a key.
+    /// or [`hmac_secret`](Self::hmac_secret) chose the key.
     pub fn algorithm(mut self, algorithm: DevAlgorithm) -> Self {
         self.algorithm = algorithm;
         self
@@ -187,8 +219,22 @@ impl TokenBuilder {
     /// `&key` and `&arc_key` both work; the (cheap) clone shares the key
     /// material. The `alg` and `kid` headers come from that key unless
     /// overridden with [`header`](Self::header) / [`kid`](Self::kid).
+    ///
+    /// Replaces an earlier [`hmac_secret`](Self::hmac_secret).
     pub fn signed_with(mut self, key: &DevKey) -> Self {
-        self.key = Some(key.clone());
+        self.signer = Some(Signer::Key(key.clone()));
+        self
+    }
+
+    /// Signs with HMAC-SHA256 (`HS256`) and `secret`, like FusionAuth's
+    /// default signing key. The header is `{"alg": "HS256", "typ": "JWT"}`,
+    /// without a `kid` unless set with [`kid`](Self::kid) or
+    /// [`header`](Self::header). HMAC keys are never published in the JWKS.
+    /// Any length is accepted here (verifiers want at least 32 bytes).
+    ///
+    /// Replaces an earlier [`signed_with`](Self::signed_with).
+    pub fn hmac_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signer = Some(Signer::Hmac(secret.into()));
         self
     }
 
@@ -203,9 +249,14 @@ impl TokenBuilder {
     /// Fails when the issuer has no current key for the algorithm (all its keys
     /// were retired) or signing fails.
     pub fn sign(self) -> io::Result<String> {
+        let claims = Value::Object(self.claims);
         let issuer_key;
-        let key = match &self.key {
-            Some(key) => key,
+        let key = match &self.signer {
+            Some(Signer::Hmac(secret)) => {
+                let header = build_header("HS256", None, &self.header_edits);
+                return sign_hs256(secret, &header, &claims);
+            }
+            Some(Signer::Key(key)) => key,
             None => {
                 issuer_key = self.shared.signing_key(self.algorithm).ok_or_else(|| {
                     io::Error::new(
@@ -216,16 +267,23 @@ impl TokenBuilder {
                 &*issuer_key
             }
         };
-        let header = build_header(key, &self.header_edits);
-        key.sign_jws(&header, &Value::Object(self.claims))
+        let header = build_header(
+            key.algorithm().as_str(),
+            Some(key.kid()),
+            &self.header_edits,
+        );
+        key.sign_jws(&header, &claims)
     }
 }
 
-fn build_header(key: &DevKey, edits: &[HeaderEdit]) -> Map<String, Value> {
+/// The header `{"alg", "typ": "JWT", "kid"}` (no `kid` if `None`) with `edits` applied.
+fn build_header(alg: &str, kid: Option<&str>, edits: &[HeaderEdit]) -> Map<String, Value> {
     let mut header = Map::new();
-    header.insert("alg".into(), key.algorithm().as_str().into());
+    header.insert("alg".into(), alg.into());
     header.insert("typ".into(), "JWT".into());
-    header.insert("kid".into(), key.kid().into());
+    if let Some(kid) = kid {
+        header.insert("kid".into(), kid.into());
+    }
     for edit in edits {
         match edit {
             HeaderEdit::Set(name, value) => {

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::introspection::{Audience, active_answer};
-use super::reply::gate;
 use super::state::{Shared, USERS_ME_PATH};
 use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_ORG_ID, DevIssuer};
@@ -49,19 +47,6 @@ impl Verifier for SelfVerifier {
         Claims::from_value(answer, &RoleSource::zitadel())
             .ok_or(AuthError::invalid_token("the token has no claims"))
     }
-}
-
-/// Answers `503` (after the configured delay) while the issuer is
-/// unavailable, before the token is even looked at.
-pub(super) async fn gated(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(refusal) = gate(&shared).await {
-        return refusal;
-    }
-    next.run(request).await
 }
 
 /// `GET /auth/v1/users/me`: the token's subject as a ZITADEL machine user.

@@ -13,7 +13,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lc_rs::digest;
 use http::header::AUTHORIZATION;
 use moka::Expiry;
 use moka::future::Cache;
@@ -21,6 +20,7 @@ use serde_json::Value;
 
 use super::Verifier;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, now};
+use super::verified::token_hash;
 use crate::claims::{Claims, RoleSource};
 use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
@@ -236,18 +236,52 @@ impl IntrospectionVerifier {
             request = request.header(AUTHORIZATION, authorization);
         }
         let response = request.send().await.map_err(fetch::unreachable_provider)?;
-        if matches!(response.status().as_u16(), 400 | 401 | 403) {
-            tracing::error!(
-                status = %response.status(),
-                client_id = config.auth.client_id(),
-                "the introspection endpoint refused this service's client authentication"
-            );
-            return Err(AuthError::upstream(
-                "the identity provider refused this service's credentials",
-            ));
+        let status = response.status();
+        if status.is_client_error() {
+            return self.refusal(status, response).await;
         }
         let answer = config.http.read_json(response).await?.value;
         Ok(self.judge(answer))
+    }
+
+    /// A 4xx from the introspection endpoint. Our own credentials refused (401, 403, or
+    /// `invalid_client`/`unauthorized_client`) is trouble with the provider: 503, logged as an
+    /// error. Anything else is about the token (e.g. oidc-provider's `unsupported_token_type`
+    /// for a JWT it will not introspect): the token is refused, like an inactive one.
+    async fn refusal(
+        &self,
+        status: http::StatusCode,
+        response: reqwest::Response,
+    ) -> Result<Verdict, AuthError> {
+        let body = self
+            .config
+            .http
+            .read_body(response)
+            .await
+            .unwrap_or_default();
+        let error = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
+        let ours = matches!(status.as_u16(), 401 | 403)
+            || matches!(
+                error.as_deref(),
+                Some("invalid_client" | "unauthorized_client") | None
+            );
+        if ours {
+            tracing::error!(
+                %status,
+                error = error.as_deref(),
+                client_id = self.config.auth.client_id(),
+                "the introspection endpoint refused this service's request"
+            );
+            return Err(AuthError::upstream(
+                "the identity provider refused this service's introspection request",
+            ));
+        }
+        tracing::debug!(%status, error = error.as_deref(), "the introspection endpoint refused the token");
+        Ok(Verdict::Refused(AuthError::invalid_token(
+            "the identity provider does not accept this token",
+        )))
     }
 
     /// Checks an introspection answer.
@@ -318,11 +352,4 @@ impl Verifier for IntrospectionVerifier {
             Verdict::Refused(error) => Err(error),
         }
     }
-}
-
-/// SHA-256 of the token: the cache never holds tokens themselves.
-pub(crate) fn token_hash(token: &str) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-    key
 }

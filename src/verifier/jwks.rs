@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::jwt::key_error;
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{KeyError, KeySet};
+use super::verified::{self, VerifiedCache, token_hash};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::discovery::Endpoint;
@@ -71,6 +72,7 @@ struct Config {
     min_refetch: Duration,
     retry: Duration,
     refresh: Duration,
+    verified: Option<VerifiedCache>,
 }
 
 struct SharedState {
@@ -116,7 +118,9 @@ impl fmt::Debug for JwksVerifier {
 
 /// What a synchronous look at the held keys found.
 enum Lookup {
-    Done(Result<Claims, AuthError>),
+    /// Verified with the key of this fingerprint.
+    Verified(Claims, [u8; 32]),
+    Refused(AuthError),
     NoKeysYet,
     UnknownKid,
 }
@@ -175,6 +179,10 @@ impl JwksVerifier {
             min_refetch: DEFAULT_MIN_REFETCH,
             retry: DEFAULT_RETRY,
             refresh: DEFAULT_REFRESH,
+            verified: Some(VerifiedCache::new(
+                verified::DEFAULT_MAX_TTL,
+                verified::DEFAULT_CAPACITY,
+            )),
         };
         Ok(Self {
             validation: Validation::new(issuer, audience),
@@ -226,6 +234,21 @@ impl JwksVerifier {
         self
     }
 
+    /// Caches verified tokens (recognised by a SHA-256 of their bytes) so that a token seen
+    /// before skips the signature check; `exp`/`nbf` are checked on every hit, an entry lives at
+    /// most until `exp` and `max_ttl`, and tokens of a key that leaves the JWKS are dropped.
+    /// Default: on, 60 s, 10 000 entries.
+    pub fn with_verified_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
+        self.config_mut().verified = Some(VerifiedCache::new(max_ttl, capacity));
+        self
+    }
+
+    /// Checks every token's signature, even one seen a moment ago.
+    pub fn without_verified_cache(mut self) -> Self {
+        self.config_mut().verified = None;
+        self
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         &mut Arc::make_mut(&mut self.shared).config
     }
@@ -244,13 +267,13 @@ impl JwksVerifier {
         let Some(loaded) = guard.as_ref() else {
             return Lookup::NoKeysYet;
         };
-        if Instant::now() >= loaded.refresh_at {
-            self.shared.refresh_in_background();
-        }
         match jwt.verify_signature(&loaded.keys) {
-            Ok(_) => Lookup::Done(jwt.claims(&self.validation)),
+            Ok(key) => match jwt.claims(&self.validation) {
+                Ok(claims) => Lookup::Verified(claims, key.fingerprint()),
+                Err(error) => Lookup::Refused(error),
+            },
             Err(KeyError::UnknownKid) => Lookup::UnknownKid,
-            Err(error) => Lookup::Done(Err(key_error(error))),
+            Err(error) => Lookup::Refused(key_error(error)),
         }
     }
 }
@@ -316,9 +339,18 @@ impl SharedState {
         Ok(fetch)
     }
 
-    fn refresh_in_background(self: &Arc<Self>) {
-        // Dropping the handle does not cancel the spawned fetch.
-        let _ = self.start_fetch(self.config.min_refetch);
+    /// Starts a background refresh once the held keys' lifetime has passed; requests go on with
+    /// the keys held meanwhile.
+    fn refresh_if_stale(self: &Arc<Self>) {
+        let stale = self
+            .keys
+            .load()
+            .as_ref()
+            .is_some_and(|loaded| Instant::now() >= loaded.refresh_at);
+        if stale {
+            // Dropping the handle does not cancel the spawned fetch.
+            let _ = self.start_fetch(self.config.min_refetch);
+        }
     }
 
     async fn fetch(&self) -> Result<(), AuthError> {
@@ -366,6 +398,15 @@ impl SharedState {
             MAX_REFRESH.max(self.config.min_refetch),
         );
         let count = keys.len();
+        if let (Some(verified), Some(old)) = (&self.config.verified, &*self.keys.load()) {
+            let kept: Vec<[u8; 32]> = keys.fingerprints().collect();
+            verified.forget_keys(
+                old.keys
+                    .fingerprints()
+                    .filter(|k| !kept.contains(k))
+                    .collect(),
+            );
+        }
         self.keys.store(Some(Arc::new(Loaded {
             keys,
             refresh_at: Instant::now() + lifetime,
@@ -382,9 +423,27 @@ fn no_runtime() -> AuthError {
 #[async_trait]
 impl Verifier for JwksVerifier {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.len() > self.validation.max_token_len {
+            return Err(AuthError::invalid_token("the token is too large"));
+        }
+        self.shared.refresh_if_stale();
+        let verified = self.shared.config.verified.as_ref();
+        let hash = verified.map(|_| token_hash(token));
+        if let (Some(cache), Some(hash)) = (verified, &hash)
+            && let Some(hit) = cache.get(hash, self.validation.leeway)
+        {
+            return hit;
+        }
         let jwt = ParsedJwt::parse(token, &self.validation)?;
+        let remember = |claims: Claims, key: [u8; 32]| {
+            if let (Some(cache), Some(hash)) = (verified, hash) {
+                cache.insert(hash, &claims, key);
+            }
+            Ok(claims)
+        };
         let missing = match self.lookup(&jwt) {
-            Lookup::Done(result) => return result,
+            Lookup::Verified(claims, key) => return remember(claims, key),
+            Lookup::Refused(error) => return Err(error),
             missing => missing,
         };
         let gate = self.shared.gate();
@@ -406,7 +465,8 @@ impl Verifier for JwksVerifier {
             }
         }
         match self.lookup(&jwt) {
-            Lookup::Done(result) => result,
+            Lookup::Verified(claims, key) => remember(claims, key),
+            Lookup::Refused(error) => Err(error),
             Lookup::UnknownKid => Err(key_error(KeyError::UnknownKid)),
             Lookup::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
                 .with_retry_after(self.shared.config.retry)),

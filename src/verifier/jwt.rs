@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{Key, KeyError, KeySet};
+use super::verified::{self, VerifiedCache, token_hash};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
@@ -27,6 +28,7 @@ use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 pub struct JwtVerifier {
     validation: Validation,
     keys: KeySet,
+    verified: Option<VerifiedCache>,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -45,8 +47,26 @@ impl JwtVerifier {
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             validation: Validation::new(issuer.into(), audience.into()),
-            keys: KeySet::default(),
+            keys: KeySet::configured(),
+            verified: Some(VerifiedCache::new(
+                verified::DEFAULT_MAX_TTL,
+                verified::DEFAULT_CAPACITY,
+            )),
         }
+    }
+
+    /// Caches verified tokens (recognised by a SHA-256 of their bytes) so that a token seen
+    /// before skips the signature check; `exp`/`nbf` are checked on every hit, and an entry lives
+    /// at most until `exp` and `max_ttl`. Default: on, 60 s, 10 000 entries.
+    pub fn with_verified_cache(mut self, max_ttl: std::time::Duration, capacity: u64) -> Self {
+        self.verified = Some(VerifiedCache::new(max_ttl, capacity));
+        self
+    }
+
+    /// Checks every token's signature, even one seen a moment ago.
+    pub fn without_verified_cache(mut self) -> Self {
+        self.verified = None;
+        self
     }
 
     validation_setters!(validation);
@@ -93,9 +113,25 @@ impl JwtVerifier {
 
     /// Verifies a token synchronously (no I/O is ever needed with fixed keys).
     pub fn verify_sync(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.len() > self.validation.max_token_len {
+            return Err(AuthError::invalid_token("the token is too large"));
+        }
+        let Some(cache) = &self.verified else {
+            return self.verify_uncached(token).map(|(claims, _)| claims);
+        };
+        let hash = token_hash(token);
+        if let Some(hit) = cache.get(&hash, self.validation.leeway) {
+            return hit;
+        }
+        let (claims, key) = self.verify_uncached(token)?;
+        cache.insert(hash, &claims, key);
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Claims, [u8; 32]), AuthError> {
         let jwt = ParsedJwt::parse(token, &self.validation)?;
-        jwt.verify_signature(&self.keys).map_err(key_error)?;
-        jwt.claims(&self.validation)
+        let key = jwt.verify_signature(&self.keys).map_err(key_error)?;
+        Ok((jwt.claims(&self.validation)?, key.fingerprint()))
     }
 }
 

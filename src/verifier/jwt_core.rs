@@ -246,6 +246,28 @@ fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<
     if matches { Ok(()) } else { Err(other()) }
 }
 
+/// Checks already-parsed `exp` and `nbf` (a cached token's), with `leeway` seconds of skew.
+pub(crate) fn check_times_parsed(
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    leeway: u64,
+    now: u64,
+) -> Result<(), AuthError> {
+    if exp.is_some_and(|exp| now >= exp.saturating_add(leeway)) {
+        return Err(AuthError::new(
+            crate::AuthErrorKind::Expired,
+            "the token has expired",
+        ));
+    }
+    if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(AuthError::new(
+            crate::AuthErrorKind::Expired,
+            "the token is not valid yet",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks `exp` (and requires it when `require_exp`) and `nbf`, with `leeway` seconds of skew.
 pub(crate) fn check_times(
     exp: Option<&Value>,

@@ -8,8 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -129,7 +129,8 @@ impl FromStr for Algorithm {
             "PS512" => Self::PS512,
             "ES256" => Self::ES256,
             "ES384" => Self::ES384,
-            "EdDSA" => Self::EdDSA,
+            // RFC 9864's fully-specified name for EdDSA with Ed25519 (oidc-provider 9 uses it).
+            "EdDSA" | "Ed25519" => Self::EdDSA,
             "HS256" => Self::HS256,
             "HS384" => Self::HS384,
             "HS512" => Self::HS512,
@@ -154,6 +155,8 @@ enum Check {
 pub(crate) struct Key {
     kid: Option<Box<str>>,
     checks: Vec<(Algorithm, Check)>,
+    /// SHA-256 of the key material: tells keys apart across refetches, whatever their `kid`.
+    fingerprint: [u8; 32],
 }
 
 impl fmt::Debug for Key {
@@ -182,11 +185,19 @@ pub(crate) enum KeyError {
 }
 
 impl Key {
-    fn new(kid: Option<String>, checks: Vec<(Algorithm, Check)>) -> Self {
+    fn new(kid: Option<String>, checks: Vec<(Algorithm, Check)>, material: &[u8]) -> Self {
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(digest::digest(&digest::SHA256, material).as_ref());
         Self {
             kid: kid.map(Box::from),
             checks,
+            fingerprint,
         }
+    }
+
+    /// SHA-256 of the key material.
+    pub(crate) fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// Parses a JWK. Keys for encryption (`use: enc`), unsupported types and malformed keys are
@@ -222,7 +233,7 @@ impl Key {
                     })?;
                     checks.push((alg, Check::Public(parsed)));
                 }
-                Ok(Self::new(kid, checks))
+                Ok(Self::new(kid, checks, &[n, e].concat()))
             }
             AlgorithmParameters::EllipticCurve(ec) => {
                 let (alg, verification): (
@@ -239,7 +250,7 @@ impl Key {
                 point.extend_from_slice(&b64(&ec.y, "y")?);
                 let parsed = ParsedPublicKey::new(verification, &point)
                     .map_err(|e| invalid_key("the EC JWK is not a valid key").with_source(e))?;
-                Ok(Self::new(kid, vec![(alg, Check::Public(parsed))]))
+                Ok(Self::new(kid, vec![(alg, Check::Public(parsed))], &point))
             }
             AlgorithmParameters::OctetKeyPair(okp) => {
                 if okp.curve != EllipticCurve::Ed25519 {
@@ -253,6 +264,7 @@ impl Key {
                 Ok(Self::new(
                     kid,
                     vec![(Algorithm::EdDSA, Check::Public(parsed))],
+                    &x,
                 ))
             }
             AlgorithmParameters::OctetKey(oct) => {
@@ -288,7 +300,7 @@ impl Key {
                 "the HMAC secret is shorter than the hash (HS256 needs at least 32 bytes)",
             ));
         }
-        Ok(Self::new(None, checks))
+        Ok(Self::new(None, checks, secret))
     }
 
     /// A PEM public key (`PUBLIC KEY` SPKI, or `RSA PUBLIC KEY` PKCS#1) of any supported type.
@@ -328,7 +340,7 @@ impl Key {
                 "the public key is not RSA, P-256, P-384 or Ed25519",
             ));
         }
-        Ok(Self::new(None, checks))
+        Ok(Self::new(None, checks, der))
     }
 
     /// Gives the key a `kid`.
@@ -374,6 +386,9 @@ impl Key {
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
     keys: Vec<Key>,
+    /// Keys the user configured (not fetched): a token naming a `kid` the set lacks may still
+    /// use the one key that was configured without a `kid` (FusionAuth names its HMAC key).
+    configured: bool,
 }
 
 impl KeySet {
@@ -401,11 +416,30 @@ impl KeySet {
                 }
             }
         }
-        Ok((Self { keys: parsed }, skipped))
+        Ok((
+            Self {
+                keys: parsed,
+                configured: false,
+            },
+            skipped,
+        ))
+    }
+
+    /// An empty set for keys the user configures.
+    pub(crate) fn configured() -> Self {
+        Self {
+            keys: Vec::new(),
+            configured: true,
+        }
     }
 
     pub(crate) fn push(&mut self, key: Key) {
         self.keys.push(key);
+    }
+
+    /// The fingerprints of the keys.
+    pub(crate) fn fingerprints(&self) -> impl Iterator<Item = [u8; 32]> + '_ {
+        self.keys.iter().map(Key::fingerprint)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -422,7 +456,9 @@ impl KeySet {
         match kid {
             Some(kid) => {
                 let mut named = self.keys.iter().filter(|k| k.kid() == Some(kid));
-                let first = named.next().ok_or(KeyError::UnknownKid)?;
+                let Some(first) = named.next() else {
+                    return self.unnamed_fallback(alg);
+                };
                 if first.allows(alg) {
                     return Ok(first);
                 }
@@ -439,6 +475,21 @@ impl KeySet {
                     (Some(_), Some(_)) => Err(KeyError::UnknownKid),
                 }
             }
+        }
+    }
+
+    /// For configured keys only: the single key without a `kid` that allows `alg`.
+    fn unnamed_fallback(&self, alg: Algorithm) -> Result<&Key, KeyError> {
+        if !self.configured {
+            return Err(KeyError::UnknownKid);
+        }
+        let mut unnamed = self
+            .keys
+            .iter()
+            .filter(|k| k.kid().is_none() && k.allows(alg));
+        match (unnamed.next(), unnamed.next()) {
+            (Some(key), None) => Ok(key),
+            _ => Err(KeyError::UnknownKid),
         }
     }
 }
@@ -516,6 +567,7 @@ mod tests {
         for alg in Algorithm::RSA.iter().chain(&Algorithm::HMAC) {
             assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(*alg));
         }
+        assert_eq!("Ed25519".parse::<Algorithm>(), Ok(Algorithm::EdDSA));
         assert!("none".parse::<Algorithm>().is_err());
         assert!("None".parse::<Algorithm>().is_err());
     }

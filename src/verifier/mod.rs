@@ -24,6 +24,7 @@ mod jwks;
 mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
+mod verified;
 
 #[cfg(feature = "introspection")]
 pub use introspection::IntrospectionVerifier;

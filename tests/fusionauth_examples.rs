@@ -1,0 +1,169 @@
+//! `fusionauth_api`'s cookie API, built by `cargo test` and driven over 127.0.0.1: the access
+//! token only from `app.at`, never `app.idt`; RS256 keys from the JWKS or FusionAuth's HS256.
+
+mod common;
+
+use common::{Example, client};
+use serde_json::Value;
+use tower_authz::DevIssuer;
+use tower_authz::dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+
+async fn get(url: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
+    let mut request = client().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, response.text().await.expect("body"), challenge)
+}
+
+/// Runs the example against `issuer` (a stand-in for a real FusionAuth) with extra flags.
+fn start(issuer: &DevIssuer, extra: &[&str]) -> (Example, String) {
+    let mut args = vec![
+        "--port",
+        "0",
+        "--page-port",
+        "0",
+        "--issuer",
+        issuer.issuer(),
+    ];
+    args.extend_from_slice(extra);
+    let mut example = Example::start("fusionauth_api", &args);
+    let api = example.wait_for("fusionauth_api listening on ");
+    (example, api)
+}
+
+async fn cookie_api_cases(issuer: &DevIssuer, api: &str) {
+    let (login_id, _) = FUSIONAUTH_DEV_USER;
+    let token = |f: fn(tower_authz::TokenBuilder) -> tower_authz::TokenBuilder| {
+        f(issuer
+            .fusionauth_token(FUSIONAUTH_APP_ID, login_id)
+            .expect("token builder"))
+        .sign()
+        .expect("token")
+    };
+    let valid = token(|t| t);
+
+    for path in ["/identity", "/messages"] {
+        let (status, _, challenge) = get(&format!("{api}{path}"), None).await;
+        assert_eq!(
+            (status, challenge.as_deref()),
+            (401, Some("Bearer")),
+            "{path}"
+        );
+        let (status, body, _) =
+            get(&format!("{api}{path}"), Some(&format!("app.at={valid}"))).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, body, _) = get(&format!("{api}/messages"), Some(&format!("app.at={valid}"))).await;
+    assert_eq!(body, r#"{"messages":["Hello"]}"#);
+    let (_, body, _) = get(&format!("{api}/identity"), Some(&format!("app.at={valid}"))).await;
+    let identity: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(identity["email"], login_id);
+    assert_eq!(identity["applicationId"], FUSIONAUTH_APP_ID);
+
+    // The ID token in app.idt is never taken as an access token, nor is a bearer header.
+    let (status, _, challenge) = get(
+        &format!("{api}/identity"),
+        Some(&format!("app.idt={valid}")),
+    )
+    .await;
+    assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+    let bearer = client()
+        .get(format!("{api}/identity"))
+        .bearer_auth(&valid)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bearer.status(), 401);
+
+    let tampered = {
+        let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+        parts[1] = parts[1].chars().rev().collect();
+        parts.join(".")
+    };
+    for (name, bad) in [
+        ("expired", token(|t| t.expired())),
+        (
+            "wrong audience",
+            token(|t| t.audience("another-application")),
+        ),
+        ("tampered", tampered),
+    ] {
+        let (status, _, challenge) =
+            get(&format!("{api}/identity"), Some(&format!("app.at={bad}"))).await;
+        assert_eq!(status, 401, "{name}");
+        assert!(
+            challenge.is_some_and(|c| c.contains("invalid_token")),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rs256_keys_from_the_jwks() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    issuer.add_fusionauth_app(FusionAuthApp::new(FUSIONAUTH_APP_ID));
+    let (_example, api) = start(&issuer, &[]);
+    cookie_api_cases(&issuer, &api).await;
+}
+
+#[tokio::test]
+async fn hs256_with_fusionauths_default_key() {
+    let secret = "fusionauth-default-signing-key-for-tests-0123456789";
+    let issuer = DevIssuer::start().await.expect("issuer");
+    issuer.add_fusionauth_app(FusionAuthApp::new(FUSIONAUTH_APP_ID).hmac_secret(secret));
+    let (_example, api) = start(&issuer, &["--hmac-secret", secret]);
+    cookie_api_cases(&issuer, &api).await;
+    // An RS256 token from the same issuer is refused in HMAC mode (no key of that type).
+    let rs = issuer
+        .token()
+        .audience(FUSIONAUTH_APP_ID)
+        .sign()
+        .expect("token");
+    let (status, _, _) = get(&format!("{api}/messages"), Some(&format!("app.at={rs}"))).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn no_flags_prints_a_working_curl_line() {
+    let mut example = Example::start("fusionauth_api", &["--port", "0", "--page-port", "0"]);
+    let api = example.wait_for("fusionauth_api listening on ");
+    let page = example.wait_for("login page: ");
+    let token = example.wait_for("export APP_AT=");
+    let (status, body, _) = get(&format!("{api}/messages"), Some(&format!("app.at={token}"))).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"messages":["Hello"]}"#));
+    let (status, html, _) = get(&page, None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/app/login/"), "{html}");
+
+    // CORS: the login page's origin may call the API with credentials.
+    let origin = page.trim_end_matches("/index.html");
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, format!("{api}/identity"))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(origin)
+    );
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+}

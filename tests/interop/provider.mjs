@@ -1,0 +1,255 @@
+// An OpenID-certified authorization server (oidc-provider) for tests/interop.rs.
+//
+//   node provider.mjs <config.json>
+//
+// Listens on 127.0.0.1 only, prints `READY http://127.0.0.1:PORT` (the issuer) on stdout once it
+// accepts requests, and exits on SIGTERM, SIGINT or when its stdin closes (the test that started
+// it has gone). Everything it must remember across a restart on the same port (signing keys,
+// client keys, issued opaque tokens) lives in `state_dir`, so that a restart behaves like a
+// provider that was merely unreachable for a while.
+//
+// The configuration (written by the Rust test):
+//
+// {
+//   "port": 0,                           // 0 picks a free port; a restart passes the port it got
+//   "state_dir": "/tmp/...",             // keys.json and store.json are kept here
+//   "signing_keys": [                    // the published JWKS, in this order; for each `alg`
+//     {"kid": "rsa-2", "kty": "RSA"},    // the first key that suits it signs (so a new key
+//     {"kid": "rsa-1", "kty": "RSA"},    // listed first takes over while the old one stays
+//     {"kid": "ec-1", "kty": "EC"},      // published); a kid seen before reuses its key
+//     {"kid": "ed-1", "kty": "OKP"}
+//   ],
+//   "resources": {                       // RFC 8707 resource indicators
+//     "https://rs256.api.test": {"audience": "rs256-api", "format": "jwt", "alg": "RS256",
+//                                "scope": "read write", "ttl": 300},
+//     "https://opaque.api.test": {"audience": "opaque-api", "format": "opaque", "ttl": 2}
+//   },
+//   "clients": [
+//     {"client_id": "daemon", "client_secret": "s3cret", "auth": "client_secret_basic",
+//      "extra_claims": {"roles": ["admin"]}},
+//     {"client_id": "api", "auth": "private_key_jwt", "key_file": "api-key.json"}
+//   ]
+// }
+//
+// A `private_key_jwt` client gets an RSA key the way ZITADEL hands one out: a key file
+// `{"type":"application","keyId","key" (PKCS#1 PEM),"appId","clientId"}` written to `key_file`
+// (relative to `state_dir`; the key is kept across restarts); the provider registers the key's
+// public JWK for the client.
+// `extra_claims` go into every access token of that client, JWT or opaque (extraTokenClaims),
+// and so into its introspection answers. INTEROP_DEBUG=1 logs the provider's errors to stderr.
+// `GET /_interop/requests` (not part of the provider) answers how often each path was requested.
+
+import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
+import { readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+
+import Provider, { errors } from 'oidc-provider';
+
+const configPath = process.argv[2];
+if (!configPath) {
+  console.error('usage: node provider.mjs <config.json>');
+  process.exit(2);
+}
+const config = JSON.parse(readFileSync(configPath, 'utf8'));
+const debug = process.env.INTEROP_DEBUG === '1';
+
+// --- state kept across restarts --------------------------------------------------------------
+
+function readJson(path, fallback) {
+  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : fallback;
+}
+
+function writeJson(path, value) {
+  // Write then rename: a provider killed mid-write never leaves half a file behind.
+  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 1));
+  renameSync(`${path}.tmp`, path);
+}
+
+const keysPath = join(config.state_dir, 'keys.json');
+const keys = readJson(keysPath, {});
+
+/** The private JWK named `name`, generated the first time. */
+function privateJwk(name, kty) {
+  if (!keys[name]) {
+    const pair = kty === 'RSA'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : kty === 'EC'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : kty === 'OKP'
+          ? generateKeyPairSync('ed25519')
+          : null;
+    if (!pair) throw new Error(`unknown key type ${kty} for ${name}`);
+    keys[name] = pair.privateKey.export({ format: 'jwk' });
+    writeJson(keysPath, keys);
+  }
+  return keys[name];
+}
+
+const signingKeys = config.signing_keys.map(({ kid, kty }) => ({ ...privateJwk(`signing:${kid}`, kty), kid }));
+
+/** Registers a `private_key_jwt` client's key and writes its ZITADEL-format key file. */
+function clientKey(client) {
+  const jwk = privateJwk(`client:${client.client_id}`, 'RSA');
+  const kid = `${client.client_id}-key`;
+  const pem = createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs1', format: 'pem' });
+  writeJson(resolve(config.state_dir, client.key_file), {
+    type: 'application',
+    keyId: kid,
+    key: pem,
+    appId: `app-${client.client_id}`,
+    clientId: client.client_id,
+  });
+  const { d, p, q, dp, dq, qi, ...pub } = jwk;
+  return { ...pub, kid, use: 'sig', alg: 'RS256' };
+}
+
+/** oidc-provider's adapter interface over a JSON file: issued tokens survive a restart. */
+const storePath = join(config.state_dir, 'store.json');
+const store = new Map(Object.entries(readJson(storePath, {})));
+const now = () => Math.floor(Date.now() / 1000);
+
+function persist() {
+  for (const [key, { expiresAt }] of store) {
+    if (expiresAt && expiresAt < now()) store.delete(key);
+  }
+  writeJson(storePath, Object.fromEntries(store));
+}
+
+class FileAdapter {
+  constructor(model) { this.model = model; }
+
+  key(id) { return `${this.model}:${id}`; }
+
+  async upsert(id, payload, expiresIn) {
+    store.set(this.key(id), { payload, expiresAt: expiresIn ? now() + expiresIn : undefined });
+    persist();
+  }
+
+  async find(id) {
+    const entry = store.get(this.key(id));
+    if (!entry || (entry.expiresAt && entry.expiresAt < now())) return undefined;
+    return entry.payload;
+  }
+
+  async findByUid(uid) {
+    return [...store.values()].find((e) => e.payload.uid === uid)?.payload;
+  }
+
+  async findByUserCode(userCode) {
+    return [...store.values()].find((e) => e.payload.userCode === userCode)?.payload;
+  }
+
+  async consume(id) {
+    const entry = store.get(this.key(id));
+    if (entry) {
+      entry.payload.consumed = now();
+      persist();
+    }
+  }
+
+  async destroy(id) {
+    store.delete(this.key(id));
+    persist();
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [key, { payload }] of store) {
+      if (payload.grantId === grantId) store.delete(key);
+    }
+    persist();
+  }
+}
+
+// --- the provider ------------------------------------------------------------------------------
+
+const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
+
+const clients = config.clients.map((client) => {
+  const metadata = {
+    client_id: client.client_id,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: client.auth,
+  };
+  if (client.auth === 'private_key_jwt') {
+    metadata.jwks = { keys: [clientKey(client)] };
+  } else {
+    metadata.client_secret = client.client_secret;
+  }
+  return metadata;
+});
+
+async function getResourceServerInfo(ctx, resourceIndicator) {
+  const resource = config.resources[resourceIndicator];
+  if (!resource) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+  const info = {
+    audience: resource.audience,
+    scope: resource.scope ?? '',
+    accessTokenTTL: resource.ttl ?? 300,
+    accessTokenFormat: resource.format,
+  };
+  if (resource.format === 'jwt') info.jwt = { sign: { alg: resource.alg } };
+  return info;
+}
+
+const server = createServer();
+server.listen(config.port ?? 0, '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    adapter: FileAdapter,
+    clients,
+    jwks: { keys: signingKeys },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => false,
+        getResourceServerInfo,
+      },
+    },
+    extraTokenClaims: async (ctx, token) => clientsById.get(token.clientId)?.extra_claims,
+    ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
+  });
+  if (debug) {
+    for (const event of ['server_error', 'grant.error', 'introspection.error', 'revocation.error', 'discovery.error', 'jwks.error']) {
+      provider.on(event, (...args) => console.error(`${event}:`, args.at(-1)));
+    }
+  }
+  // Counts the requests per path, for the test to see what the library asked for (a JWKS
+  // refetch, say); `GET /_interop/requests` answers the counts since this process started.
+  const counts = {};
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    const path = new URL(req.url, issuer).pathname;
+    if (path === '/_interop/requests') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(counts));
+      return;
+    }
+    counts[path] = (counts[path] ?? 0) + 1;
+    callback(req, res);
+  });
+  console.log(`READY ${issuer}`);
+});
+server.on('error', (error) => {
+  console.error(`provider.mjs: cannot listen on 127.0.0.1:${config.port}: ${error.message}`);
+  process.exit(1);
+});
+
+function shutdown() {
+  server.close();
+  server.closeAllConnections();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+process.stdin.on('end', shutdown);
+process.stdin.on('error', shutdown);
+process.stdin.resume();

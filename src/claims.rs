@@ -64,6 +64,18 @@ impl Claims {
         })
     }
 
+    /// A copy that shares nothing with `self` (not even a reference count).
+    pub(crate) fn deep_clone(&self) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                raw: self.inner.raw.clone(),
+                audiences: self.inner.audiences.clone(),
+                scopes: self.inner.scopes.clone(),
+                roles: self.inner.roles.clone(),
+            }),
+        }
+    }
+
     /// The `sub` claim.
     pub fn subject(&self) -> Option<&str> {
         self.str_claim("sub")

@@ -62,6 +62,9 @@ pub mod client;
 pub mod dev;
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 

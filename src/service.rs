@@ -70,23 +70,55 @@ impl<S, R> Auth<S, R> {
     }
 }
 
-/// The response future of [`Auth`].
-pub struct ResponseFuture<ResBody, E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<ResBody>, E>> + Send>>,
+pin_project_lite::pin_project! {
+    /// The response future of [`Auth`].
+    pub struct ResponseFuture<F: Future> {
+        #[pin]
+        kind: Kind<F>,
+    }
 }
 
-impl<ResBody, E> fmt::Debug for ResponseFuture<ResBody, E> {
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F: Future> {
+        // Verified without waiting: the inner service's future.
+        Inner { #[pin] future: F },
+        // Refused without waiting.
+        Refused { response: Option<F::Output> },
+        // The verifier had to wait (a key fetch, an introspection call).
+        Waiting { future: Pin<Box<dyn Future<Output = F::Output> + Send>> },
+    }
+}
+
+impl<F: Future> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<ResBody, E> Future for ResponseFuture<ResBody, E> {
-    type Output = Result<Response<ResBody>, E>;
+impl<F: Future> Future for ResponseFuture<F> {
+    type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(response),
+                // Polled again after completion: a caller bug; stay pending rather than panic.
+                None => Poll::Pending,
+            },
+            KindProj::Waiting { future } => future.as_mut().poll(cx),
+        }
     }
+}
+
+/// What the layer can tell without waiting.
+enum Now {
+    /// Pass the request on (claims or the anonymous marker are in its extensions).
+    Pass,
+    Refuse(AuthError),
+    /// The verifier must wait for something.
+    Wait,
 }
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, R>
@@ -99,52 +131,98 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The clone is not ready; keep the one that is (tower's "cloning inner services" note).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = Arc::clone(&self.layer);
-        ResponseFuture {
-            inner: Box::pin(async move {
-                let (mut parts, body) = request.into_parts();
-                match authenticate(&layer, &parts).await {
-                    Ok(Some(claims)) => {
-                        parts.extensions.insert(claims);
-                    }
-                    Ok(None) => {
-                        parts.extensions.insert(Anonymous);
-                    }
-                    Err(error) => {
-                        log_refusal(&error);
-                        let mut response = layer.responder.response_for(&error, &parts);
-                        response.extensions_mut().insert(error);
-                        return Ok(response);
-                    }
+        let (mut parts, body) = request.into_parts();
+        // The hot path: a token the verifier can answer for at once (a verified-token cache
+        // hit, fixed keys) costs no allocation, no reference count and no lock here.
+        match decide_now(&self.layer, &mut parts) {
+            Now::Pass => {
+                let future = self.inner.call(Request::from_parts(parts, body));
+                ResponseFuture {
+                    kind: Kind::Inner { future },
                 }
-                inner.call(Request::from_parts(parts, body)).await
-            }),
+            }
+            Now::Refuse(error) => ResponseFuture {
+                kind: Kind::Refused {
+                    response: Some(Ok(refusal(&self.layer, error, &parts))),
+                },
+            },
+            Now::Wait => {
+                // The clone is not ready; keep the one that is (tower's "cloning inner
+                // services" note).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let layer = Arc::clone(&self.layer);
+                ResponseFuture {
+                    kind: Kind::Waiting {
+                        future: Box::pin(async move {
+                            match authenticate(&layer, &parts).await {
+                                Ok(claims) => {
+                                    parts.extensions.insert(claims);
+                                }
+                                Err(error) => return Ok(refusal(&layer, error, &parts)),
+                            }
+                            inner.call(Request::from_parts(parts, body)).await
+                        }),
+                    },
+                }
+            }
         }
     }
 }
 
-/// Finds the token and verifies it. `Ok(None)`: no token, and the layer is optional.
-async fn authenticate<R>(layer: &AuthLayer<R>, parts: &Parts) -> Result<Option<Claims>, AuthError> {
+/// Finds the token and, if the verifier can answer at once, decides.
+fn decide_now<R>(layer: &AuthLayer<R>, parts: &mut Parts) -> Now {
+    let claims = match find_token(layer, parts) {
+        Err(error) => return Now::Refuse(error),
+        Ok(None) if layer.optional => {
+            parts.extensions.insert(Anonymous);
+            return Now::Pass;
+        }
+        Ok(None) => return Now::Refuse(AuthError::missing_credentials()),
+        Ok(Some(token)) => match layer.verifier.verify_now(token) {
+            None => return Now::Wait,
+            Some(Err(error)) => return Now::Refuse(error),
+            Some(Ok(claims)) => claims,
+        },
+    };
+    parts.extensions.insert(claims);
+    Now::Pass
+}
+
+/// The token of the first source that has one.
+fn find_token<'a, R>(layer: &AuthLayer<R>, parts: &'a Parts) -> Result<Option<&'a str>, AuthError> {
     for source in layer.sources.iter() {
         if let Some(token) = source.extract(parts)? {
-            return layer.verifier.verify(token).await.map(Some);
+            return Ok(Some(token));
         }
     }
-    if layer.optional {
-        Ok(None)
-    } else {
-        Err(AuthError::missing_credentials())
+    Ok(None)
+}
+
+/// Verifies the token, waiting as needed (only reached when a token was found).
+async fn authenticate<R>(layer: &AuthLayer<R>, parts: &Parts) -> Result<Claims, AuthError> {
+    match find_token(layer, parts)? {
+        Some(token) => layer.verifier.verify(token).await,
+        None => Err(AuthError::missing_credentials()),
     }
+}
+
+/// The refusal response, with the error logged and put in its extensions.
+fn refusal<R, B>(layer: &AuthLayer<R>, error: AuthError, parts: &Parts) -> Response<B>
+where
+    R: ResponseForAuthError<B>,
+{
+    log_refusal(&error);
+    let mut response = layer.responder.response_for(&error, parts);
+    response.extensions_mut().insert(error);
+    response
 }
 
 /// Logs a refusal without the token: the reason at debug, trouble with the provider at warn.

@@ -353,3 +353,21 @@ impl Verifier for IntrospectionVerifier {
         }
     }
 }
+
+/// Judges a raw introspection answer with a default verifier (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn judge_raw(answer: &[u8]) -> Result<Claims, AuthError> {
+    let value: Value = serde_json::from_slice(answer)
+        .map_err(|_| AuthError::upstream("the introspection answer is not JSON"))?;
+    let verifier = IntrospectionVerifier::new(
+        "https://issuer.example",
+        "https://issuer.example/introspect",
+        ClientAuth::basic("api", "secret"),
+    )
+    .map_err(|_| AuthError::upstream("no verifier"))?
+    .with_audience("api");
+    match verifier.judge(value) {
+        Verdict::Active { claims, .. } => Ok(claims),
+        Verdict::Refused(error) => Err(error),
+    }
+}

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::jwt::key_error;
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{KeyError, KeySet};
-use super::verified::{self, VerifiedCache, token_hash};
+use super::verified::{self, VerifiedCache};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::discovery::Endpoint;
@@ -422,20 +422,29 @@ fn no_runtime() -> AuthError {
 
 #[async_trait]
 impl Verifier for JwksVerifier {
+    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        if token.len() > self.validation.max_token_len {
+            return Some(Err(AuthError::invalid_token("the token is too large")));
+        }
+        self.shared.refresh_if_stale();
+        let cache = self.shared.config.verified.as_ref()?;
+        cache.get(cache.hash(token), self.validation.leeway)
+    }
+
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if token.len() > self.validation.max_token_len {
             return Err(AuthError::invalid_token("the token is too large"));
         }
         self.shared.refresh_if_stale();
         let verified = self.shared.config.verified.as_ref();
-        let hash = verified.map(|_| token_hash(token));
-        if let (Some(cache), Some(hash)) = (verified, &hash)
+        let hash = verified.map(|cache| cache.hash(token));
+        if let (Some(cache), Some(hash)) = (verified, hash)
             && let Some(hit) = cache.get(hash, self.validation.leeway)
         {
             return hit;
         }
         let jwt = ParsedJwt::parse(token, &self.validation)?;
-        let remember = |claims: Claims, key: [u8; 32]| {
+        let remember = move |claims: Claims, key: [u8; 32]| {
             if let (Some(cache), Some(hash)) = (verified, hash) {
                 cache.insert(hash, &claims, key);
             }

@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{Key, KeyError, KeySet};
-use super::verified::{self, VerifiedCache, token_hash};
+use super::verified::{self, VerifiedCache};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
@@ -119,8 +119,8 @@ impl JwtVerifier {
         let Some(cache) = &self.verified else {
             return self.verify_uncached(token).map(|(claims, _)| claims);
         };
-        let hash = token_hash(token);
-        if let Some(hit) = cache.get(&hash, self.validation.leeway) {
+        let hash = cache.hash(token);
+        if let Some(hit) = cache.get(hash, self.validation.leeway) {
             return hit;
         }
         let (claims, key) = self.verify_uncached(token)?;
@@ -150,6 +150,10 @@ pub(crate) fn key_error(error: KeyError) -> AuthError {
 impl Verifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         self.verify_sync(token)
+    }
+
+    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        Some(self.verify_sync(token))
     }
 }
 

@@ -28,6 +28,8 @@ mod verified;
 
 #[cfg(feature = "introspection")]
 pub use introspection::IntrospectionVerifier;
+#[cfg(all(feature = "fuzzing", feature = "introspection"))]
+pub(crate) use introspection::judge_raw as judge_introspection_answer;
 pub use issuers::MultiIssuer;
 pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
@@ -61,6 +63,14 @@ pub use keys::Algorithm;
 pub trait Verifier: Send + Sync + 'static {
     /// Verifies `token` and returns its claims.
     async fn verify(&self, token: &str) -> Result<Claims, AuthError>;
+
+    /// Answers at once when no waiting is needed (a verified-token cache hit, fixed keys), so
+    /// that the layer's hot path allocates nothing; `None` means "call [`verify`](Self::verify)".
+    /// The default is `None`. An answer must be the one `verify` would give.
+    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        let _ = token;
+        None
+    }
 }
 
 #[async_trait]
@@ -68,12 +78,20 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         (**self).verify(token).await
     }
+
+    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        (**self).verify_now(token)
+    }
 }
 
 #[async_trait]
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         (**self).verify(token).await
+    }
+
+    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        (**self).verify_now(token)
     }
 }
 

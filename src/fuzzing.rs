@@ -1,0 +1,82 @@
+//! Entry points into every parser that a request or an identity provider can reach, for the
+//! fuzz targets under `fuzz/` (feature `fuzzing`). Not a stable API.
+//!
+//! Each function takes raw bytes and must return (an `Ok` or a typed error) for any input:
+//! never panic, never hang.
+
+use std::sync::OnceLock;
+
+use http::request::Parts;
+
+use crate::claims::Claims;
+use crate::error::{AuthError, ConfigError};
+use crate::token::TokenSource;
+use crate::verifier::JwtVerifier;
+
+/// The `Authorization` header value through the bearer token source.
+pub fn bearer_header(value: &[u8]) -> Result<Option<String>, AuthError> {
+    crate::token::parse_bearer(value).map(|token| token.map(str::to_owned))
+}
+
+/// A `Cookie` header through the cookie token source for `app.at`.
+pub fn cookie_header(value: &[u8]) -> Result<Option<String>, AuthError> {
+    let Ok(value) = http::HeaderValue::from_bytes(value) else {
+        return Ok(None);
+    };
+    let parts = request_with(http::header::COOKIE, value);
+    TokenSource::cookie("app.at")
+        .extract(&parts)
+        .map(|token| token.map(str::to_owned))
+}
+
+fn request_with(name: http::HeaderName, value: http::HeaderValue) -> Parts {
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.headers.insert(name, value);
+    parts
+}
+
+/// A token through a fixed-key JWT verifier (an HMAC secret and an Ed25519 key), with the
+/// verified-token cache off so that every input takes the whole path.
+pub fn jwt(token: &[u8]) -> Result<Claims, AuthError> {
+    static VERIFIER: OnceLock<Option<JwtVerifier>> = OnceLock::new();
+    let verifier = VERIFIER.get_or_init(|| {
+        JwtVerifier::new("https://issuer.example", "api")
+            .with_hmac_secret(b"fuzzing-secret-fuzzing-secret-32")
+            .and_then(|v| {
+                v.with_jwk(
+                    r#"{"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+                )
+            })
+            .map(JwtVerifier::without_verified_cache)
+            .ok()
+    });
+    let token = std::str::from_utf8(token)
+        .map_err(|_| AuthError::invalid_token("the token is not UTF-8"))?;
+    match verifier {
+        Some(verifier) => verifier.verify_sync(token),
+        None => Err(AuthError::invalid_token("no verifier")),
+    }
+}
+
+/// A JWKS document: the number of usable keys, or why the document is refused.
+pub fn jwks_document(document: &[u8]) -> Result<usize, ConfigError> {
+    let value = serde_json::from_slice(document).map_err(|e| {
+        ConfigError::new(crate::ConfigErrorKind::InvalidKey, "not JSON").with_source(e)
+    })?;
+    crate::verifier::keys::KeySet::from_jwks(&value).map(|(keys, _)| keys.len())
+}
+
+/// An introspection answer, judged as `IntrospectionVerifier` does.
+#[cfg(feature = "introspection")]
+pub fn introspection_answer(answer: &[u8]) -> Result<Claims, AuthError> {
+    crate::verifier::judge_introspection_answer(answer)
+}
+
+/// A ZITADEL key file, application and service-account forms.
+pub fn key_file(contents: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(contents) else {
+        return false;
+    };
+    crate::ApplicationKey::from_json(text).is_ok()
+        | crate::ServiceAccountKey::from_json(text).is_ok()
+}

@@ -29,7 +29,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 use tower_authz::dev::DevClient;
 use tower_authz::{
     AuthLayer, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier, JwksVerifier,
@@ -326,28 +326,34 @@ fn per_request(c: &mut Criterion) {
     group.finish();
 }
 
-/// Requests per second with `workers` threads: `iters` requests spread over 8 tasks.
+/// `iters` requests spread over `tasks` tasks, each calling its own
+/// clone of the service again and again, as a server connection does.
 fn run_parallel(
     runtime: &tokio::runtime::Runtime,
+    tasks: u64,
     app: &Router,
     bearer: &HeaderValue,
     iters: u64,
 ) -> Duration {
-    const TASKS: u64 = 8;
     let start = Instant::now();
     runtime.block_on(async {
-        let tasks: Vec<_> = (0..TASKS)
+        let handles: Vec<_> = (0..tasks)
             .map(|_| {
-                let (app, bearer) = (app.clone(), bearer.clone());
+                // One service per task, called again and again, as a server connection does.
+                let (mut app, bearer) = (app.clone(), bearer.clone());
                 tokio::spawn(async move {
-                    for _ in 0..iters.div_ceil(TASKS) {
-                        call(&app, &bearer).await;
+                    for _ in 0..iters.div_ceil(tasks) {
+                        let ready = ServiceExt::<Request<Body>>::ready(&mut app)
+                            .await
+                            .expect("ready");
+                        let response = ready.call(request(&bearer)).await.expect("response");
+                        assert_eq!(response.status(), StatusCode::OK);
                     }
                 })
             })
             .collect();
-        for task in tasks {
-            task.await.expect("task");
+        for handle in handles {
+            handle.await.expect("task");
         }
     });
     start.elapsed()
@@ -363,6 +369,7 @@ fn throughput(c: &mut Criterion) {
     let rs_bearer = bearer(&s.tokens[0].1);
     let uncached = router().layer(AuthLayer::from_arc(s.jwks_uncached.clone()));
     let cached = router().layer(AuthLayer::from_arc(s.jwks.clone()));
+    let plain = router();
     let mut group = c.benchmark_group("throughput");
     group.measurement_time(Duration::from_secs(8));
     for workers in [1, 2] {
@@ -371,9 +378,15 @@ fn throughput(c: &mut Criterion) {
             .enable_all()
             .build()
             .expect("runtime");
-        for (name, app) in [("uncached", &uncached), ("cached", &cached)] {
+        for (name, app) in [
+            ("uncached", &uncached),
+            ("cached", &cached),
+            ("no-auth", &plain),
+        ] {
             group.bench_function(format!("{name}/{workers}-threads"), |b| {
-                b.iter_custom(|iters| run_parallel(&runtime, app, &rs_bearer, iters))
+                b.iter_custom(|iters| {
+                    run_parallel(&runtime, workers as u64, app, &rs_bearer, iters)
+                })
             });
         }
     }

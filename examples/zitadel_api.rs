@@ -32,10 +32,10 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::routing::any;
 use clap::Parser;
 use serde::Serialize;
-use tower_authz::{
-    ApplicationKey, AuthError, AuthErrorKind, AuthLayer, Claims, ClientAuth, DevIssuer,
-    IntrospectionVerifier, RoleSource, require_role,
-};
+use tower_authz::{AuthError, AuthErrorKind, AuthLayer, Claims, require_role};
+
+#[path = "common/zitadel.rs"]
+mod zitadel;
 
 #[derive(Parser, Debug)]
 #[command(about = "The ZITADEL Go guide's API, protected by tower-authz")]
@@ -50,16 +50,6 @@ struct Args {
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8089)]
     port: u16,
-}
-
-/// `https://` for a bare host, the URL as given otherwise.
-fn issuer_url(domain: &str) -> String {
-    let domain = domain.trim_end_matches('/');
-    if domain.starts_with("http://") || domain.starts_with("https://") {
-        domain.to_owned()
-    } else {
-        format!("https://{domain}")
-    }
 }
 
 /// A JSON answer the way Go's `json.Marshal` writes it: no trailing newline.
@@ -169,30 +159,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
 
-    // With no --domain: a development issuer, a key file, a user and an admin.
-    let mut dev = None;
-    let (issuer, key_path) = match &args.domain {
-        Some(domain) => (
-            issuer_url(domain),
-            args.key.clone().ok_or("--key is required with --domain")?,
-        ),
-        None => {
-            let issuer = DevIssuer::start().await?;
-            let dir = std::env::temp_dir()
-                .join(format!("tower-authz-zitadel-api-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let path = dir.join("api-key.json");
-            issuer.write_api_key_file(&path)?;
-            issuer.set_user_roles("tasks-admin", ["admin"]);
-            let url = issuer.issuer().to_owned();
-            dev = Some(issuer);
-            (url, path.display().to_string())
-        }
-    };
-
-    let key = ApplicationKey::from_file(&key_path)?;
-    let verifier = IntrospectionVerifier::discover(&issuer, ClientAuth::private_key_jwt(key))?
-        .with_role_source(RoleSource::zitadel());
+    // With no --domain: a development issuer, the API's key file, a user and an admin.
+    let (verifier, dev, key_path) =
+        zitadel::verifier("zitadel-api", args.domain.as_deref(), args.key.as_deref()).await?;
     let tasks = Tasks::default();
     let app = Router::new()
         .route("/api/add-task", any(add_task))

@@ -24,10 +24,7 @@ use clap::Parser;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
-use tower_authz::{
-    ApplicationKey, AuthLayer, ClientAuth, DevIssuer, IntrospectionVerifier, RoleSource,
-    require_role,
-};
+use tower_authz::{AuthLayer, require_role};
 
 mod pb {
     #![allow(
@@ -42,6 +39,9 @@ mod pb {
 use pb::task_service_client::TaskServiceClient;
 use pb::task_service_server::{TaskService, TaskServiceServer};
 use pb::{AddTaskRequest, AddTaskResponse, ListTasksRequest, ListTasksResponse};
+
+#[path = "common/zitadel.rs"]
+mod zitadel;
 
 #[derive(Parser, Debug)]
 #[command(about = "The ZITADEL Go guide's tasks API over gRPC, protected by tower-authz")]
@@ -105,15 +105,6 @@ impl TaskService for TaskApi {
     }
 }
 
-fn issuer_url(domain: &str) -> String {
-    let domain = domain.trim_end_matches('/');
-    if domain.starts_with("http://") || domain.starts_with("https://") {
-        domain.to_owned()
-    } else {
-        format!("https://{domain}")
-    }
-}
-
 /// Adds `authorization: Bearer <token>` metadata.
 fn authorize<T>(
     mut request: Request<T>,
@@ -166,28 +157,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return call(&args).await;
     }
 
-    let mut dev = None;
-    let (issuer, key_path) = match &args.domain {
-        Some(domain) => (
-            issuer_url(domain),
-            args.key.clone().ok_or("--key is required with --domain")?,
-        ),
-        None => {
-            let issuer = DevIssuer::start().await?;
-            let dir = std::env::temp_dir()
-                .join(format!("tower-authz-zitadel-grpc-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let path = dir.join("api-key.json");
-            issuer.write_api_key_file(&path)?;
-            issuer.set_user_roles("tasks-admin", ["admin"]);
-            let url = issuer.issuer().to_owned();
-            dev = Some(issuer);
-            (url, path.display().to_string())
-        }
-    };
-    let key = ApplicationKey::from_file(&key_path)?;
-    let verifier = IntrospectionVerifier::discover(&issuer, ClientAuth::private_key_jwt(key))?
-        .with_role_source(RoleSource::zitadel());
+    // With no --domain: a development issuer, the API's key file, a user and an admin.
+    let (verifier, dev, _key_path) =
+        zitadel::verifier("zitadel-grpc", args.domain.as_deref(), args.key.as_deref()).await?;
 
     // One tonic service; `AddTask` alone is wrapped with the role check, both with the AuthLayer.
     let tasks = TaskServiceServer::new(TaskApi::default());

@@ -11,7 +11,7 @@ use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::discovery::Endpoint;
 use crate::fetch::{self, HttpFetcher};
 
-/// How long after a failed discovery it is retried.
+/// How long after a failed discovery it is retried, by default.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
 /// The largest token response accepted.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -36,6 +36,8 @@ pub(crate) struct TokenEndpoint {
     pub(crate) http: HttpFetcher,
     /// `aud` of assertions: the issuer (ZITADEL) or the token endpoint.
     pub(crate) audience: String,
+    /// How long after a failed discovery it is tried again.
+    pub(crate) retry: Duration,
 }
 
 impl TokenEndpoint {
@@ -44,6 +46,7 @@ impl TokenEndpoint {
             endpoint: Endpoint::discovered(issuer, "token_endpoint")?,
             http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
             audience: issuer.to_owned(),
+            retry: DISCOVERY_RETRY,
         })
     }
 
@@ -52,6 +55,7 @@ impl TokenEndpoint {
             endpoint: Endpoint::fixed(token_endpoint, "token endpoint")?,
             http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
             audience: token_endpoint.to_owned(),
+            retry: DISCOVERY_RETRY,
         })
     }
 
@@ -61,7 +65,7 @@ impl TokenEndpoint {
         mut form: Vec<(&'static str, String)>,
         auth: Option<&ClientAuth>,
     ) -> Result<Issued, TokenError> {
-        let url = self.endpoint.get(&self.http, DISCOVERY_RETRY).await?;
+        let url = self.endpoint.get(&self.http, self.retry).await?;
         let mut authorization = None;
         if let Some(auth) = auth {
             let applied = auth.apply(&self.audience)?;

@@ -190,6 +190,13 @@ macro_rules! endpoint_setters {
             self.inner.grant_mut().endpoint.http = HttpFetcher::with_client(client);
             self
         }
+
+        /// After a failed discovery of the token endpoint, how long calls fail at once before
+        /// discovery is tried again. Default: 5 seconds.
+        pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+            self.inner.grant_mut().endpoint.retry = interval;
+            self
+        }
     };
 }
 
@@ -244,7 +251,9 @@ impl ClientCredentials {
         self
     }
 
-    /// Asks for a token for `resource` (RFC 8707 resource indicator; may be repeated).
+    /// Asks for a token for `resource` (RFC 8707 resource indicator). May be repeated, but
+    /// some servers (oidc-provider among them) accept only one resource per client-credentials
+    /// request and answer `invalid_target` to several.
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
         self.inner.grant_mut().resources.push(resource.into());
         self

@@ -16,14 +16,25 @@
 //! cargo run --example jwt_api -- --issuer http://localhost:9011 \
 //!     --jwks-uri http://localhost:9011/.well-known/jwks.json --audience <application id>
 //! ```
+//!
+//! For the load test (`scripts/load`): `--print-test-tokens` also prints an expired and a
+//! forged token of the development issuer, and `--echo-header x-load-kind` copies that request
+//! header onto every response (refusals included), so that a load generator can tell which
+//! kind of token each answer was for.
 
 use std::net::SocketAddr;
 
+use axum::extract::{Request, State};
+use axum::http::HeaderName;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
-use tower_authz::{AuthLayer, Claims, DevIssuer, JwksVerifier, RequireRole, RoleSource, role};
+use tower_authz::{
+    AuthLayer, Claims, DevAlgorithm, DevIssuer, DevKey, JwksVerifier, RequireRole, RoleSource, role,
+};
 
 role!(
     /// The role `/admin` requires.
@@ -50,6 +61,13 @@ struct Args {
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8090)]
     port: u16,
+    /// Also print an expired token and a forged one (the issuer's kid, another key's
+    /// signature) of the development issuer, for load and negative tests.
+    #[arg(long, conflicts_with = "issuer")]
+    print_test_tokens: bool,
+    /// Copy this request header, when present, onto the response (refusals included).
+    #[arg(long, value_name = "HEADER")]
+    echo_header: Option<HeaderName>,
 }
 
 fn role_source(claim: &str) -> RoleSource {
@@ -72,6 +90,16 @@ fn role_source(claim: &str) -> RoleSource {
 
 async fn whoami(claims: Claims) -> Json<Value> {
     Json(claims.as_value().clone())
+}
+
+/// Copies the request header named by the state onto the response.
+async fn echo_header(State(name): State<HeaderName>, request: Request, next: Next) -> Response {
+    let value = request.headers().get(&name).cloned();
+    let mut response = next.run(request).await;
+    if let Some(value) = value {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 async fn admin(RequireRole(claims, ..): RequireRole<Admin>) -> Json<Value> {
@@ -110,10 +138,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     .with_role_source(role_source(&args.roles_claim));
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/whoami", get(whoami))
         .route("/admin", get(admin))
         .layer(AuthLayer::new(verifier));
+    if let Some(name) = args.echo_header.clone() {
+        // Outside the auth layer, so that refusals carry the header too.
+        app = app.layer(axum::middleware::from_fn_with_state(name, echo_header));
+    }
 
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
@@ -134,6 +166,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("tokens (valid for one hour):");
         println!("export USER_TOKEN={user}");
         println!("export ADMIN_TOKEN={admin}");
+        if args.print_test_tokens {
+            let expired = issuer.token().subject("dev-user").expired().sign()?;
+            let rsa = issuer.current_key(DevAlgorithm::RS256);
+            let forged = issuer
+                .token()
+                .subject("dev-admin")
+                .roles(["admin"])
+                .signed_with(&DevKey::generate(DevAlgorithm::RS256)?)
+                .kid(rsa.kid())
+                .sign()?;
+            println!("export EXPIRED_TOKEN={expired}");
+            println!("export FORGED_TOKEN={forged}");
+        }
         println!("try:");
         println!(
             "  curl -i {base}/whoami -H \"Authorization: Bearer $USER_TOKEN\"   # 200, your claims"

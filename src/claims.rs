@@ -447,4 +447,185 @@ mod tests {
         let c = claims(json!({"tid": "t"}), RoleSource::default());
         assert_eq!(c.deserialize::<Entra>().expect("tid").tid, "t");
     }
+
+    // Property tests: any JSON value and any role source give claims or `None`, never a panic.
+
+    const CLAIM_KEYS: &[&str] = &[
+        "aud",
+        "scope",
+        "scp",
+        "roles",
+        "realm_access",
+        "resource_access",
+        "api",
+        "app",
+        "urn:zitadel:iam:org:project:roles",
+        "urn:zitadel:iam:org:project:42:roles",
+        "active",
+        "exp",
+        "nbf",
+        "iss",
+        "sub",
+        "client_id",
+        "azp",
+        "applicationId",
+    ];
+
+    fn any_role_source() -> impl proptest::strategy::Strategy<Value = RoleSource> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(RoleSource::default()),
+            proptest::sample::select(CLAIM_KEYS).prop_map(RoleSource::claim),
+            Just(RoleSource::zitadel()),
+            ".{0,4}".prop_map(RoleSource::zitadel_project),
+            Just(RoleSource::keycloak_realm()),
+            "(api|.{0,4})".prop_map(RoleSource::keycloak_client),
+            "(/app/roles|/roles/0|/~1|~0|/|.{0,6})".prop_map(RoleSource::pointer),
+        ];
+        leaf.prop_recursive(2, 6, 3, |inner| {
+            proptest::collection::vec(inner, 0..3).prop_map(RoleSource::merge)
+        })
+    }
+
+    /// A string, or the strings of an array: an independent model of `aud` and `scp`.
+    fn model_strings(value: Option<&Value>) -> Vec<&str> {
+        match value {
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_value_and_role_source_give_claims_or_none(
+            value in crate::test_support::json_with_names(CLAIM_KEYS),
+            source in any_role_source(),
+        ) {
+            let claims = Claims::from_value(value.clone(), &source);
+            proptest::prop_assert_eq!(claims.is_some(), value.is_object());
+            let Some(claims) = claims else { return Ok(()) };
+            proptest::prop_assert_eq!(claims.as_value(), &value);
+            proptest::prop_assert_eq!(claims.audiences().collect::<Vec<_>>(), model_strings(value.get("aud")));
+            let scopes: Vec<&str> = match value.get("scope").or_else(|| value.get("scp")) {
+                Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
+                other => model_strings(other),
+            };
+            proptest::prop_assert_eq!(claims.scopes().collect::<Vec<_>>(), scopes);
+            let roles: Vec<&str> = claims.roles().collect();
+            for (i, role) in roles.iter().enumerate() {
+                proptest::prop_assert!(!roles[..i].contains(role), "duplicate role {role}");
+                proptest::prop_assert!(claims.has_role(role));
+            }
+            let _ = (claims.expires_at(), claims.not_before(), claims.issued_at());
+            let _ = (claims.subject(), claims.issuer(), claims.client_id(), format!("{claims:?}"));
+            let copy = claims.deep_clone();
+            proptest::prop_assert_eq!(copy.as_value(), claims.as_value());
+        }
+
+        #[test]
+        fn numeric_dates_are_non_negative_numbers(value in crate::test_support::json_with_names(CLAIM_KEYS)) {
+            let date = numeric_date(&value);
+            match &value {
+                Value::Number(n) => {
+                    let non_negative = n.as_u64().is_some() || n.as_f64().is_some_and(|f| f >= 0.0);
+                    proptest::prop_assert_eq!(date.is_some(), non_negative);
+                    if let Some(u) = n.as_u64() {
+                        proptest::prop_assert_eq!(date, Some(u));
+                    }
+                }
+                _ => proptest::prop_assert_eq!(date, None),
+            }
+        }
+    }
+
+    /// An introspection answer, judged as `IntrospectionVerifier` does (issuer
+    /// `https://issuer.example`, audience `api`, no leeway): claims or a typed error.
+    #[cfg(all(feature = "fuzzing", feature = "introspection"))]
+    mod introspection_answers {
+        use super::*;
+        use crate::AuthErrorKind;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        fn now() -> i64 {
+            crate::verifier::jwt_core::now() as i64
+        }
+
+        /// A time away from `now` by at least 5 s either way.
+        fn time() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                4 => prop_oneof![-100_000i64..-5, 5i64..100_000].prop_map(|d| Value::from(now() + d)),
+                1 => crate::test_support::json_with_names(CLAIM_KEYS),
+            ]
+        }
+
+        fn answer() -> impl Strategy<Value = Value> {
+            let object = (
+                proptest::collection::vec((select(CLAIM_KEYS).prop_map(String::from), crate::test_support::json_with_names(CLAIM_KEYS)), 0..3),
+                proptest::option::weighted(0.95, prop_oneof![4 => Just(Value::Bool(true)), 1 => crate::test_support::json_with_names(CLAIM_KEYS)]),
+                proptest::option::of(prop_oneof![
+                    3 => select(&["https://issuer.example", "https://other"][..]).prop_map(Value::from),
+                    1 => crate::test_support::json_with_names(CLAIM_KEYS),
+                ]),
+                proptest::option::weighted(0.8, prop_oneof![
+                    2 => select(&["api", "other"][..]).prop_map(Value::from),
+                    2 => proptest::collection::vec(select(&["api", "other"][..]).prop_map(Value::from), 0..3).prop_map(Value::Array),
+                    1 => crate::test_support::json_with_names(CLAIM_KEYS),
+                ]),
+                proptest::option::of(time()),
+                proptest::option::weighted(0.3, time()),
+            )
+                .prop_map(|(extra, active, iss, aud, exp, nbf)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    for (name, value) in [("active", active), ("iss", iss), ("aud", aud), ("exp", exp), ("nbf", nbf)] {
+                        match value {
+                            Some(value) => map.insert(name.into(), value),
+                            None => map.remove(name),
+                        };
+                    }
+                    Value::Object(map)
+                });
+            prop_oneof![9 => object, 1 => crate::test_support::json_with_names(CLAIM_KEYS)]
+        }
+
+        fn accepted(answer: &Value, now: u64) -> bool {
+            let Some(map) = answer.as_object() else {
+                return false;
+            };
+            let time_ok = |name: &str, ok: &dyn Fn(u64) -> bool| {
+                map.get(name)
+                    .is_none_or(|v| numeric_date(v).is_some_and(ok))
+            };
+            map.get("active") == Some(&Value::Bool(true))
+                && time_ok("exp", &|exp| now < exp)
+                && time_ok("nbf", &|nbf| now >= nbf)
+                && map
+                    .get("iss")
+                    .is_none_or(|iss| iss == "https://issuer.example")
+                && model_strings(map.get("aud")).contains(&"api")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn any_bytes_give_claims_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                if let Err(e) = crate::fuzzing::introspection_answer(&bytes) {
+                    prop_assert!(matches!(e.kind(), AuthErrorKind::InvalidToken | AuthErrorKind::Expired | AuthErrorKind::Upstream), "{e:?}");
+                }
+            }
+
+            #[test]
+            fn accepted_exactly_when_active_current_and_for_us(answer in answer()) {
+                let result = crate::fuzzing::introspection_answer(answer.to_string().as_bytes());
+                if let Err(e) = &result {
+                    prop_assert!(matches!(e.kind(), AuthErrorKind::InvalidToken | AuthErrorKind::Expired | AuthErrorKind::Upstream), "{e:?}");
+                }
+                prop_assert_eq!(result.is_ok(), accepted(&answer, crate::verifier::jwt_core::now()), "{}", answer);
+            }
+        }
+    }
 }

@@ -62,6 +62,17 @@ impl HttpFetcher {
         }
     }
 
+    /// Replaces the client by one built for `timeout`; the size cap stays.
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) -> Result<(), ConfigError> {
+        self.client = Self::new(timeout)?.client;
+        Ok(())
+    }
+
+    /// Replaces the client by the user's own; the size cap stays.
+    pub(crate) fn set_client(&mut self, client: reqwest::Client) {
+        self.client = client;
+    }
+
     pub(crate) fn with_max_body(mut self, max_body: usize) -> Self {
         self.max_body = max_body;
         self

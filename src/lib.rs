@@ -53,6 +53,8 @@ mod require;
 mod resource_metadata;
 pub mod response;
 mod service;
+#[cfg(test)]
+mod test_support;
 mod token;
 pub mod verifier;
 

@@ -253,4 +253,138 @@ mod tests {
             None
         );
     }
+
+    // Property tests: any header value gives `Ok` or a typed error, never a panic.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const B64TOKEN: &str = "[A-Za-z0-9._~+/-]{1,40}={0,3}";
+
+        fn is_b64token_char(b: u8) -> bool {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+        }
+
+        /// `bearer` in random case.
+        fn scheme() -> impl Strategy<Value = String> {
+            prop::collection::vec(any::<bool>(), 6).prop_map(|upper| {
+                "bearer"
+                    .chars()
+                    .zip(upper)
+                    .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+        }
+
+        fn cookie_parts(value: &[u8]) -> Option<Parts> {
+            let value = http::HeaderValue::from_bytes(value).ok()?;
+            let mut parts = http::Request::new(()).into_parts().0;
+            parts.headers.insert(COOKIE, value);
+            Some(parts)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_give_ok_or_invalid_request(value in prop::collection::vec(any::<u8>(), 0..64)) {
+                match parse_bearer(&value) {
+                    Ok(None) => {}
+                    Ok(Some(token)) => {
+                        // Only b64token, never empty, `=` only at the end, and taken from the value.
+                        prop_assert!(!token.is_empty());
+                        prop_assert!(token.bytes().all(is_b64token_char), "{token:?}");
+                        let body = token.trim_end_matches('=');
+                        prop_assert!(!body.is_empty() && !body.contains('='), "{token:?}");
+                        prop_assert!(value.len() > 7 && value[..6].eq_ignore_ascii_case(b"bearer"));
+                        prop_assert!(value.windows(token.len()).any(|w| w == token.as_bytes()));
+                    }
+                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidRequest),
+                }
+            }
+
+            #[test]
+            fn bearer_prefixed_bytes(
+                scheme in scheme(),
+                rest in prop::collection::vec(
+                    prop_oneof![Just(b' '), Just(b'='), Just(b'\t'), 0x20u8..0x7f, any::<u8>()],
+                    0..40,
+                ),
+            ) {
+                let mut value = scheme.into_bytes();
+                value.extend_from_slice(&rest);
+                match parse_bearer(&value) {
+                    Ok(Some(token)) => {
+                        prop_assert!(token.bytes().all(is_b64token_char), "{token:?}");
+                        prop_assert_eq!(rest.first(), Some(&b' '));
+                    }
+                    // Another scheme that starts with "bearer".
+                    Ok(None) => prop_assert!(rest.first().is_some_and(|b| *b != b' ')),
+                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidRequest),
+                }
+            }
+
+            #[test]
+            fn well_formed_bearer_is_found(
+                scheme in scheme(),
+                before in 1usize..4,
+                after in 0usize..4,
+                token in B64TOKEN,
+            ) {
+                let value = format!("{scheme}{}{token}{}", " ".repeat(before), " ".repeat(after));
+                prop_assert_eq!(parse_bearer(value.as_bytes()).ok().flatten(), Some(token.as_str()));
+            }
+
+            #[test]
+            fn a_bad_character_in_the_token_is_a_bad_request(
+                token in B64TOKEN,
+                at in any::<prop::sample::Index>(),
+                bad in any::<u8>().prop_filter("not b64token", |b| !is_b64token_char(*b) && *b != b' '),
+            ) {
+                let mut bytes = token.into_bytes();
+                let at = at.index(bytes.len() + 1);
+                bytes.insert(at, bad);
+                let mut value = b"Bearer ".to_vec();
+                value.extend_from_slice(&bytes);
+                prop_assert_eq!(
+                    parse_bearer(&value).map_err(|e| e.kind()).err(),
+                    Some(AuthErrorKind::InvalidRequest)
+                );
+            }
+
+            #[test]
+            fn any_cookie_header_gives_a_value_or_none(value in prop::collection::vec(any::<u8>(), 0..80)) {
+                if let Some(parts) = cookie_parts(&value) {
+                    let found = TokenSource::cookie("app.at").extract(&parts);
+                    match found {
+                        Ok(Some(token)) => {
+                            prop_assert!(!token.is_empty());
+                            prop_assert!(value.windows(token.len()).any(|w| w == token.as_bytes()));
+                        }
+                        Ok(None) => {}
+                        Err(e) => prop_assert!(false, "cookie source failed: {e}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn the_named_cookie_is_found_among_others(
+                others in prop::collection::vec(("[a-z]{1,8}", "[A-Za-z0-9._~+/=-]{0,12}"), 0..5),
+                at in any::<prop::sample::Index>(),
+                token in "[A-Za-z0-9._~+/=-]{1,40}",
+                spaces in "[ ]{0,2}",
+            ) {
+                let mut pairs: Vec<String> =
+                    others.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                pairs.insert(at.index(pairs.len() + 1), format!("app.at={token}"));
+                let header = pairs.join(&format!(";{spaces}"));
+                let parts = cookie_parts(header.as_bytes()).expect("valid header");
+                prop_assert_eq!(
+                    TokenSource::cookie("app.at").extract(&parts).ok().flatten(),
+                    Some(token.as_str()),
+                    "{}", header
+                );
+            }
+        }
+    }
 }

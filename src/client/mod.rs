@@ -53,7 +53,6 @@ pub use reqwest_ext::RequestBuilderExt;
 
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::error::ConfigError;
-use crate::fetch::HttpFetcher;
 use grant::{ClientCredentialsGrant, JwtBearerGrant, TokenEndpoint};
 use refresh::Refreshing;
 
@@ -181,13 +180,13 @@ macro_rules! endpoint_setters {
 
         /// The timeout of each request to the token endpoint. Default: 5 seconds.
         pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
-            self.inner.grant_mut().endpoint.http = HttpFetcher::new(timeout)?;
+            self.inner.grant_mut().endpoint.http.set_timeout(timeout)?;
             Ok(self)
         }
 
         /// Uses your own HTTP client (proxies, private roots, timeouts).
         pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-            self.inner.grant_mut().endpoint.http = HttpFetcher::with_client(client);
+            self.inner.grant_mut().endpoint.http.set_client(client);
             self
         }
 

@@ -295,4 +295,217 @@ mod tests {
         let missing = ApplicationKey::from_file("/nonexistent/key.json").expect_err("missing");
         assert_eq!(missing.kind(), ConfigErrorKind::Io);
     }
+
+    // Property tests: any key file gives a key or an `InvalidKeyFile` error, never a panic; and
+    // what is accepted is exactly a well-typed file with a usable RSA key.
+    mod properties {
+        use super::*;
+        use std::sync::OnceLock;
+
+        use aws_lc_rs::encoding::AsDer;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const FIELDS: &[&str] = &[
+            "type",
+            "keyId",
+            "key",
+            "appId",
+            "clientId",
+            "userId",
+            "expirationDate",
+        ];
+
+        fn json() -> BoxedStrategy<Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                select(&["application", "serviceaccount", "", "1"][..]).prop_map(Value::from),
+                ".{0,10}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(2, 12, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::vec((select(FIELDS).prop_map(String::from), inner), 0..3)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+            .boxed()
+        }
+
+        /// A fresh RSA-2048 key as PKCS#1 (`RSA PRIVATE KEY`) and PKCS#8 (`PRIVATE KEY`) PEM.
+        fn pems() -> &'static [String; 2] {
+            static PEMS: OnceLock<[String; 2]> = OnceLock::new();
+            PEMS.get_or_init(|| {
+                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .expect("rsa");
+                let pkcs8 = pair.as_der().expect("pkcs8").as_ref().to_vec();
+                // PrivateKeyInfo: SEQUENCE { INTEGER 0, AlgorithmIdentifier (15 bytes),
+                // OCTET STRING (4-byte header) { RSAPrivateKey } }.
+                assert_eq!(&pkcs8[4..9], &[0x02, 0x01, 0x00, 0x30, 0x0d]);
+                assert_eq!(&pkcs8[22..24], &[0x04, 0x82]);
+                let pkcs1 = pkcs8[26..].to_vec();
+                [
+                    pem::encode(&pem::Pem::new("RSA PRIVATE KEY", pkcs1)),
+                    pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8)),
+                ]
+            })
+        }
+
+        /// The `key` field: a real key (`Some(true)`), one surely unusable (`Some(false)`), or
+        /// a real key with a byte changed (`None`: may or may not parse).
+        fn key_field() -> impl Strategy<Value = (Value, Option<bool>)> {
+            prop_oneof![
+                3 => (0usize..2).prop_map(|i| (Value::from(pems()[i].clone()), Some(true))),
+                1 => (0usize..2, any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, at, b)| {
+                    let mut bytes = pems()[i].clone().into_bytes();
+                    let at = at.index(bytes.len());
+                    bytes[at] = b.clamp(0x20, 0x7e);
+                    (Value::from(String::from_utf8(bytes).expect("ascii")), None)
+                }),
+                1 => (0usize..2).prop_map(|i| {
+                    // The right key under the other label.
+                    let swapped = if i == 0 {
+                        pems()[0].replace("RSA PRIVATE KEY", "PRIVATE KEY")
+                    } else {
+                        pems()[1].replace("PRIVATE KEY", "RSA PRIVATE KEY")
+                    };
+                    (Value::from(swapped), Some(false))
+                }),
+                1 => json().prop_map(|v| (v, Some(false))),
+            ]
+        }
+
+        fn text() -> impl Strategy<Value = Value> {
+            prop_oneof![3 => "[0-9a-z@.]{0,12}".prop_map(Value::from), 1 => json()]
+        }
+
+        /// A key file: each field present or not, of any type, among other fields.
+        fn key_file() -> impl Strategy<Value = (Value, Option<bool>)> {
+            (
+                prop::collection::vec((select(FIELDS).prop_map(String::from), json()), 0..2),
+                prop::option::weighted(
+                    0.95,
+                    prop_oneof![
+                        3 => select(&["application", "serviceaccount"][..]).prop_map(Value::from),
+                        1 => json(),
+                    ],
+                ),
+                prop::option::weighted(0.95, text()),
+                prop::option::weighted(0.95, key_field()),
+                prop::option::of(text()),
+                prop::option::weighted(0.8, text()),
+                prop::option::weighted(0.8, text()),
+            )
+                .prop_map(|(extra, kind, key_id, key, app_id, client_id, user_id)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    let usable = key.as_ref().and_then(|(_, usable)| *usable);
+                    for (name, value) in [
+                        ("type", kind),
+                        ("keyId", key_id),
+                        ("key", key.map(|(k, _)| k)),
+                        ("appId", app_id),
+                        ("clientId", client_id),
+                        ("userId", user_id),
+                    ] {
+                        if let Some(value) = value {
+                            map.insert(name.into(), value);
+                        }
+                    }
+                    (Value::Object(map), usable)
+                })
+        }
+
+        /// A complete file of either kind, then zero to two fields replaced or removed.
+        fn mostly_good_file() -> impl Strategy<Value = (Value, Option<bool>)> {
+            (
+                select(&["application", "serviceaccount"][..]),
+                key_field(),
+                "[0-9]{1,18}",
+                "[0-9]{1,18}@[a-z]{1,8}",
+                prop::collection::vec(
+                    (
+                        select(&["type", "keyId", "appId", "clientId", "userId"][..]),
+                        prop::option::of(prop_oneof![Just(Value::from("")), json()]),
+                    ),
+                    0..3,
+                ),
+            )
+                .prop_map(|(kind, (key, usable), id, client, edits)| {
+                    let mut file = serde_json::json!({
+                        "type": kind, "keyId": id, "key": key, "appId": id, "clientId": client,
+                        "userId": id,
+                    });
+                    for (field, value) in edits {
+                        let map = file.as_object_mut().expect("object");
+                        match value {
+                            Some(value) => map.insert(field.to_owned(), value),
+                            None => map.remove(field),
+                        };
+                    }
+                    (file, usable)
+                })
+        }
+
+        fn non_empty(file: &Value, field: &str) -> bool {
+            file.get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        }
+
+        fn optional(file: &Value, field: &str) -> bool {
+            file.get(field)
+                .is_none_or(|v| v.is_null() || non_empty(file, field))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn any_text_gives_a_key_or_an_invalid_key_file_error(text in ".{0,120}") {
+                for result in [
+                    ApplicationKey::from_json(&text).map(|_| ()),
+                    ServiceAccountKey::from_json(&text).map(|_| ()),
+                ] {
+                    prop_assert_eq!(result.map_err(|e| e.kind()), Err(ConfigErrorKind::InvalidKeyFile));
+                }
+            }
+
+            #[test]
+            fn accepted_exactly_when_every_field_is_right(
+                (file, usable) in prop_oneof![key_file(), mostly_good_file()],
+            ) {
+                let text = file.to_string();
+                let application = ApplicationKey::from_json(&text);
+                let service_account = ServiceAccountKey::from_json(&text);
+                for error in [application.as_ref().err(), service_account.as_ref().err()].into_iter().flatten() {
+                    prop_assert_eq!(error.kind(), ConfigErrorKind::InvalidKeyFile);
+                }
+                let common = non_empty(&file, "keyId") && non_empty(&file, "key");
+                let is = |kind: &str| file.get("type") == Some(&Value::from(kind));
+                let app_fields = is("application") && common && non_empty(&file, "clientId") && optional(&file, "appId");
+                let sa_fields = is("serviceaccount") && common && non_empty(&file, "userId");
+                match usable {
+                    Some(usable) => {
+                        prop_assert_eq!(application.is_ok(), app_fields && usable, "{}", text);
+                        prop_assert_eq!(service_account.is_ok(), sa_fields && usable, "{}", text);
+                    }
+                    None => {
+                        prop_assert!(application.is_err() || app_fields);
+                        prop_assert!(service_account.is_err() || sa_fields);
+                    }
+                }
+                if let Ok(key) = &application {
+                    prop_assert_eq!(Some(key.client_id()), file["clientId"].as_str());
+                    prop_assert_eq!(Some(key.key_id()), file["keyId"].as_str());
+                    prop_assert!(key.key.assertion(key.client_id(), "https://issuer.example").is_ok());
+                }
+                if let Ok(key) = &service_account {
+                    prop_assert_eq!(Some(key.user_id()), file["userId"].as_str());
+                }
+            }
+        }
+    }
 }

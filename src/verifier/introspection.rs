@@ -182,19 +182,33 @@ impl IntrospectionVerifier {
 
     /// The timeout of each introspection request. Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
-        self.config_mut().http = HttpFetcher::new(timeout)?;
+        self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
     /// Uses your own HTTP client (proxies, private roots, timeouts).
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.config_mut().http = HttpFetcher::with_client(client);
+        self.config_mut().http.set_client(client);
         self
     }
 
     /// The largest token sent for introspection; larger ones are refused unsent. Default: 8 KiB.
     pub fn with_max_token_len(mut self, bytes: usize) -> Self {
         self.config_mut().max_token_len = bytes;
+        self
+    }
+
+    /// The largest discovery document or introspection answer accepted. Default: 256 KiB.
+    pub fn with_max_document_size(mut self, bytes: usize) -> Self {
+        let config = self.config_mut();
+        config.http = config.http.clone().with_max_body(bytes);
+        self
+    }
+
+    /// After a failed discovery of the introspection endpoint, how long requests are answered
+    /// 503 at once (with this `Retry-After`) before discovery is tried again. Default: 5 seconds.
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.config_mut().retry = interval;
         self
     }
 
@@ -357,15 +371,22 @@ impl Verifier for IntrospectionVerifier {
 /// Judges a raw introspection answer with a default verifier (for the fuzz targets).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn judge_raw(answer: &[u8]) -> Result<Claims, AuthError> {
+    static VERIFIER: std::sync::OnceLock<Option<IntrospectionVerifier>> =
+        std::sync::OnceLock::new();
     let value: Value = serde_json::from_slice(answer)
         .map_err(|_| AuthError::upstream("the introspection answer is not JSON"))?;
-    let verifier = IntrospectionVerifier::new(
-        "https://issuer.example",
-        "https://issuer.example/introspect",
-        ClientAuth::basic("api", "secret"),
-    )
-    .map_err(|_| AuthError::upstream("no verifier"))?
-    .with_audience("api");
+    let verifier = VERIFIER.get_or_init(|| {
+        IntrospectionVerifier::new(
+            "https://issuer.example",
+            "https://issuer.example/introspect",
+            ClientAuth::basic("api", "secret"),
+        )
+        .ok()
+        .map(|verifier| verifier.with_audience("api").without_cache())
+    });
+    let Some(verifier) = verifier else {
+        return Err(AuthError::upstream("no verifier"));
+    };
     match verifier.judge(value) {
         Verdict::Active { claims, .. } => Ok(claims),
         Verdict::Refused(error) => Err(error),

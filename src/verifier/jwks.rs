@@ -194,14 +194,13 @@ impl JwksVerifier {
 
     /// The timeout of each request to the provider. Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
-        let http = HttpFetcher::new(timeout)?;
-        self.config_mut().http = http;
+        self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
     /// Uses your own HTTP client (proxies, private roots, timeouts).
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.config_mut().http = HttpFetcher::with_client(client);
+        self.config_mut().http.set_client(client);
         self
     }
 

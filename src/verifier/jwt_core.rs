@@ -499,4 +499,364 @@ mod tests {
         assert_eq!(peek_issuer(&token, 8192).as_deref(), Some("https://a"));
         assert_eq!(peek_issuer("opaque-token", 8192), None);
     }
+
+    // Property tests: any token gives claims or a typed error, never a panic; and what is
+    // accepted is exactly what the rules accept.
+    mod properties {
+        use super::*;
+        use crate::JwtVerifier;
+        use crate::test_support::{json_with_names, member_name};
+        use aws_lc_rs::hmac;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// 64 bytes: enough for HS256, HS384 and HS512.
+        const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        const KNOWN_ALGS: &[&str] = &[
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+            "Ed25519", "HS256", "HS384", "HS512",
+        ];
+        const ODD_ALGS: &[&str] = &[
+            "none", "None", "NONE", "nOnE", " none", "none ", "hs256", "HS256 ", "RSA-OAEP", "dir",
+            "ES512", "",
+        ];
+        const HEADER_KEYS: &[&str] = &[
+            "alg", "kid", "typ", "crit", "enc", "jku", "x5u", "jwk", "x5c", "cty", "b64", "zip",
+        ];
+        const CLAIM_KEYS: &[&str] = &[
+            "iss", "aud", "exp", "nbf", "iat", "sub", "tid", "scope", "scp", "roles",
+        ];
+
+        /// `none` in any case, with whitespace (or a NUL) around it.
+        fn none_alg() -> impl Strategy<Value = String> {
+            let space = "[ \t\r\n\u{0}\u{a0}]{0,2}";
+            (space, prop::collection::vec(any::<bool>(), 4), space).prop_map(
+                |(pre, upper, post)| {
+                    let core: String = "none"
+                        .chars()
+                        .zip(upper)
+                        .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+                        .collect();
+                    format!("{pre}{core}{post}")
+                },
+            )
+        }
+
+        fn alg() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                4 => select(KNOWN_ALGS).prop_map(Value::from),
+                2 => select(ODD_ALGS).prop_map(Value::from),
+                1 => none_alg().prop_map(Value::from),
+                1 => json_with_names(KNOWN_ALGS),
+            ]
+        }
+
+        /// A JOSE header: mostly an object with the fields we read, of any type, among others.
+        fn header() -> impl Strategy<Value = Value> {
+            let object = (
+                prop::collection::vec(
+                    (member_name(HEADER_KEYS), json_with_names(HEADER_KEYS)),
+                    0..3,
+                ),
+                prop::option::weighted(0.9, alg()),
+                prop::option::of(prop_oneof![
+                    ".{0,8}".prop_map(Value::from),
+                    json_with_names(HEADER_KEYS)
+                ]),
+                prop::option::of(prop_oneof![
+                    select(&["JWT", "at+jwt", "application/at+jwt"][..]).prop_map(Value::from),
+                    json_with_names(HEADER_KEYS)
+                ]),
+                prop::option::weighted(0.1, json_with_names(HEADER_KEYS)),
+                prop::option::weighted(0.1, json_with_names(HEADER_KEYS)),
+            )
+                .prop_map(|(extra, alg, kid, typ, crit, enc)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    for (name, value) in [
+                        ("alg", alg),
+                        ("kid", kid),
+                        ("typ", typ),
+                        ("crit", crit),
+                        ("enc", enc),
+                    ] {
+                        if let Some(value) = value {
+                            map.insert(name.into(), value);
+                        }
+                    }
+                    Value::Object(map)
+                });
+            prop_oneof![9 => object, 1 => json_with_names(HEADER_KEYS)]
+        }
+
+        /// A time relative to `base`, never within 5 s of the 60 s leeway's edges.
+        fn offset() -> impl Strategy<Value = i64> {
+            prop_oneof![-200_000i64..-65, -55i64..55, 65i64..200_000]
+        }
+
+        /// Claims: mostly an object with `iss`, `aud`, `exp`, `nbf` of the right or wrong kind.
+        /// Times are offsets from `now`.
+        fn claims(now: u64) -> impl Strategy<Value = Value> {
+            let time = move || {
+                prop_oneof![
+                    4 => offset().prop_map(move |d| Value::from(now as i64 + d)),
+                    1 => offset().prop_map(move |d| Value::from(now as f64 + d as f64 + 0.5)),
+                    1 => json_with_names(CLAIM_KEYS),
+                ]
+            };
+            let object = (
+                prop::collection::vec((member_name(CLAIM_KEYS), json_with_names(CLAIM_KEYS)), 0..3),
+                prop::option::weighted(0.9, prop_oneof![
+                    4 => select(&["https://iss", "https://iss/", "https://other", ""][..]).prop_map(Value::from),
+                    1 => json_with_names(CLAIM_KEYS),
+                ]),
+                prop::option::weighted(0.9, prop_oneof![
+                    2 => select(&["api", "apix", "other"][..]).prop_map(Value::from),
+                    2 => prop::collection::vec(prop_oneof![select(&["api", "other"][..]).prop_map(Value::from), json_with_names(CLAIM_KEYS)], 0..3).prop_map(Value::Array),
+                    1 => json_with_names(CLAIM_KEYS),
+                ]),
+                prop::option::weighted(0.9, time()),
+                prop::option::weighted(0.3, time()),
+            )
+                .prop_map(|(extra, iss, aud, exp, nbf)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    for (name, value) in [("iss", iss), ("aud", aud), ("exp", exp), ("nbf", nbf)] {
+                        if let Some(value) = value {
+                            map.insert(name.into(), value);
+                        }
+                    }
+                    Value::Object(map)
+                });
+            prop_oneof![9 => object, 1 => json_with_names(CLAIM_KEYS)]
+        }
+
+        /// An HS* header with other fields of any type: mostly accepted.
+        fn good_header() -> impl Strategy<Value = Value> {
+            (
+                select(&["HS256", "HS384", "HS512"][..]),
+                prop::collection::vec(
+                    (member_name(HEADER_KEYS), json_with_names(HEADER_KEYS)),
+                    0..3,
+                ),
+            )
+                .prop_map(|(alg, extra)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    map.insert("alg".into(), Value::from(alg));
+                    Value::Object(map)
+                })
+        }
+
+        /// Right `iss`, `aud` and times, with other claims of any type.
+        fn good_claims(now: u64) -> impl Strategy<Value = Value> {
+            (
+                prop::collection::vec((member_name(CLAIM_KEYS), json_with_names(CLAIM_KEYS)), 0..4),
+                60i64..100_000,
+            )
+                .prop_map(move |(extra, ttl)| {
+                    let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
+                    map.insert("iss".into(), Value::from("https://iss"));
+                    map.insert("aud".into(), serde_json::json!(["other", "api"]));
+                    map.insert("exp".into(), Value::from(now as i64 + ttl));
+                    map.remove("nbf");
+                    Value::Object(map)
+                })
+        }
+
+        fn hmac_alg(alg: &Value) -> Option<hmac::Algorithm> {
+            match alg.as_str()? {
+                "HS256" => Some(hmac::HMAC_SHA256),
+                "HS384" => Some(hmac::HMAC_SHA384),
+                "HS512" => Some(hmac::HMAC_SHA512),
+                _ => None,
+            }
+        }
+
+        /// `header.payload.signature`; the signature is HMAC (with the header's HS* algorithm,
+        /// else HS256) when `signature` is `None`.
+        fn token(header: &[u8], payload: &[u8], signature: Option<&[u8]>) -> String {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(payload)
+            );
+            let alg = serde_json::from_slice::<Value>(header)
+                .ok()
+                .and_then(|h| h.get("alg").and_then(hmac_alg))
+                .unwrap_or(hmac::HMAC_SHA256);
+            let signature = match signature {
+                Some(s) => s.to_vec(),
+                None => hmac::sign(&hmac::Key::new(alg, SECRET), input.as_bytes())
+                    .as_ref()
+                    .to_vec(),
+            };
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        }
+
+        fn verifier() -> JwtVerifier {
+            JwtVerifier::new("https://iss", "api")
+                .with_hmac_secret(SECRET)
+                .expect("64-byte secret")
+                .without_verified_cache()
+        }
+
+        fn date(value: &Value) -> Option<u64> {
+            let n = value.as_number()?;
+            n.as_u64().or_else(|| {
+                let f = n.as_f64()?;
+                (f >= 0.0 && f.is_finite()).then_some(f as u64)
+            })
+        }
+
+        /// What the header rules accept, for an HMAC-only key set.
+        fn header_ok(header: &Value) -> bool {
+            let Some(map) = header.as_object() else {
+                return false;
+            };
+            let absent_or = |name: &str, ok: fn(&Value) -> bool| {
+                map.get(name).is_none_or(|v| v.is_null() || ok(v))
+            };
+            hmac_alg(map.get("alg").unwrap_or(&Value::Null)).is_some()
+                && absent_or("kid", Value::is_string)
+                && absent_or("typ", Value::is_string)
+                && absent_or("crit", |_| false)
+                && absent_or("enc", |_| false)
+        }
+
+        /// What the claim rules accept at `now` (issuer `https://iss`, audience `api`).
+        fn claims_ok(claims: &Value, now: u64) -> bool {
+            let Some(map) = claims.as_object() else {
+                return false;
+            };
+            let exp = map
+                .get("exp")
+                .and_then(date)
+                .is_some_and(|exp| now < exp.saturating_add(60));
+            let nbf = map
+                .get("nbf")
+                .is_none_or(|nbf| date(nbf).is_some_and(|nbf| now + 60 >= nbf));
+            let iss = map.get("iss") == Some(&Value::from("https://iss"));
+            let aud = match map.get("aud") {
+                Some(Value::String(aud)) => aud == "api",
+                Some(Value::Array(auds)) => auds.iter().any(|a| a == "api"),
+                _ => false,
+            };
+            exp && nbf && iss && aud
+        }
+
+        fn typed(error: &AuthError) -> bool {
+            matches!(
+                error.kind(),
+                AuthErrorKind::InvalidToken | AuthErrorKind::Expired
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_string_gives_ok_or_a_typed_error(token in ".{0,200}") {
+                if let Err(e) = ParsedJwt::parse(&token, &validation()) {
+                    prop_assert_eq!(e.kind(), AuthErrorKind::InvalidToken);
+                }
+                if let Err(e) = verifier().verify_sync(&token) {
+                    prop_assert!(typed(&e), "{e:?}");
+                }
+                let _ = peek_issuer(&token, DEFAULT_MAX_TOKEN_LEN);
+            }
+
+            #[test]
+            fn any_three_base64url_parts_give_ok_or_a_typed_error(
+                parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 3..=5),
+            ) {
+                let token = parts.iter().map(|p| URL_SAFE_NO_PAD.encode(p)).collect::<Vec<_>>().join(".");
+                match verifier().verify_sync(&token) {
+                    Ok(_) => prop_assert!(false, "random bytes verified: {token}"),
+                    Err(e) => prop_assert!(typed(&e), "{e:?}"),
+                }
+            }
+
+            #[test]
+            fn accepted_exactly_when_header_signature_and_claims_are_right(
+                header in prop_oneof![1 => header(), 1 => good_header()],
+                claims in prop_oneof![1 => claims(now()), 1 => good_claims(now())],
+                forged in prop::option::weighted(0.2, prop::collection::vec(any::<u8>(), 1..80)),
+            ) {
+                let header_bytes = serde_json::to_vec(&header).expect("json");
+                let payload = serde_json::to_vec(&claims).expect("json");
+                let token = token(&header_bytes, &payload, forged.as_deref());
+                let result = verifier().verify_sync(&token);
+                if let Err(e) = &result {
+                    prop_assert!(typed(e), "{e:?}");
+                }
+                let expected = header_ok(&header)
+                    && header_bytes.len() <= 1024
+                    && token.len() <= DEFAULT_MAX_TOKEN_LEN
+                    && forged.is_none()
+                    && claims_ok(&claims, now());
+                prop_assert_eq!(result.is_ok(), expected, "{} {} {:?}", header, claims, result.err());
+            }
+
+            #[test]
+            fn alg_none_in_any_spelling_is_never_accepted(
+                alg in none_alg(),
+                claims in claims(now()),
+                signature in prop::option::of(prop::collection::vec(any::<u8>(), 1..64)),
+            ) {
+                let header = serde_json::json!({"alg": alg, "typ": "JWT"});
+                let header_bytes = serde_json::to_vec(&header).expect("json");
+                let payload = serde_json::to_vec(&claims).expect("json");
+                let token = token(&header_bytes, &payload, signature.as_deref());
+                prop_assert!(ParsedJwt::parse(&token, &validation()).is_err());
+                prop_assert!(verifier().verify_sync(&token).is_err());
+                // And with an empty signature, the usual shape of an unsecured JWT.
+                let unsigned = format!("{}.", &token[..token.rfind('.').expect("dot")]);
+                prop_assert!(verifier().verify_sync(&unsigned).is_err());
+            }
+
+            #[test]
+            fn a_changed_token_is_never_accepted(
+                edits in prop::collection::vec(
+                    (any::<prop::sample::Index>(), 0u8..3, select(&b"AZaz09-_.=+/ "[..])),
+                    1..4,
+                ),
+            ) {
+                let now = now();
+                let claims = serde_json::json!({"iss": "https://iss", "aud": "api", "exp": now + 3600, "sub": "alice"});
+                let original = token(br#"{"alg":"HS256","typ":"JWT"}"#, claims.to_string().as_bytes(), None);
+                prop_assert!(verifier().verify_sync(&original).is_ok());
+                let mut bytes = original.clone().into_bytes();
+                for (at, op, byte) in edits {
+                    match op {
+                        0 if !bytes.is_empty() => { let i = at.index(bytes.len()); bytes[i] = byte; }
+                        1 => { let i = at.index(bytes.len() + 1); bytes.insert(i, byte); }
+                        _ if !bytes.is_empty() => { let i = at.index(bytes.len()); bytes.remove(i); }
+                        _ => {}
+                    }
+                }
+                let changed = String::from_utf8(bytes).expect("ascii");
+                match verifier().verify_sync(&changed) {
+                    Ok(_) => prop_assert_eq!(&changed, &original),
+                    Err(e) => prop_assert!(typed(&e), "{e:?}"),
+                }
+            }
+
+            #[test]
+            fn claim_rules_at_a_fixed_time(
+                claims in prop_oneof![claims(1_000_000), good_claims(1_000_000)],
+                near in prop::option::of((-70i64..70, -70i64..70)),
+            ) {
+                let now = 1_000_000u64;
+                let mut claims = claims;
+                // Exactly around the leeway's edges too.
+                if let (Some((exp, nbf)), Some(map)) = (near, claims.as_object_mut()) {
+                    map.insert("exp".into(), Value::from(now as i64 + exp));
+                    map.insert("nbf".into(), Value::from(now as i64 + nbf));
+                }
+                let result = check_claims(&claims, &validation(), now);
+                if let Err(e) = &result {
+                    prop_assert!(typed(e), "{e:?}");
+                }
+                prop_assert_eq!(result.is_ok(), claims_ok(&claims, now), "{}", claims);
+            }
+        }
+    }
 }

@@ -571,4 +571,352 @@ mod tests {
         assert!("none".parse::<Algorithm>().is_err());
         assert!("None".parse::<Algorithm>().is_err());
     }
+
+    // Property tests: any JWKS document, JWK, PEM or `alg` name gives `Ok` or a typed error,
+    // never a panic; a key set never holds a symmetric key.
+    mod properties {
+        use super::*;
+        use crate::test_support::json_with_names;
+        use std::sync::OnceLock;
+
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
+        use proptest::prelude::*;
+        use proptest::sample::select;
+        use serde_json::{Value, json};
+
+        const JWK_KEYS: &[&str] = &[
+            "keys", "kty", "crv", "n", "e", "x", "y", "k", "d", "use", "alg", "kid", "key_ops",
+            "x5c", "x5t",
+        ];
+        const JWK_NAMES: &[&str] = &[
+            "RSA",
+            "EC",
+            "OKP",
+            "oct",
+            "rsa",
+            "P-256",
+            "P-384",
+            "P-521",
+            "Ed25519",
+            "X25519",
+            "Ed448",
+            "secp256k1",
+            "sig",
+            "enc",
+            "RS256",
+            "PS512",
+            "ES256",
+            "ES384",
+            "ES512",
+            "EdDSA",
+            "HS256",
+            "HS512",
+            "RSA-OAEP",
+            "none",
+            "AQAB",
+            "AA",
+            "",
+        ];
+        /// Member names and values both, for arbitrary JSON that meets what the parser looks for.
+        const JWK_WORDS: &[&str] = &[
+            "keys",
+            "kty",
+            "crv",
+            "n",
+            "e",
+            "x",
+            "y",
+            "k",
+            "d",
+            "use",
+            "alg",
+            "kid",
+            "key_ops",
+            "x5c",
+            "x5t",
+            "RSA",
+            "EC",
+            "OKP",
+            "oct",
+            "rsa",
+            "P-256",
+            "P-384",
+            "P-521",
+            "Ed25519",
+            "X25519",
+            "Ed448",
+            "secp256k1",
+            "sig",
+            "enc",
+            "RS256",
+            "PS512",
+            "ES256",
+            "ES384",
+            "ES512",
+            "EdDSA",
+            "HS256",
+            "HS512",
+            "RSA-OAEP",
+            "none",
+            "AQAB",
+            "AA",
+            "",
+        ];
+
+        fn b64(bytes: &[u8]) -> String {
+            URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        /// Real keys, generated once: an RSA-2048, a P-256, a P-384 and an Ed25519 public key,
+        /// as JWKs and as SPKI DER.
+        struct Real {
+            jwks: Vec<Value>,
+            spki: Vec<Vec<u8>>,
+            ed25519: Ed25519KeyPair,
+        }
+
+        fn real() -> &'static Real {
+            static REAL: OnceLock<Real> = OnceLock::new();
+            REAL.get_or_init(|| {
+                let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .expect("rsa");
+                let p256 = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .expect("p256");
+                let p384 = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .expect("p384");
+                let ed25519 = Ed25519KeyPair::generate().expect("ed25519");
+                let point = |kp: &EcdsaKeyPair, crv: &str| {
+                    let p = kp.public_key().as_ref();
+                    let half = (p.len() - 1) / 2;
+                    json!({"kty": "EC", "crv": crv, "x": b64(&p[1..=half]), "y": b64(&p[1 + half..])})
+                };
+                let public = rsa.public_key();
+                Real {
+                    jwks: vec![
+                        json!({
+                            "kty": "RSA",
+                            "n": b64(public.modulus().big_endian_without_leading_zero()),
+                            "e": b64(public.exponent().big_endian_without_leading_zero()),
+                        }),
+                        point(&p256, "P-256"),
+                        point(&p384, "P-384"),
+                        json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed25519.public_key().as_ref())}),
+                    ],
+                    spki: vec![
+                        public.as_der().expect("der").as_ref().to_vec(),
+                        p256.public_key().as_der().expect("der").as_ref().to_vec(),
+                        p384.public_key().as_der().expect("der").as_ref().to_vec(),
+                        ed25519.public_key().as_der().expect("der").as_ref().to_vec(),
+                    ],
+                    ed25519,
+                }
+            })
+        }
+
+        /// A JWK: a real key with fields replaced, added or removed, with values of any type.
+        fn jwk() -> impl Strategy<Value = Value> {
+            let field = prop_oneof![
+                select(JWK_NAMES).prop_map(Value::from),
+                prop::collection::vec(any::<u8>(), 0..70).prop_map(|b| Value::from(b64(&b))),
+                json_with_names(JWK_WORDS),
+            ];
+            let edit = (select(JWK_KEYS), prop::option::weighted(0.8, field));
+            (0usize..4, prop::collection::vec(edit, 0..4)).prop_map(|(which, edits)| {
+                let mut key = real().jwks[which].clone();
+                let map = key.as_object_mut().expect("object");
+                for (name, value) in edits {
+                    match value {
+                        Some(value) => map.insert(name.to_owned(), value),
+                        None => map.remove(name),
+                    };
+                }
+                key
+            })
+        }
+
+        fn str_of<'v>(key: &'v Value, name: &str) -> Option<&'v str> {
+            key.get(name).and_then(Value::as_str)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn any_json_document_gives_a_key_set_or_an_error(document in json_with_names(JWK_WORDS)) {
+                match KeySet::from_jwks(&document) {
+                    Ok((set, skipped)) => {
+                        let listed = document["keys"].as_array().map_or(usize::MAX, Vec::len);
+                        prop_assert_eq!(set.len() + skipped, listed);
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.kind(), ConfigErrorKind::InvalidKey);
+                        prop_assert!(!document.get("keys").is_some_and(Value::is_array));
+                    }
+                }
+            }
+
+            #[test]
+            fn a_key_set_never_holds_a_symmetric_or_encryption_key(
+                keys in prop::collection::vec(prop_oneof![3 => jwk(), 1 => json_with_names(JWK_WORDS)], 0..5),
+            ) {
+                let (set, skipped) = KeySet::from_jwks(&json!({"keys": keys})).expect("a keys array");
+                prop_assert_eq!(set.len() + skipped, keys.len());
+                for key in &keys {
+                    let (one, _) = KeySet::from_jwks(&json!({"keys": [key]})).expect("a keys array");
+                    if one.len() == 1 {
+                        prop_assert!(
+                            matches!(str_of(key, "kty"), Some("RSA" | "EC" | "OKP")),
+                            "usable: {}", key
+                        );
+                        prop_assert_ne!(str_of(key, "use"), Some("enc"));
+                        prop_assert!(
+                            !one.keys[0].checks.iter().any(|(a, _)| Algorithm::HMAC.contains(a)),
+                            "an HMAC check from {}", key
+                        );
+                    }
+                }
+            }
+
+            #[test]
+            fn an_oct_key_is_skipped_in_a_set_but_parses_when_configured(
+                secret in prop::collection::vec(any::<u8>(), 32..80),
+                alg in prop::option::of(select(&["HS256", "HS384", "HS512"][..])),
+                kid in prop::option::of("[a-z0-9]{1,8}"),
+            ) {
+                let mut key = json!({"kty": "oct", "k": b64(&secret)});
+                if let Some(alg) = alg {
+                    key["alg"] = json!(alg);
+                }
+                if let Some(kid) = &kid {
+                    key["kid"] = json!(kid);
+                }
+                let (set, skipped) = KeySet::from_jwks(&json!({"keys": [key]})).expect("document");
+                prop_assert!(set.is_empty());
+                prop_assert_eq!(skipped, 1);
+                // The same JWK is a valid key when the user configures it.
+                let jwk: Jwk = serde_json::from_value(key).expect("jwk");
+                let configured = Key::from_jwk(&jwk, true);
+                let long_enough = match alg {
+                    Some("HS384") => secret.len() >= 48,
+                    Some("HS512") => secret.len() >= 64,
+                    _ => true,
+                };
+                prop_assert_eq!(configured.is_ok(), long_enough);
+            }
+
+            #[test]
+            fn unedited_real_keys_are_usable(which in 0usize..4, kid in prop::option::of(".{0,8}")) {
+                let mut key = real().jwks[which].clone();
+                if let Some(kid) = kid {
+                    key["kid"] = json!(kid);
+                }
+                let (set, skipped) = KeySet::from_jwks(&json!({"keys": [key]})).expect("document");
+                prop_assert_eq!((set.len(), skipped), (1, 0));
+            }
+
+            #[test]
+            fn a_real_key_for_encryption_is_skipped(
+                which in 0usize..4,
+                key_use in prop::option::of(select(&["sig", "enc"][..])),
+            ) {
+                let mut key = real().jwks[which].clone();
+                if let Some(key_use) = key_use {
+                    key["use"] = json!(key_use);
+                }
+                let (set, _) = KeySet::from_jwks(&json!({"keys": [key]})).expect("document");
+                prop_assert_eq!(set.len(), usize::from(key_use != Some("enc")));
+            }
+
+            #[test]
+            fn any_parsed_jwk_gives_a_key_or_an_error(key in jwk(), symmetric in any::<bool>()) {
+                if let Ok(jwk) = serde_json::from_value::<Jwk>(key)
+                    && let Err(e) = Key::from_jwk(&jwk, symmetric)
+                {
+                    prop_assert_eq!(e.kind(), ConfigErrorKind::InvalidKey);
+                }
+            }
+
+            #[test]
+            fn any_pem_gives_a_key_or_an_error(
+                which in 0usize..4,
+                tag in select(&["PUBLIC KEY", "RSA PUBLIC KEY", "PRIVATE KEY", "CERTIFICATE", ""][..]),
+                edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+                cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+                only in prop::option::of(select(&[Algorithm::RS256, Algorithm::PS384, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA, Algorithm::HS256][..])),
+                text in ".{0,80}",
+            ) {
+                let mut der = real().spki[which].clone();
+                for (at, byte) in &edits {
+                    let i = at.index(der.len());
+                    der[i] = *byte;
+                }
+                if let Some(cut) = cut {
+                    der.truncate(cut.index(der.len()));
+                }
+                let pem = pem::encode(&pem::Pem::new(tag, der));
+                let result = Key::from_pem(&pem, only);
+                if let Err(e) = &result {
+                    prop_assert_eq!(e.kind(), ConfigErrorKind::InvalidKey);
+                }
+                if edits.is_empty() && cut.is_none() && tag == "PUBLIC KEY" {
+                    let fits = match (which, only) {
+                        (_, None) => true,
+                        (0, Some(a)) => Algorithm::RSA.contains(&a),
+                        (1, Some(a)) => a == Algorithm::ES256,
+                        (2, Some(a)) => a == Algorithm::ES384,
+                        (_, Some(a)) => a == Algorithm::EdDSA,
+                    };
+                    prop_assert_eq!(result.is_ok(), fits);
+                }
+                prop_assert!(Key::from_pem(&text, only).is_err());
+            }
+
+            #[test]
+            fn only_exact_names_parse_as_algorithms(name in prop_oneof![
+                ".{0,8}",
+                "[ \t]{0,1}(none|NONE|None|nOnE|RS256|hs256|HS256|EdDSA|eddsa)[ \t\u{0}]{0,1}",
+            ]) {
+                if let Ok(alg) = name.parse::<Algorithm>() {
+                    prop_assert!(alg.as_str() == name || name == "Ed25519", "{name:?}");
+                }
+                prop_assert!(!name.eq_ignore_ascii_case("none") || name.parse::<Algorithm>().is_err());
+            }
+
+            #[test]
+            fn hmac_secrets_need_the_hash_length(
+                secret in prop::collection::vec(any::<u8>(), 0..80),
+                only in prop::option::of(select(&[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512, Algorithm::RS256, Algorithm::EdDSA][..])),
+            ) {
+                let needed = match only {
+                    None | Some(Algorithm::HS256) => Some(32),
+                    Some(Algorithm::HS384) => Some(48),
+                    Some(Algorithm::HS512) => Some(64),
+                    Some(_) => None,
+                };
+                let key = Key::hmac(&secret, only);
+                prop_assert_eq!(key.is_ok(), needed.is_some_and(|n| secret.len() >= n));
+                if let Ok(key) = key {
+                    prop_assert!(key.checks.iter().all(|(a, _)| Algorithm::HMAC.contains(a)));
+                }
+            }
+
+            #[test]
+            fn only_the_right_signature_verifies(
+                message in prop::collection::vec(any::<u8>(), 0..100),
+                forged in prop::collection::vec(any::<u8>(), 0..100),
+                alg in select(&[Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256, Algorithm::HS256][..]),
+            ) {
+                let real = real();
+                let jwk: Jwk = serde_json::from_value(real.jwks[3].clone()).expect("jwk");
+                let key = Key::from_jwk(&jwk, false).expect("ed25519");
+                let signature = real.ed25519.sign(&message);
+                let expected = if alg == Algorithm::EdDSA { Ok(()) } else { Err(KeyError::AlgorithmNotAllowed) };
+                prop_assert_eq!(key.verify(alg, &message, signature.as_ref()), expected);
+                if forged.as_slice() != signature.as_ref() {
+                    prop_assert!(key.verify(alg, &message, &forged).is_err());
+                }
+            }
+        }
+    }
 }

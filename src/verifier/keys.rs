@@ -589,35 +589,6 @@ mod tests {
             "keys", "kty", "crv", "n", "e", "x", "y", "k", "d", "use", "alg", "kid", "key_ops",
             "x5c", "x5t",
         ];
-        const JWK_NAMES: &[&str] = &[
-            "RSA",
-            "EC",
-            "OKP",
-            "oct",
-            "rsa",
-            "P-256",
-            "P-384",
-            "P-521",
-            "Ed25519",
-            "X25519",
-            "Ed448",
-            "secp256k1",
-            "sig",
-            "enc",
-            "RS256",
-            "PS512",
-            "ES256",
-            "ES384",
-            "ES512",
-            "EdDSA",
-            "HS256",
-            "HS512",
-            "RSA-OAEP",
-            "none",
-            "AQAB",
-            "AA",
-            "",
-        ];
         /// Member names and values both, for arbitrary JSON that meets what the parser looks for.
         const JWK_WORDS: &[&str] = &[
             "keys",
@@ -717,7 +688,7 @@ mod tests {
         /// A JWK: a real key with fields replaced, added or removed, with values of any type.
         fn jwk() -> impl Strategy<Value = Value> {
             let field = prop_oneof![
-                select(JWK_NAMES).prop_map(Value::from),
+                select(JWK_WORDS).prop_map(Value::from),
                 prop::collection::vec(any::<u8>(), 0..70).prop_map(|b| Value::from(b64(&b))),
                 json_with_names(JWK_WORDS),
             ];

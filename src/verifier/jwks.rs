@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::jwt::key_error;
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{KeyError, KeySet};
-use super::verified::{self, VerifiedCache};
+use super::verified::{self, CacheLookup, VerifiedCache};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::discovery::Endpoint;
@@ -427,7 +427,10 @@ impl Verifier for JwksVerifier {
         }
         self.shared.refresh_if_stale();
         let cache = self.shared.config.verified.as_ref()?;
-        cache.get(cache.hash(token), self.validation.leeway)
+        match cache.get(token, self.validation.leeway) {
+            CacheLookup::Hit(result) => Some(result),
+            CacheLookup::Miss(_) => None,
+        }
     }
 
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
@@ -436,11 +439,12 @@ impl Verifier for JwksVerifier {
         }
         self.shared.refresh_if_stale();
         let verified = self.shared.config.verified.as_ref();
-        let hash = verified.map(|cache| cache.hash(token));
-        if let (Some(cache), Some(hash)) = (verified, hash)
-            && let Some(hit) = cache.get(hash, self.validation.leeway)
-        {
-            return hit;
+        let mut hash = None;
+        if let Some(cache) = verified {
+            match cache.get(token, self.validation.leeway) {
+                CacheLookup::Hit(result) => return result,
+                CacheLookup::Miss(miss) => hash = Some(miss),
+            }
         }
         let jwt = ParsedJwt::parse(token, &self.validation)?;
         let remember = move |claims: Claims, key: [u8; 32]| {

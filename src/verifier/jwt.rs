@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::jwt_core::{ParsedJwt, Validation};
 use super::keys::{Key, KeyError, KeySet};
-use super::verified::{self, VerifiedCache};
+use super::verified::{self, CacheLookup, VerifiedCache};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
@@ -119,10 +119,10 @@ impl JwtVerifier {
         let Some(cache) = &self.verified else {
             return self.verify_uncached(token).map(|(claims, _)| claims);
         };
-        let hash = cache.hash(token);
-        if let Some(hit) = cache.get(hash, self.validation.leeway) {
-            return hit;
-        }
+        let hash = match cache.get(token, self.validation.leeway) {
+            CacheLookup::Hit(result) => return result,
+            CacheLookup::Miss(hash) => hash,
+        };
         let (claims, key) = self.verify_uncached(token)?;
         cache.insert(hash, &claims, key);
         Ok(claims)

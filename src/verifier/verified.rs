@@ -9,9 +9,11 @@
 //! - capacity-bounded (default 10 000 entries), so random tokens cannot grow it.
 //!
 //! Two levels: a shared moka cache, and in front of it a small per-thread table holding the
-//! thread's own copy of the claims, so that threads serving the same token share no counters or
-//! locks on a hit. The per-thread table follows the shared one: same deadline, and a key removal
-//! bumps an epoch that voids every thread's entries.
+//! thread's own copy of the token and its claims, so that threads serving the same token share no
+//! counters or locks on a hit. The per-thread table is found by a cheap fingerprint (the token's
+//! length and last 16 bytes, its signature's end) and then compares the whole token byte for
+//! byte, so a hit there costs no keyed hash and trusts no hash. It follows the shared table: same
+//! deadline, and a key removal bumps an epoch that voids every thread's entries.
 //!
 //! Only successes are cached: a forged token is never in it, and costs a full check each time.
 
@@ -59,6 +61,8 @@ impl Expiry<u128, Entry> for EntryExpiry {
 
 /// A thread's own copy of a shared entry.
 struct Near {
+    /// The whole token: a fingerprint match is a hit only if the bytes are equal.
+    token: Box<str>,
     claims: Claims,
     exp: Option<u64>,
     nbf: Option<u64>,
@@ -67,8 +71,28 @@ struct Near {
 }
 
 thread_local! {
-    /// Per thread: (cache id, token hash) → the thread's copy.
-    static NEAR: RefCell<HashMap<(u64, u128), Near>> = RefCell::new(HashMap::new());
+    /// Per thread: (cache id, token fingerprint) → the thread's copy.
+    static NEAR: RefCell<HashMap<(u64, Fingerprint), Near>> = RefCell::new(HashMap::new());
+}
+
+/// Where to look for a token in a thread's table: its length and last 16 bytes. Not a
+/// security boundary (the whole token is compared on a match); anything that collides is a miss.
+type Fingerprint = (usize, u128);
+
+fn fingerprint(token: &str) -> Fingerprint {
+    let bytes = token.as_bytes();
+    let mut tail = [0u8; 16];
+    let n = bytes.len().min(16);
+    tail[16 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    (bytes.len(), u128::from_ne_bytes(tail))
+}
+
+/// The result of a lookup.
+pub(crate) enum CacheLookup {
+    /// The token was verified before: its claims if its times still hold, or why they do not.
+    Hit(Result<Claims, AuthError>),
+    /// Not in the cache; the keyed hash to [`VerifiedCache::insert`] it under once verified.
+    Miss(u128),
 }
 
 /// The cache of verified tokens of one verifier.
@@ -123,44 +147,48 @@ impl VerifiedCache {
     }
 
     /// The keyed hash of a token.
-    pub(crate) fn hash(&self, token: &str) -> u128 {
+    fn hash(&self, token: &str) -> u128 {
         let mut hasher = SipHasher24::new_with_key(&self.hash_key);
         hasher.write(token.as_bytes());
         hasher.finish128().as_u128()
     }
 
-    /// The claims of a token verified before, if its times still hold (`Err` if they no
-    /// longer do); `None` if the token is not in the cache.
-    pub(crate) fn get(&self, hash: u128, leeway: u64) -> Option<Result<Claims, AuthError>> {
+    /// Looks `token` up: first in this thread's table (no hashing), then in the shared cache.
+    pub(crate) fn get(&self, token: &str, leeway: u64) -> CacheLookup {
         let epoch = self.epoch.load(Ordering::Acquire);
         let now_instant = Instant::now();
+        let key = (self.id, fingerprint(token));
         let near = NEAR.with(|near| {
             let near = near.borrow();
-            near.get(&(self.id, hash))
-                .filter(|n| n.epoch == epoch && now_instant < n.deadline)
+            near.get(&key)
+                .filter(|n| n.epoch == epoch && now_instant < n.deadline && *n.token == *token)
                 .map(|n| (n.claims.clone(), n.exp, n.nbf))
         });
         let (claims, exp, nbf) = match near {
             Some(hit) => hit,
             None => {
-                let entry = self.cache.get(&hash)?;
-                self.keep_near(hash, &entry, epoch);
+                let hash = self.hash(token);
+                let Some(entry) = self.cache.get(&hash) else {
+                    return CacheLookup::Miss(hash);
+                };
+                self.keep_near(key, token, &entry, epoch);
                 (entry.claims, entry.exp, entry.nbf)
             }
         };
-        Some(check_times_parsed(exp, nbf, leeway, now()).map(|()| claims))
+        CacheLookup::Hit(check_times_parsed(exp, nbf, leeway, now()).map(|()| claims))
     }
 
     /// Gives this thread its own copy of a shared entry.
-    fn keep_near(&self, hash: u128, entry: &Entry, epoch: u64) {
+    fn keep_near(&self, key: (u64, Fingerprint), token: &str, entry: &Entry, epoch: u64) {
         NEAR.with(|near| {
             let mut near = near.borrow_mut();
             if near.len() >= NEAR_CAPACITY {
                 near.clear();
             }
             near.insert(
-                (self.id, hash),
+                key,
                 Near {
+                    token: token.into(),
                     claims: entry.claims.deep_clone(),
                     exp: entry.exp,
                     nbf: entry.nbf,
@@ -221,22 +249,45 @@ mod tests {
         Claims::from_value(json!({"exp": exp}), &RoleSource::default()).expect("claims")
     }
 
+    /// Verifies `token` as the verifiers do: look up, and on a miss insert under its hash.
+    fn remember(cache: &VerifiedCache, token: &str, exp: u64, key: u8) {
+        if let CacheLookup::Miss(hash) = cache.get(token, 0) {
+            cache.insert(hash, &claims(exp), [key; 32]);
+        }
+    }
+
+    fn is_hit(cache: &VerifiedCache, token: &str) -> bool {
+        matches!(cache.get(token, 0), CacheLookup::Hit(Ok(_)))
+    }
+
     #[test]
     fn hits_recheck_exp_and_forgetting_a_key_drops_its_tokens() {
         let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100);
-        let (a, b) = (cache.hash("a"), cache.hash("b"));
-        cache.insert(a, &claims(now() + 3600), [1; 32]);
-        cache.insert(b, &claims(now() + 3600), [2; 32]);
+        remember(&cache, "a", now() + 3600, 1);
+        remember(&cache, "b", now() + 3600, 2);
         // Twice: the second hit comes from this thread's own copy.
-        assert!(cache.get(a, 0).is_some_and(|r| r.is_ok()));
-        assert!(cache.get(a, 0).is_some_and(|r| r.is_ok()));
-        assert!(cache.get(cache.hash("c"), 0).is_none());
+        assert!(is_hit(&cache, "a"));
+        assert!(is_hit(&cache, "a"));
+        assert!(matches!(cache.get("c", 0), CacheLookup::Miss(_)));
         cache.forget_keys(vec![[1; 32]]);
-        assert!(cache.get(a, 0).is_none(), "the thread's copy is void too");
-        assert!(cache.get(b, 0).is_some());
+        assert!(!is_hit(&cache, "a"), "the thread's copy is void too");
+        assert!(is_hit(&cache, "b"));
         // An already expired token is not cached at all.
-        cache.insert(cache.hash("old"), &claims(now() - 10), [2; 32]);
-        assert!(cache.get(cache.hash("old"), 0).is_none());
+        remember(&cache, "old", now() - 10, 2);
+        assert!(matches!(cache.get("old", 0), CacheLookup::Miss(_)));
+    }
+
+    #[test]
+    fn a_token_that_shares_the_fingerprint_of_a_cached_one_is_a_miss() {
+        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100);
+        let valid = "header.payload-one.the-same-signature-tail";
+        let forged = "header.payload-two.the-same-signature-tail";
+        assert_eq!(fingerprint(valid), fingerprint(forged));
+        remember(&cache, valid, now() + 3600, 1);
+        assert!(is_hit(&cache, valid));
+        assert!(is_hit(&cache, valid), "now from the thread's copy");
+        assert!(matches!(cache.get(forged, 0), CacheLookup::Miss(_)));
+        assert!(is_hit(&cache, valid));
     }
 
     #[test]
@@ -253,18 +304,18 @@ mod tests {
     #[test]
     fn a_threads_copy_expires_with_the_shared_entry() {
         let cache = VerifiedCache::new(Duration::from_millis(50), 10);
-        let hash = cache.hash("t");
-        cache.insert(hash, &claims(now() + 3600), [0; 32]);
-        assert!(cache.get(hash, 0).is_some());
+        remember(&cache, "t", now() + 3600, 0);
+        assert!(is_hit(&cache, "t"));
+        assert!(is_hit(&cache, "t"));
         std::thread::sleep(Duration::from_millis(80));
-        assert!(cache.get(hash, 0).is_none());
+        assert!(!is_hit(&cache, "t"));
     }
 
     #[test]
     fn capacity_is_bounded() {
         let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 50);
         for i in 0..1000 {
-            cache.insert(cache.hash(&i.to_string()), &claims(now() + 3600), [0; 32]);
+            remember(&cache, &i.to_string(), now() + 3600, 0);
         }
         assert!(cache.len() <= 60, "{}", cache.len());
     }

@@ -28,13 +28,20 @@ use crate::verifier::Verifier;
 /// [`optional`](Self::optional) for routes that also serve anonymous callers, and
 /// [`with_response`](Self::with_response) to answer refusals your own way.
 pub struct AuthLayer<R = Rfc6750> {
+    // Behind one `Arc`: applying the layer (which axum may do per request) and cloning the
+    // service cost one reference count, not one per setting.
+    pub(crate) settings: Arc<Settings<R>>,
+}
+
+/// What an [`AuthLayer`] and every [`Auth`] it builds share.
+pub(crate) struct Settings<R> {
     pub(crate) verifier: Arc<dyn Verifier>,
     pub(crate) sources: Arc<[TokenSource]>,
     pub(crate) optional: bool,
     pub(crate) responder: Arc<R>,
 }
 
-impl<R> Clone for AuthLayer<R> {
+impl<R> Clone for Settings<R> {
     fn clone(&self) -> Self {
         Self {
             verifier: Arc::clone(&self.verifier),
@@ -45,7 +52,28 @@ impl<R> Clone for AuthLayer<R> {
     }
 }
 
+impl<R> Clone for AuthLayer<R> {
+    fn clone(&self) -> Self {
+        Self {
+            settings: Arc::clone(&self.settings),
+        }
+    }
+}
+
+impl<R> AuthLayer<R> {
+    /// The settings, to change while building (copied if an `Auth` already shares them).
+    fn settings_mut(&mut self) -> &mut Settings<R> {
+        Arc::make_mut(&mut self.settings)
+    }
+}
+
 impl<R: fmt::Debug> fmt::Debug for AuthLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.settings.fmt(f)
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for Settings<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")
             .field("sources", &self.sources)
@@ -64,22 +92,26 @@ impl AuthLayer {
     /// Like [`new`](Self::new), sharing a verifier that is already behind an `Arc`.
     pub fn from_arc(verifier: Arc<dyn Verifier>) -> Self {
         Self {
-            verifier,
-            sources: Arc::from([TokenSource::bearer()]),
-            optional: false,
-            responder: Arc::new(Rfc6750::default()),
+            settings: Arc::new(Settings {
+                verifier,
+                sources: Arc::from([TokenSource::bearer()]),
+                optional: false,
+                responder: Arc::new(Rfc6750::default()),
+            }),
         }
     }
 
     /// Adds `realm="..."` to the default challenges.
     pub fn with_realm(mut self, realm: impl Into<Arc<str>>) -> Self {
-        self.responder = Arc::new((*self.responder).clone().with_realm(realm));
+        let settings = self.settings_mut();
+        settings.responder = Arc::new((*settings.responder).clone().with_realm(realm));
         self
     }
 
     /// Adds `resource_metadata="..."` (RFC 9728) to the default challenges.
     pub fn with_resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
-        self.responder = Arc::new((*self.responder).clone().with_resource_metadata(url));
+        let settings = self.settings_mut();
+        settings.responder = Arc::new((*settings.responder).clone().with_resource_metadata(url));
         self
     }
 
@@ -102,7 +134,7 @@ impl<R> AuthLayer<R> {
     ///     .with_token_sources([TokenSource::cookie("app.at"), TokenSource::bearer()]);
     /// ```
     pub fn with_token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
-        self.sources = sources.into_iter().collect();
+        self.settings_mut().sources = sources.into_iter().collect();
         self
     }
 
@@ -110,18 +142,26 @@ impl<R> AuthLayer<R> {
     /// answers 401, an `Option<Claims>` one gives `None`). A token that is present but bad is
     /// still refused.
     pub fn optional(mut self) -> Self {
-        self.optional = true;
+        self.settings_mut().optional = true;
         self
     }
 
     /// Answers refusals with `responder` instead of the RFC 6750 defaults. The [`AuthError`](
     /// crate::AuthError) is put into the response's extensions either way.
     pub fn with_response<R2>(self, responder: R2) -> AuthLayer<R2> {
+        let Settings {
+            verifier,
+            sources,
+            optional,
+            ..
+        } = Arc::unwrap_or_clone(self.settings);
         AuthLayer {
-            verifier: self.verifier,
-            sources: self.sources,
-            optional: self.optional,
-            responder: Arc::new(responder),
+            settings: Arc::new(Settings {
+                verifier,
+                sources,
+                optional,
+                responder: Arc::new(responder),
+            }),
         }
     }
 }

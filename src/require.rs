@@ -87,15 +87,22 @@ where
 /// A layer that checks the verified claims for a role or scope. Built by [`require_role`] and
 /// its siblings.
 pub struct RequireLayer<R = Rfc6750> {
-    requirement: Arc<Requirement>,
-    responder: Arc<R>,
+    // One `Arc`: applying the layer (which axum may do per request) costs one reference count.
+    settings: Arc<RequireSettings<R>>,
+}
+
+struct RequireSettings<R> {
+    requirement: Requirement,
+    responder: R,
 }
 
 impl RequireLayer {
     fn new(requirement: Requirement) -> Self {
         Self {
-            requirement: Arc::new(requirement),
-            responder: Arc::new(Rfc6750::default()),
+            settings: Arc::new(RequireSettings {
+                requirement,
+                responder: Rfc6750::default(),
+            }),
         }
     }
 }
@@ -104,8 +111,10 @@ impl<R> RequireLayer<R> {
     /// Answers refusals with `responder` instead of the RFC 6750 defaults.
     pub fn with_response<R2>(self, responder: R2) -> RequireLayer<R2> {
         RequireLayer {
-            requirement: self.requirement,
-            responder: Arc::new(responder),
+            settings: Arc::new(RequireSettings {
+                requirement: self.settings.requirement.clone(),
+                responder,
+            }),
         }
     }
 }
@@ -113,8 +122,7 @@ impl<R> RequireLayer<R> {
 impl<R> Clone for RequireLayer<R> {
     fn clone(&self) -> Self {
         Self {
-            requirement: Arc::clone(&self.requirement),
-            responder: Arc::clone(&self.responder),
+            settings: Arc::clone(&self.settings),
         }
     }
 }
@@ -122,7 +130,7 @@ impl<R> Clone for RequireLayer<R> {
 impl<R> fmt::Debug for RequireLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireLayer")
-            .field("requirement", &self.requirement)
+            .field("requirement", &self.settings.requirement)
             .finish_non_exhaustive()
     }
 }
@@ -194,7 +202,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let verdict = match request.extensions().get::<Claims>() {
-            Some(claims) => self.layer.requirement.check(claims),
+            Some(claims) => self.layer.settings.requirement.check(claims),
             None => Err(AuthError::missing_credentials()),
         };
         match verdict {
@@ -202,7 +210,7 @@ where
             Err(error) => {
                 log_refusal(&error);
                 let (parts, _body) = request.into_parts();
-                let mut response = self.layer.responder.response_for(&error, &parts);
+                let mut response = self.layer.settings.responder.response_for(&error, &parts);
                 response.extensions_mut().insert(error);
                 Either::Right(ready(Ok(response)))
             }

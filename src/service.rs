@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::AuthLayer;
+use crate::layer::{AuthLayer, Settings};
 use crate::response::ResponseForAuthError;
 
 /// Marks a request that [`AuthLayer`] let through without a token (optional mode), so that a
@@ -23,8 +23,7 @@ pub(crate) struct Anonymous;
 /// Verifies the token of each request before passing it on. Built by [`AuthLayer`].
 pub struct Auth<S, R> {
     inner: S,
-    // One reference count per request, not one per setting.
-    layer: Arc<AuthLayer<R>>,
+    layer: Arc<Settings<R>>,
 }
 
 impl<S: Clone, R> Clone for Auth<S, R> {
@@ -50,7 +49,7 @@ impl<S, R> Auth<S, R> {
     pub fn new(inner: S, layer: AuthLayer<R>) -> Self {
         Self {
             inner,
-            layer: Arc::new(layer),
+            layer: layer.settings,
         }
     }
 
@@ -178,7 +177,7 @@ where
 }
 
 /// Finds the token and, if the verifier can answer at once, decides.
-fn decide_now<R>(layer: &AuthLayer<R>, parts: &mut Parts) -> Now {
+fn decide_now<R>(layer: &Settings<R>, parts: &mut Parts) -> Now {
     let claims = match find_token(layer, parts) {
         Err(error) => return Now::Refuse(error),
         Ok(None) if layer.optional => {
@@ -197,7 +196,7 @@ fn decide_now<R>(layer: &AuthLayer<R>, parts: &mut Parts) -> Now {
 }
 
 /// The token of the first source that has one.
-fn find_token<'a, R>(layer: &AuthLayer<R>, parts: &'a Parts) -> Result<Option<&'a str>, AuthError> {
+fn find_token<'a, R>(layer: &Settings<R>, parts: &'a Parts) -> Result<Option<&'a str>, AuthError> {
     for source in layer.sources.iter() {
         if let Some(token) = source.extract(parts)? {
             return Ok(Some(token));
@@ -207,7 +206,7 @@ fn find_token<'a, R>(layer: &AuthLayer<R>, parts: &'a Parts) -> Result<Option<&'
 }
 
 /// Verifies the token, waiting as needed (only reached when a token was found).
-async fn authenticate<R>(layer: &AuthLayer<R>, parts: &Parts) -> Result<Claims, AuthError> {
+async fn authenticate<R>(layer: &Settings<R>, parts: &Parts) -> Result<Claims, AuthError> {
     match find_token(layer, parts)? {
         Some(token) => layer.verifier.verify(token).await,
         None => Err(AuthError::missing_credentials()),
@@ -215,7 +214,7 @@ async fn authenticate<R>(layer: &AuthLayer<R>, parts: &Parts) -> Result<Claims, 
 }
 
 /// The refusal response, with the error logged and put in its extensions.
-fn refusal<R, B>(layer: &AuthLayer<R>, error: AuthError, parts: &Parts) -> Response<B>
+fn refusal<R, B>(layer: &Settings<R>, error: AuthError, parts: &Parts) -> Response<B>
 where
     R: ResponseForAuthError<B>,
 {

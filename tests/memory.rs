@@ -25,8 +25,8 @@
 //!   never cached, so the random tokens should add nothing; what may grow is the verified-token
 //!   cache (at most 10 000 entries, measured at about 16 MiB full, claims and moka overhead),
 //!   the introspection cache (at most 10 000 verdicts, about 10 MiB full), the per-thread
-//!   copies (64 entries a thread) and allocator slack: about 30 MiB, so 64 MiB leaves a
-//!   margin of two.
+//!   copies (64 entries a thread, each with its token: at most 512 KiB a thread) and allocator
+//!   slack: about 30 MiB, so 64 MiB leaves a margin of two.
 //! - 8 MiB of growth over the second half of each phase, when the caches are already full: a
 //!   leak of 17 bytes per token at a million random tokens (170 at the default 100 000)
 //!   would break it.

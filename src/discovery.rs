@@ -131,7 +131,11 @@ impl Endpoint {
                         }
                     }
                 };
-                lookup.await
+                // The next attempt is `retry` away: say so to the client.
+                lookup.await.map_err(|error| match error.retry_after() {
+                    Some(_) => error,
+                    None => error.with_retry_after(retry),
+                })
             }
         }
     }

@@ -171,17 +171,27 @@ impl VerifiedCache {
                 let Some(entry) = self.cache.get(&hash) else {
                     return CacheLookup::Miss(hash);
                 };
-                self.keep_near(key, token, &entry, epoch);
+                self.keep_near(key, token, &entry, epoch, now_instant);
                 (entry.claims, entry.exp, entry.nbf)
             }
         };
         CacheLookup::Hit(check_times_parsed(exp, nbf, leeway, now()).map(|()| claims))
     }
 
-    /// Gives this thread its own copy of a shared entry.
-    fn keep_near(&self, key: (u64, Fingerprint), token: &str, entry: &Entry, epoch: u64) {
+    /// Gives this thread its own copy of a shared entry. Copies that expired or were voided
+    /// go first, so that no token lingers in a thread's table past its entry's life for longer
+    /// than until the thread's next copy.
+    fn keep_near(
+        &self,
+        key: (u64, Fingerprint),
+        token: &str,
+        entry: &Entry,
+        epoch: u64,
+        now: Instant,
+    ) {
         NEAR.with(|near| {
             let mut near = near.borrow_mut();
+            near.retain(|(id, _), n| now < n.deadline && (*id != self.id || n.epoch == epoch));
             if near.len() >= NEAR_CAPACITY {
                 near.clear();
             }
@@ -288,6 +298,27 @@ mod tests {
         assert!(is_hit(&cache, valid), "now from the thread's copy");
         assert!(matches!(cache.get(forged, 0), CacheLookup::Miss(_)));
         assert!(is_hit(&cache, valid));
+    }
+
+    fn near_len() -> usize {
+        NEAR.with(|near| near.borrow().len())
+    }
+
+    #[test]
+    fn a_threads_expired_copies_go_when_it_makes_the_next() {
+        let cache = VerifiedCache::new(Duration::from_millis(50), 10);
+        // A fresh thread, so that other tests' copies do not count.
+        std::thread::spawn(move || {
+            remember(&cache, "short-lived", now() + 3600, 0);
+            assert!(is_hit(&cache, "short-lived"));
+            assert_eq!(near_len(), 1);
+            std::thread::sleep(Duration::from_millis(80));
+            remember(&cache, "next", now() + 3600, 0);
+            assert!(is_hit(&cache, "next"));
+            assert_eq!(near_len(), 1, "the expired copy (and its token) is gone");
+        })
+        .join()
+        .expect("thread");
     }
 
     #[test]

@@ -73,9 +73,9 @@ impl HttpFetcher {
         self.client = client;
     }
 
-    pub(crate) fn with_max_body(mut self, max_body: usize) -> Self {
+    /// Sets the size cap; the client stays.
+    pub(crate) fn set_max_body(&mut self, max_body: usize) {
         self.max_body = max_body;
-        self
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {

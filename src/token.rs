@@ -276,7 +276,7 @@ mod tests {
         for b in 0..=u8::MAX {
             let grammar =
                 b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-            assert_eq!(super::is_b64token_char(b), grammar, "byte {b:#04x}");
+            assert_eq!(is_b64token_char(b), grammar, "byte {b:#04x}");
             // In a long token too (the vectorised chunks), at the start, middle and end (where
             // `=` is padding).
             for at in [0, 70, 199] {
@@ -299,7 +299,8 @@ mod tests {
 
         const B64TOKEN: &str = "[A-Za-z0-9._~+/-]{1,40}={0,3}";
 
-        fn is_b64token_char(b: u8) -> bool {
+        /// The b64token alphabet with its `=` padding (the model the properties check against).
+        fn in_b64token_alphabet(b: u8) -> bool {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
         }
 
@@ -331,7 +332,7 @@ mod tests {
                     Ok(Some(token)) => {
                         // Only b64token, never empty, `=` only at the end, and taken from the value.
                         prop_assert!(!token.is_empty());
-                        prop_assert!(token.bytes().all(is_b64token_char), "{token:?}");
+                        prop_assert!(token.bytes().all(in_b64token_alphabet), "{token:?}");
                         let body = token.trim_end_matches('=');
                         prop_assert!(!body.is_empty() && !body.contains('='), "{token:?}");
                         prop_assert!(value.len() > 7 && value[..6].eq_ignore_ascii_case(b"bearer"));
@@ -353,7 +354,7 @@ mod tests {
                 value.extend_from_slice(&rest);
                 match parse_bearer(&value) {
                     Ok(Some(token)) => {
-                        prop_assert!(token.bytes().all(is_b64token_char), "{token:?}");
+                        prop_assert!(token.bytes().all(in_b64token_alphabet), "{token:?}");
                         prop_assert_eq!(rest.first(), Some(&b' '));
                     }
                     // Another scheme that starts with "bearer".
@@ -377,7 +378,7 @@ mod tests {
             fn a_bad_character_in_the_token_is_a_bad_request(
                 token in B64TOKEN,
                 at in any::<prop::sample::Index>(),
-                bad in any::<u8>().prop_filter("not b64token", |b| !is_b64token_char(*b) && *b != b' '),
+                bad in any::<u8>().prop_filter("not b64token", |b| !in_b64token_alphabet(*b) && *b != b' '),
             ) {
                 let mut bytes = token.into_bytes();
                 let at = at.index(bytes.len() + 1);

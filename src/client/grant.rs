@@ -40,11 +40,18 @@ pub(crate) struct TokenEndpoint {
     pub(crate) retry: Duration,
 }
 
+/// The HTTP client for a token endpoint: the default timeout, the token-response cap.
+fn token_endpoint_fetcher() -> Result<HttpFetcher, crate::ConfigError> {
+    let mut http = HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?;
+    http.set_max_body(MAX_RESPONSE);
+    Ok(http)
+}
+
 impl TokenEndpoint {
     pub(crate) fn discover(issuer: &str) -> Result<Self, crate::ConfigError> {
         Ok(Self {
             endpoint: Endpoint::discovered(issuer, "token_endpoint")?,
-            http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
+            http: token_endpoint_fetcher()?,
             audience: issuer.to_owned(),
             retry: DISCOVERY_RETRY,
         })
@@ -53,7 +60,7 @@ impl TokenEndpoint {
     pub(crate) fn fixed(token_endpoint: &str) -> Result<Self, crate::ConfigError> {
         Ok(Self {
             endpoint: Endpoint::fixed(token_endpoint, "token endpoint")?,
-            http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?.with_max_body(MAX_RESPONSE),
+            http: token_endpoint_fetcher()?,
             audience: token_endpoint.to_owned(),
             retry: DISCOVERY_RETRY,
         })

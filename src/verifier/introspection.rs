@@ -200,8 +200,7 @@ impl IntrospectionVerifier {
 
     /// The largest discovery document or introspection answer accepted. Default: 256 KiB.
     pub fn with_max_document_size(mut self, bytes: usize) -> Self {
-        let config = self.config_mut();
-        config.http = config.http.clone().with_max_body(bytes);
+        self.config_mut().http.set_max_body(bytes);
         self
     }
 

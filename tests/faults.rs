@@ -849,6 +849,12 @@ async fn introspection_discovery_faults_answer_503_in_time() {
         let app = TestApp::start(AuthLayer::new(verifier)).await;
         let name = format!("Discovery {fault:?}");
         let (answer, elapsed) = timed_get(&app, &provider.opaque_token()).await;
+        // The client is told the configured retry interval (500 ms, rounded up to 1 s).
+        assert_eq!(
+            answer.retry_after.as_deref(),
+            Some("1"),
+            "{name}: {answer:?}"
+        );
         check(
             &mut matrix,
             format!("{name}: first request"),

@@ -244,7 +244,8 @@ async fn main() -> Result<(), Error> {
     } else {
         let issuer = DevIssuer::start().await?;
         todolist::add_dev_daemon(&issuer);
-        let verifier = todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID)?;
+        let verifier =
+            todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID, None)?;
         let listener = todolist::bind(0).await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {

@@ -27,8 +27,9 @@
 //!     --issuer https://login.microsoftonline.com/<tenant id>/v2.0 --audience <API client id>
 //! ```
 //!
-//! A multi-tenant API uses Entra's issuer template, which needs the JWKS URL (no discovery);
-//! `--tenant` (repeatable) restricts the accepted tenants:
+//! A multi-tenant API uses Entra's issuer template, which needs the JWKS URL (no discovery) and
+//! a stated choice of tenants: `--tenant` (repeatable) for the tenants accepted, or
+//! `--any-tenant` for every tenant (any organisation can add a multi-tenant app to its tenant):
 //!
 //! ```sh
 //! cargo run --example entra_todolist_api -- \
@@ -45,7 +46,7 @@ mod todolist;
 
 use clap::Parser;
 use tower_authz::client::{ClientCredentials, TokenProvider};
-use tower_authz::{ClientAuth, DevIssuer};
+use tower_authz::{ClientAuth, DevIssuer, Tenants};
 
 #[derive(Parser, Debug)]
 #[command(about = "The Entra daemon sample's ToDoList API, protected by tower-authz")]
@@ -65,6 +66,10 @@ struct Args {
     /// Accept only tokens of this tenant (`tid`); repeatable. For an issuer with `{tenantid}`.
     #[arg(long = "tenant", requires = "issuer")]
     tenants: Vec<String>,
+    /// Accept tokens of every tenant, for an issuer with `{tenantid}`: any organisation that adds
+    /// the app to its tenant gets in.
+    #[arg(long, requires = "issuer", conflicts_with = "tenants")]
+    any_tenant: bool,
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 44351)]
     port: u16,
@@ -81,29 +86,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keep the development issuer alive for as long as the server runs.
     let mut dev = None;
-    let mut verifier = match &args.issuer {
+    let verifier = match &args.issuer {
         Some(issuer) => {
             let audience = args
                 .audience
                 .as_deref()
                 .ok_or("--audience is required with --issuer")?;
-            if issuer.contains("{tenantid}") && args.jwks_uri.is_none() {
+            let tenants = if !issuer.contains("{tenantid}") {
+                if args.any_tenant || !args.tenants.is_empty() {
+                    return Err("--tenant and --any-tenant need an issuer with {tenantid}".into());
+                }
+                None
+            } else if args.jwks_uri.is_none() {
                 return Err("an issuer with {tenantid} needs --jwks-uri".into());
-            }
-            todolist::verifier(issuer, args.jwks_uri.as_deref(), audience)?
+            } else if args.any_tenant {
+                Some(Tenants::any_tenant())
+            } else if !args.tenants.is_empty() {
+                Some(Tenants::only(args.tenants.iter().cloned()))
+            } else {
+                return Err(
+                    "an issuer with {tenantid} needs --tenant <id> (repeatable) or --any-tenant"
+                        .into(),
+                );
+            };
+            todolist::verifier(issuer, args.jwks_uri.as_deref(), audience, tenants)?
         }
         None => {
             let issuer = DevIssuer::start().await?;
             todolist::add_dev_daemon(&issuer);
-            let verifier = todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID)?;
+            let verifier =
+                todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID, None)?;
             dev = Some(issuer);
             verifier
         }
     };
-    if !args.tenants.is_empty() {
-        verifier = verifier.with_tenants(args.tenants.iter().cloned());
-    }
-
     let listener = todolist::bind(args.port).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!("entra_todolist_api listening on {base}");

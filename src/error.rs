@@ -16,10 +16,12 @@ pub enum AuthErrorKind {
     /// No token was sent. HTTP 401 with a bare `WWW-Authenticate: Bearer` challenge; gRPC
     /// `UNAUTHENTICATED`.
     MissingCredentials,
-    /// The request itself is malformed, e.g. two `Authorization` headers or a `Bearer` header that
-    /// is not RFC 6750 syntax. HTTP 400 `invalid_request`; gRPC `UNAUTHENTICATED`.
+    /// The request itself is malformed, e.g. two `Authorization` headers (a malformed *token* is
+    /// [`InvalidToken`](Self::InvalidToken), RFC 6750 §3.1). HTTP 400 `invalid_request`; gRPC
+    /// `UNAUTHENTICATED`.
     InvalidRequest,
-    /// The token is malformed, forged, for another audience or issuer, or revoked. HTTP 401
+    /// The token is malformed (including a `Bearer` credential outside RFC 6750's `b64token`
+    /// syntax), forged, for another audience or issuer, or revoked. HTTP 401
     /// `invalid_token`; gRPC `UNAUTHENTICATED`.
     InvalidToken,
     /// The token was valid once but its `exp` has passed (or its `nbf` has not come yet). HTTP 401

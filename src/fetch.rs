@@ -11,6 +11,9 @@ use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 
 /// The default timeout for one request to the identity provider.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The shortest retry or refetch interval that can be configured: anything shorter would let a
+/// flood of requests become a flood of calls to the provider.
+pub(crate) const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The default cap on the size of a fetched document.
 pub(crate) const DEFAULT_MAX_BODY: usize = 256 * 1024;
 

@@ -85,7 +85,7 @@ pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
-pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
+pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};
 
 #[cfg(feature = "dev")]
 pub use dev::{

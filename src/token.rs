@@ -44,14 +44,32 @@ impl TokenSource {
     /// The `Authorization: Bearer <token>` header (RFC 6750 §2.1).
     ///
     /// The scheme is matched case-insensitively and the token must be RFC 6750 `b64token`
-    /// syntax. Another scheme (such as `Basic`) counts as no token. More than one
-    /// `Authorization` header, or a `Bearer` header with a malformed token, is an
-    /// [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest).
+    /// syntax. Another scheme (such as `Basic`) counts as no token.
+    ///
+    /// - A `Bearer` header whose token is empty or malformed (a space or a `!` inside, a JWS in
+    ///   JSON serialization, `=` anywhere but at the end) is an
+    ///   [`InvalidToken`](crate::AuthErrorKind::InvalidToken): 401 `invalid_token`, as RFC 6750
+    ///   §3.1 gives it to a "malformed" token and as Spring Security's
+    ///   `DefaultBearerTokenResolver` and ASP.NET's JwtBearer answer. Clients refresh their token
+    ///   on a 401 and give up on a 400, so this matters.
+    /// - More than one `Authorization` header is a malformed *request*: an
+    ///   [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest), 400 `invalid_request`.
     pub fn bearer() -> Self {
         Self(Source::Bearer)
     }
 
     /// The cookie named `name`, e.g. FusionAuth's `app.at`.
+    ///
+    /// Two cookies of that name in one request (for example one set by a sibling subdomain, a
+    /// cookie-tossing attack) are refused as an
+    /// [`InvalidToken`](crate::AuthErrorKind::InvalidToken) (401) rather than taking either.
+    ///
+    /// **CSRF.** A browser sends cookies with requests that other sites make it send, so a cookie
+    /// token authenticates requests its user never meant. Defend against it as for any cookie
+    /// session: set the cookie `HttpOnly`, `Secure` and `SameSite=Lax` (or `Strict`), and refuse
+    /// unsafe methods (`POST`, `PUT`, `PATCH`, `DELETE`) whose `Origin` header is present and not
+    /// your own origin; the `fusionauth_api` example does both. A `Bearer` header needs none of
+    /// this: a browser never adds it by itself.
     pub fn cookie(name: impl Into<Arc<str>>) -> Self {
         Self(Source::Cookie(name.into()))
     }
@@ -76,7 +94,7 @@ impl TokenSource {
     pub(crate) fn extract<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
         match &self.0 {
             Source::Bearer => bearer(request),
-            Source::Cookie(name) => Ok(cookie(request, name)),
+            Source::Cookie(name) => cookie(request, name),
             Source::Custom(extract) => extract.extract(request),
         }
     }
@@ -118,24 +136,23 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
     let rest = &value[SCHEME.len()..];
     match rest.first() {
         // "Bearer" alone: the scheme with no credentials.
-        None => return Err(AuthError::invalid_request("empty bearer token")),
+        None => return Err(AuthError::invalid_token("the bearer token is empty")),
         Some(b' ') => {}
         // "Bearerx...": another scheme that happens to start with "bearer".
         Some(_) => return Ok(None),
     }
     let token = trim_spaces(rest);
     if token.is_empty() {
-        return Err(AuthError::invalid_request("empty bearer token"));
+        return Err(AuthError::invalid_token("the bearer token is empty"));
     }
+    // A malformed token is `invalid_token` (RFC 6750 §3.1), not a malformed request.
     if !is_b64token(token) {
-        return Err(AuthError::invalid_request(
-            "the bearer token is not RFC 6750 b64token syntax",
-        ));
+        return Err(AuthError::invalid_token("the bearer token is malformed"));
     }
     // b64token is ASCII, so this cannot fail; map rather than unwrap all the same.
     std::str::from_utf8(token)
         .map(Some)
-        .map_err(|_| AuthError::invalid_request("the bearer token is not ASCII"))
+        .map_err(|_| AuthError::invalid_token("the bearer token is malformed"))
 }
 
 fn trim_spaces(bytes: &[u8]) -> &[u8] {
@@ -173,18 +190,27 @@ fn is_b64token_char(b: u8) -> bool {
         | (b == b'/')
 }
 
-fn cookie<'a>(request: &'a Parts, name: &str) -> Option<&'a str> {
+/// The value of the cookie `name`; an error if the request carries two cookies of that name.
+fn cookie<'a>(request: &'a Parts, name: &str) -> Result<Option<&'a str>, AuthError> {
     // HTTP/2 may split cookies over several headers; look through all of them.
-    request
+    let mut found = request
         .headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name_raw() == Some(name))
-        .and_then(|c| c.value_raw())
-        .filter(|value| !value.is_empty())
+        .filter(|c| c.name_raw() == Some(name))
+        .filter_map(|c| c.value_raw());
+    let Some(value) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(AuthError::invalid_token(
+            "the request carries more than one token cookie",
+        ));
+    }
+    Ok(Some(value).filter(|value| !value.is_empty()))
 }
 
 #[cfg(test)]
@@ -228,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_bearer_is_a_bad_request() {
+    fn malformed_bearer_is_an_invalid_token() {
         for value in [
             "Bearer",
             "Bearer ",
@@ -239,7 +265,7 @@ mod tests {
         ] {
             assert_eq!(
                 bearer_of(&[("authorization", value)]),
-                Err(AuthErrorKind::InvalidRequest),
+                Err(AuthErrorKind::InvalidToken),
                 "{value}"
             );
         }
@@ -269,6 +295,23 @@ mod tests {
             TokenSource::cookie("app.at").extract(&empty).ok().flatten(),
             None
         );
+    }
+
+    #[test]
+    fn two_cookies_of_the_token_name_are_refused() {
+        for headers in [
+            &[("cookie", "app.at=one; app.at=two")][..],
+            &[("cookie", "app.at=one"), ("cookie", "x=1; app.at=two")][..],
+            &[("cookie", "app.at=; app.at=two")][..],
+        ] {
+            assert_eq!(
+                TokenSource::cookie("app.at")
+                    .extract(&parts(headers))
+                    .map_err(|e| e.kind()),
+                Err(AuthErrorKind::InvalidToken),
+                "{headers:?}"
+            );
+        }
     }
 
     #[test]
@@ -338,7 +381,7 @@ mod tests {
                         prop_assert!(value.len() > 7 && value[..6].eq_ignore_ascii_case(b"bearer"));
                         prop_assert!(value.windows(token.len()).any(|w| w == token.as_bytes()));
                     }
-                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidRequest),
+                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidToken),
                 }
             }
 
@@ -359,7 +402,7 @@ mod tests {
                     }
                     // Another scheme that starts with "bearer".
                     Ok(None) => prop_assert!(rest.first().is_some_and(|b| *b != b' ')),
-                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidRequest),
+                    Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidToken),
                 }
             }
 
@@ -375,7 +418,7 @@ mod tests {
             }
 
             #[test]
-            fn a_bad_character_in_the_token_is_a_bad_request(
+            fn a_bad_character_in_the_token_is_an_invalid_token(
                 token in B64TOKEN,
                 at in any::<prop::sample::Index>(),
                 bad in any::<u8>().prop_filter("not b64token", |b| !in_b64token_alphabet(*b) && *b != b' '),
@@ -387,7 +430,7 @@ mod tests {
                 value.extend_from_slice(&bytes);
                 prop_assert_eq!(
                     parse_bearer(&value).map_err(|e| e.kind()).err(),
-                    Some(AuthErrorKind::InvalidRequest)
+                    Some(AuthErrorKind::InvalidToken)
                 );
             }
 
@@ -401,7 +444,8 @@ mod tests {
                             prop_assert!(value.windows(token.len()).any(|w| w == token.as_bytes()));
                         }
                         Ok(None) => {}
-                        Err(e) => prop_assert!(false, "cookie source failed: {e}"),
+                        // Two cookies of the token's name.
+                        Err(e) => prop_assert_eq!(e.kind(), AuthErrorKind::InvalidToken),
                     }
                 }
             }

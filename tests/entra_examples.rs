@@ -421,6 +421,47 @@ async fn api_with_an_entra_issuer_template() {
     )
     .finish();
     assert!(!status.success());
+
+    // Nor without a stated choice of tenants (issue 12 item 8): no silent "any tenant".
+    let (output, status) = Example::start(
+        "entra_todolist_api",
+        &[
+            "--port",
+            "0",
+            "--issuer",
+            &template,
+            "--jwks-uri",
+            &jwks_uri,
+            "--audience",
+            API,
+        ],
+    )
+    .finish();
+    assert!(!status.success(), "{output:?}");
+
+    // `--any-tenant` states it: then another tenant's token is accepted.
+    let mut any = Example::start(
+        "entra_todolist_api",
+        &[
+            "--port",
+            "0",
+            "--issuer",
+            &template,
+            "--jwks-uri",
+            &jwks_uri,
+            "--audience",
+            API,
+            "--any-tenant",
+        ],
+    );
+    let base = any.wait_for("entra_todolist_api listening on ");
+    let other = token_of("99999999-2222-4333-8444-555555555555");
+    assert_eq!(
+        call("GET", &format!("{base}/api/todolist"), Some(&other), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]

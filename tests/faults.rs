@@ -43,8 +43,8 @@ const SLOW: Duration = Duration::from_secs(5);
 /// The verifiers' size cap; the oversized documents are 4 times this.
 const MAX_DOCUMENT: usize = 64 * 1024;
 /// The retry interval (no keys yet) and the minimum refetch interval (keys held).
-const RETRY: Duration = Duration::from_millis(500);
-const MIN_REFETCH: Duration = Duration::from_millis(500);
+const RETRY: Duration = Duration::from_secs(1);
+const MIN_REFETCH: Duration = Duration::from_secs(1);
 /// Upper bound for a request that waits for one faulty exchange with the provider (discovery
 /// or JWKS; the other one is healthy and local): the timeout plus a generous margin for a
 /// loaded debug build. Well under `SLOW`, so a slow answer cannot pass for a timed-out one.

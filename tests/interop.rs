@@ -665,14 +665,13 @@ async fn opaque_tokens_introspected_at_oidc_provider() {
 // --- key rotation -------------------------------------------------------------------------------
 
 /// Two servers on one provider: `api` keeps keys for the default 10 minutes, `refreshing`
-/// refreshes them every 500 ms (oidc-provider's JWKS answer has no `Cache-Control`, so the
-/// refresh interval applies). Both refetch at most every 200 ms.
+/// refreshes them every second (oidc-provider's JWKS answer has no `Cache-Control`, so the
+/// refresh interval applies). Both refetch at most every second (the least that can be set).
 async fn rotation_apps(provider: &Provider) -> (TestApp, TestApp) {
-    let verifier = || {
-        jwks_verifier(provider, "rs256-api").with_min_refetch_interval(Duration::from_millis(200))
-    };
+    let verifier =
+        || jwks_verifier(provider, "rs256-api").with_min_refetch_interval(Duration::from_secs(1));
     let api = app(verifier()).await;
-    let refreshing = app(verifier().with_refresh_interval(Duration::from_millis(500))).await;
+    let refreshing = app(verifier().with_refresh_interval(Duration::from_secs(1))).await;
     (api, refreshing)
 }
 
@@ -708,7 +707,7 @@ async fn signing_key_rotation_at_oidc_provider() {
     provider
         .restart(Some(signing_keys(&["rsa-2", "rsa-1"])))
         .await;
-    tokio::time::sleep(Duration::from_millis(250)).await; // past the minimum refetch interval
+    tokio::time::sleep(Duration::from_millis(1050)).await; // past the minimum refetch interval
     let new = provider.token(ADMIN, RS256).await;
     assert_eq!(jwt_header(&new)["kid"], "rsa-2", "the new key signs");
     let before = provider.requests("/jwks").await;
@@ -758,7 +757,7 @@ async fn signing_key_rotation_at_oidc_provider() {
 async fn oidc_provider_outage_and_recovery() {
     let mut provider = Provider::start("outage", config()).await;
     let jwt_api = app(jwks_verifier(&provider, "rs256-api")
-        .with_min_refetch_interval(Duration::from_millis(200))
+        .with_min_refetch_interval(Duration::from_secs(1))
         .with_timeout(Duration::from_secs(2))
         .expect("timeout"))
     .await;
@@ -796,7 +795,7 @@ async fn oidc_provider_outage_and_recovery() {
         let rest = seen_jwt.split_once('.').expect("JWT").1;
         format!("{header}.{rest}")
     };
-    tokio::time::sleep(Duration::from_millis(250)).await; // past the minimum refetch interval
+    tokio::time::sleep(Duration::from_millis(1050)).await; // past the minimum refetch interval
     jwt_api
         .get("/whoami", Some(&unknown_kid))
         .await

@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_authz::dev::DevClient;
 use tower_authz::{
-    AuthError, AuthLayer, Claims, ConfigError, DevIssuer, JwksVerifier, require_any_role,
+    AuthError, AuthLayer, Claims, ConfigError, DevIssuer, JwksVerifier, Tenants, require_any_role,
     require_role,
 };
 
@@ -62,15 +62,21 @@ pub(crate) fn add_dev_daemon(issuer: &DevIssuer) {
 /// (`audience` may be given in either form).
 ///
 /// Without `jwks_uri` the keys are found by OIDC discovery of `issuer`.
+/// The API's verifier: keys by discovery, or at `jwks_uri`; with `tenants`, `issuer` is a
+/// multi-tenant template with `{tenantid}` (and `jwks_uri` is required).
 pub(crate) fn verifier(
     issuer: &str,
     jwks_uri: Option<&str>,
     audience: &str,
+    tenants: Option<Tenants>,
 ) -> Result<JwksVerifier, ConfigError> {
     let client_id = audience.strip_prefix("api://").unwrap_or(audience);
-    let verifier = match jwks_uri {
-        Some(jwks_uri) => JwksVerifier::new(issuer, jwks_uri, client_id)?,
-        None => JwksVerifier::discover(issuer, client_id)?,
+    let verifier = match (jwks_uri, tenants) {
+        (Some(jwks_uri), Some(tenants)) => {
+            JwksVerifier::multi_tenant(issuer, jwks_uri, client_id, tenants)?
+        }
+        (Some(jwks_uri), None) => JwksVerifier::new(issuer, jwks_uri, client_id)?,
+        (None, _) => JwksVerifier::discover(issuer, client_id)?,
     };
     // Entra v2 tokens carry the client id; v1 tokens (and some clients' scopes) the app id URI.
     Ok(verifier.with_audience(format!("api://{client_id}")))

@@ -191,9 +191,9 @@ macro_rules! endpoint_setters {
         }
 
         /// After a failed discovery of the token endpoint, how long calls fail at once before
-        /// discovery is tried again. Default: 5 seconds.
+        /// discovery is tried again. Default: 5 seconds; at least 1 second.
         pub fn with_retry_interval(mut self, interval: Duration) -> Self {
-            self.inner.grant_mut().endpoint.retry = interval;
+            self.inner.grant_mut().endpoint.retry = interval.max(crate::fetch::MIN_RETRY_INTERVAL);
             self
         }
     };

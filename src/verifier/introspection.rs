@@ -205,9 +205,10 @@ impl IntrospectionVerifier {
     }
 
     /// After a failed discovery of the introspection endpoint, how long requests are answered
-    /// 503 at once (with this `Retry-After`) before discovery is tried again. Default: 5 seconds.
+    /// 503 at once (with this `Retry-After`) before discovery is tried again. Default: 5 seconds;
+    /// at least 1 second.
     pub fn with_retry_interval(mut self, interval: Duration) -> Self {
-        self.config_mut().retry = interval;
+        self.config_mut().retry = interval.max(fetch::MIN_RETRY_INTERVAL);
         self
     }
 

@@ -8,12 +8,17 @@
 //!   many unknown `kid`s arrive, so random `kid`s cannot be turned into a flood of fetches.
 //! - Keys are refreshed in the background once their lifetime (`Cache-Control: max-age`, within
 //!   bounds, else the refresh interval) has passed; requests keep using the keys held meanwhile.
-//! - A failed refresh keeps the keys held. Only when no keys were ever loaded does a request get
-//!   a 503 ([`Upstream`](crate::AuthErrorKind::Upstream)).
+//! - A failed refresh keeps the keys held, but not forever: once they are older than their
+//!   lifetime plus the stale limit (default one day), with the provider still failing, requests
+//!   get a 503 ([`Upstream`](crate::AuthErrorKind::Upstream)) until a fetch succeeds. Before the
+//!   first successful fetch, requests get a 503 too.
+//! - Tokens verified with a key that leaves the JWKS are refused from then on, even those whose
+//!   verification was still running when the new key set arrived.
 //! - No lock is held across network I/O: the fetch runs in its own task and requests that need
 //!   it await a shared handle to it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,8 +28,9 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::jwt::key_error;
-use super::jwt_core::{ParsedJwt, Validation};
+use super::jwt_core::{ParsedJwt, TENANT_PLACEHOLDER, Validation};
 use super::keys::{KeyError, KeySet};
+use super::tenants::Tenants;
 use super::verified::{self, CacheLookup, VerifiedCache};
 use super::{Verifier, validation_setters};
 use crate::claims::Claims;
@@ -36,6 +42,7 @@ const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
 const DEFAULT_REFRESH: Duration = Duration::from_secs(10 * 60);
 const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
+const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Verifies JWTs with keys from a JWKS, found directly or by OIDC discovery of the issuer.
 ///
@@ -58,6 +65,12 @@ const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// Construction does no I/O; the keys are fetched when the first token arrives, or when
 /// [`fetch_keys`](Self::fetch_keys) is called (to fail fast at startup).
+///
+/// **ID tokens.** An ID token from the same issuer whose `aud` equals the API's audience passes
+/// as an access token unless [`with_typ("at+jwt")`](Self::with_typ) is set (RFC 9068 §2.1,
+/// RFC 8725 §3.11). node-oidc-provider and Auth0 (RFC 9068 token profile) send `typ: at+jwt`;
+/// ZITADEL, Entra, FusionAuth and Keycloak send `typ: JWT`, so with them keep the API's audience
+/// distinct from the id of every client that logs users in (an ID token's `aud` is that client).
 pub struct JwksVerifier {
     validation: Validation,
     shared: Arc<SharedState>,
@@ -72,6 +85,7 @@ struct Config {
     min_refetch: Duration,
     retry: Duration,
     refresh: Duration,
+    max_stale: Duration,
     verified: Option<VerifiedCache>,
 }
 
@@ -79,6 +93,8 @@ struct SharedState {
     config: Config,
     keys: ArcSwapOption<Loaded>,
     refresh: Mutex<Refresh>,
+    /// Whether the held keys were found too old (logged once per change).
+    too_old: AtomicBool,
 }
 
 impl Clone for SharedState {
@@ -92,6 +108,19 @@ impl Clone for SharedState {
 struct Loaded {
     keys: KeySet,
     refresh_at: Instant,
+    /// Past this, with no successful refresh, the keys are no longer used.
+    trusted_until: Instant,
+}
+
+/// How usable the held keys are now.
+#[derive(PartialEq, Eq)]
+enum Age {
+    /// Within their lifetime, or none held yet.
+    Fresh,
+    /// Past their lifetime: still used while a refresh runs.
+    Stale,
+    /// Past the stale limit: not used until a fetch succeeds.
+    TooOld,
 }
 
 type Fetch = Shared<BoxFuture<'static, Result<(), AuthError>>>;
@@ -134,10 +163,10 @@ impl JwksVerifier {
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
-        if issuer.contains("{tenantid}") {
+        if issuer.contains(TENANT_PLACEHOLDER) {
             return Err(ConfigError::new(
                 crate::ConfigErrorKind::InvalidUrl,
-                "an issuer template with {tenantid} cannot be discovered: use JwksVerifier::new with the JWKS URL",
+                "an issuer template with {tenantid} cannot be discovered: use JwksVerifier::multi_tenant with the JWKS URL",
             ));
         }
         let jwks_uri = Endpoint::discovered(&issuer, "jwks_uri")?;
@@ -147,28 +176,61 @@ impl JwksVerifier {
     /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
     /// containing `audience`.
     ///
-    /// For a multi-tenant Entra application, `issuer` may contain `{tenantid}`, as Entra's
-    /// multi-tenant metadata does: the token's `tid` is substituted and the result must then
-    /// equal `iss` exactly (restrict tenants with `with_tenants`).
-    ///
-    /// ```
-    /// use tower_authz::JwksVerifier;
-    ///
-    /// let verifier = JwksVerifier::new(
-    ///     "https://login.microsoftonline.com/{tenantid}/v2.0",
-    ///     "https://login.microsoftonline.com/common/discovery/v2.0/keys",
-    ///     "api://my-api-client-id",
-    /// )
-    /// .unwrap()
-    /// .with_tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
-    /// ```
+    /// An issuer containing `{tenantid}` is refused here: use
+    /// [`multi_tenant`](Self::multi_tenant), which makes you say which tenants to accept.
     pub fn new(
         issuer: impl Into<String>,
         jwks_uri: &str,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
+        let issuer = issuer.into();
+        if issuer.contains(TENANT_PLACEHOLDER) {
+            return Err(ConfigError::new(
+                crate::ConfigErrorKind::InvalidValue,
+                "an issuer template with {tenantid} accepts tokens of other tenants: use JwksVerifier::multi_tenant with Tenants::only(..) or Tenants::any_tenant()",
+            ));
+        }
         let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
-        Self::build(issuer.into(), audience.into(), jwks_uri)
+        Self::build(issuer, audience.into(), jwks_uri)
+    }
+
+    /// A multi-tenant Entra application: `issuer_template` contains `{tenantid}`, as Entra's
+    /// multi-tenant metadata (`/common`, `/organizations`) does; the token's `tid` is substituted
+    /// and the result must then equal `iss` exactly, and `tid` must be accepted by `tenants`.
+    ///
+    /// There is no default for `tenants`: any organisation can add a multi-tenant application to
+    /// its tenant and obtain tokens for it, so say whether only your customers' tenants get in
+    /// ([`Tenants::only`]) or every tenant ([`Tenants::any_tenant`], for an API that checks `tid`
+    /// itself).
+    ///
+    /// ```
+    /// use tower_authz::{JwksVerifier, Tenants};
+    ///
+    /// let verifier = JwksVerifier::multi_tenant(
+    ///     "https://login.microsoftonline.com/{tenantid}/v2.0",
+    ///     "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+    ///     "api://my-api-client-id",
+    ///     Tenants::only(["72f988bf-86f1-41af-91ab-2d7cd011db47"]),
+    /// )
+    /// .unwrap();
+    /// ```
+    pub fn multi_tenant(
+        issuer_template: impl Into<String>,
+        jwks_uri: &str,
+        audience: impl Into<String>,
+        tenants: Tenants,
+    ) -> Result<Self, ConfigError> {
+        let issuer = issuer_template.into();
+        if issuer.matches(TENANT_PLACEHOLDER).count() != 1 {
+            return Err(ConfigError::new(
+                crate::ConfigErrorKind::InvalidValue,
+                "a multi-tenant issuer template must contain {tenantid} exactly once",
+            ));
+        }
+        let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
+        let mut verifier = Self::build(issuer, audience.into(), jwks_uri)?;
+        verifier.validation.tenants = Some(tenants);
+        Ok(verifier)
     }
 
     fn build(issuer: String, audience: String, jwks_uri: Endpoint) -> Result<Self, ConfigError> {
@@ -179,10 +241,8 @@ impl JwksVerifier {
             min_refetch: DEFAULT_MIN_REFETCH,
             retry: DEFAULT_RETRY,
             refresh: DEFAULT_REFRESH,
-            verified: Some(VerifiedCache::new(
-                verified::DEFAULT_MAX_TTL,
-                verified::DEFAULT_CAPACITY,
-            )),
+            max_stale: DEFAULT_MAX_STALE,
+            verified: VerifiedCache::new(verified::DEFAULT_MAX_TTL, verified::DEFAULT_CAPACITY),
         };
         Ok(Self {
             validation: Validation::new(issuer, audience),
@@ -211,16 +271,36 @@ impl JwksVerifier {
     }
 
     /// The least time between two fetches while keys are held, whatever asks for them (unknown
-    /// `kid`s, refreshes). Default: 30 seconds.
+    /// `kid`s, refreshes). Default: 30 seconds; at least 1 second (a shorter one is raised to it),
+    /// so that tokens with made-up `kid`s cannot be turned into a flood of fetches.
     pub fn with_min_refetch_interval(mut self, interval: Duration) -> Self {
-        self.config_mut().min_refetch = interval;
+        self.config_mut().min_refetch = interval.max(fetch::MIN_RETRY_INTERVAL);
         self
     }
 
     /// The least time between two fetch attempts while no keys were ever loaded; also the
-    /// `Retry-After` of the 503 answered meanwhile. Default: 5 seconds.
+    /// `Retry-After` of the 503 answered meanwhile. Default: 5 seconds; at least 1 second.
     pub fn with_retry_interval(mut self, interval: Duration) -> Self {
-        self.config_mut().retry = interval;
+        self.config_mut().retry = interval.max(fetch::MIN_RETRY_INTERVAL);
+        self
+    }
+
+    /// How long past their lifetime (see
+    /// [`with_refresh_interval`](Self::with_refresh_interval)) keys are still used while every
+    /// refresh fails. Past it, requests are answered 503 until a fetch succeeds, rather than
+    /// trusting keys the provider may have revoked long ago; the change is logged once at warn,
+    /// and the recovery once at info. Default: one day.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_authz::JwksVerifier;
+    ///
+    /// let verifier = JwksVerifier::discover("https://id.example.com", "api")
+    ///     .unwrap()
+    ///     .with_max_stale(Duration::from_secs(6 * 60 * 60));
+    /// ```
+    pub fn with_max_stale(mut self, max_stale: Duration) -> Self {
+        self.config_mut().max_stale = max_stale;
         self
     }
 
@@ -232,12 +312,12 @@ impl JwksVerifier {
         self
     }
 
-    /// Caches verified tokens (recognised by a SHA-256 of their bytes) so that a token seen
-    /// before skips the signature check; `exp`/`nbf` are checked on every hit, an entry lives at
+    /// Caches verified tokens (recognised by a keyed SipHash-2-4 128-bit hash of their bytes,
+    /// the whole token compared on a hit) so that a token seen before skips the signature check; `exp`/`nbf` are checked on every hit, an entry lives at
     /// most until `exp` and `max_ttl`, and tokens of a key that leaves the JWKS are dropped.
     /// Default: on, 60 s, 10 000 entries.
     pub fn with_verified_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
-        self.config_mut().verified = Some(VerifiedCache::new(max_ttl, capacity));
+        self.config_mut().verified = VerifiedCache::new(max_ttl, capacity);
         self
     }
 
@@ -262,7 +342,10 @@ impl JwksVerifier {
 
     fn lookup(&self, jwt: &ParsedJwt<'_>) -> Lookup {
         let guard = self.shared.keys.load();
-        let Some(loaded) = guard.as_ref() else {
+        let Some(loaded) = guard
+            .as_ref()
+            .filter(|loaded| Instant::now() < loaded.trusted_until)
+        else {
             return Lookup::NoKeysYet;
         };
         match jwt.verify_signature(&loaded.keys) {
@@ -282,6 +365,7 @@ impl SharedState {
             config,
             keys: ArcSwapOption::empty(),
             refresh: Mutex::new(Refresh::default()),
+            too_old: AtomicBool::new(false),
         }
     }
 
@@ -291,9 +375,16 @@ impl SharedState {
         self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The interval that gates fetches now: short while no keys are held, else the minimum.
+    /// The interval that gates fetches now: short while no usable keys are held, else the
+    /// minimum.
     fn gate(&self) -> Duration {
-        if self.keys.load().is_some() {
+        let now = Instant::now();
+        if self
+            .keys
+            .load()
+            .as_ref()
+            .is_some_and(|loaded| now < loaded.trusted_until)
+        {
             self.config.min_refetch
         } else {
             self.config.retry
@@ -337,18 +428,28 @@ impl SharedState {
         Ok(fetch)
     }
 
-    /// Starts a background refresh once the held keys' lifetime has passed; requests go on with
-    /// the keys held meanwhile.
-    fn refresh_if_stale(self: &Arc<Self>) {
-        let stale = self
-            .keys
-            .load()
-            .as_ref()
-            .is_some_and(|loaded| Instant::now() >= loaded.refresh_at);
-        if stale {
-            // Dropping the handle does not cancel the spawned fetch.
+    /// How old the held keys are; starts a background refresh once their lifetime has passed
+    /// (requests go on with the keys held meanwhile, unless they are too old).
+    fn refresh_if_stale(self: &Arc<Self>) -> Age {
+        let now = Instant::now();
+        let age = match &*self.keys.load() {
+            Some(loaded) if now >= loaded.trusted_until => Age::TooOld,
+            Some(loaded) if now >= loaded.refresh_at => Age::Stale,
+            _ => Age::Fresh,
+        };
+        if age == Age::TooOld && !self.too_old.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                issuer = %self.config.issuer,
+                max_stale = ?self.config.max_stale,
+                "the JWKS could not be refreshed for longer than the stale limit; requests are refused (503) until it can"
+            );
+        }
+        if age != Age::Fresh {
+            // Dropping the handle does not cancel the spawned fetch. Too-old keys are waited for
+            // on the request's slow path.
             let _ = self.start_fetch(self.config.min_refetch);
         }
+        age
     }
 
     async fn fetch(&self) -> Result<(), AuthError> {
@@ -396,19 +497,30 @@ impl SharedState {
             MAX_REFRESH.max(self.config.min_refetch),
         );
         let count = keys.len();
-        if let (Some(verified), Some(old)) = (&self.config.verified, &*self.keys.load()) {
-            let kept: Vec<[u8; 32]> = keys.fingerprints().collect();
-            verified.forget_keys(
-                old.keys
-                    .fingerprints()
-                    .filter(|k| !kept.contains(k))
-                    .collect(),
-            );
-        }
-        self.keys.store(Some(Arc::new(Loaded {
+        let now = Instant::now();
+        let refresh_at = now.checked_add(lifetime).unwrap_or(now);
+        let loaded = Arc::new(Loaded {
             keys,
-            refresh_at: Instant::now() + lifetime,
-        })));
+            refresh_at,
+            trusted_until: refresh_at
+                .checked_add(self.config.max_stale)
+                .unwrap_or(refresh_at),
+        });
+        // The new keys first, then the cache forgets the removed ones: a verification that read
+        // the old keys and inserts its result afterwards is then voided too.
+        let old = self.keys.swap(Some(Arc::clone(&loaded)));
+        if let (Some(verified), Some(old)) = (&self.config.verified, old) {
+            let held: Vec<[u8; 32]> = loaded.keys.fingerprints().collect();
+            let removed = old
+                .keys
+                .fingerprints()
+                .filter(|k| !held.contains(k))
+                .collect();
+            verified.forget_keys(removed, held);
+        }
+        if self.too_old.swap(false, Ordering::Relaxed) {
+            tracing::info!(issuer = %self.config.issuer, "the JWKS was fetched again; requests are verified again");
+        }
         Ok(count)
     }
 }
@@ -424,7 +536,9 @@ impl Verifier for JwksVerifier {
         if token.len() > self.validation.max_token_len {
             return Some(Err(AuthError::invalid_token("the token is too large")));
         }
-        self.shared.refresh_if_stale();
+        if self.shared.refresh_if_stale() == Age::TooOld {
+            return None;
+        }
         let cache = self.shared.config.verified.as_ref()?;
         match cache.get(token, self.validation.leeway) {
             CacheLookup::Hit(result) => Some(result),
@@ -436,10 +550,10 @@ impl Verifier for JwksVerifier {
         if token.len() > self.validation.max_token_len {
             return Err(AuthError::invalid_token("the token is too large"));
         }
-        self.shared.refresh_if_stale();
+        let age = self.shared.refresh_if_stale();
         let verified = self.shared.config.verified.as_ref();
         let mut hash = None;
-        if let Some(cache) = verified {
+        if let Some(cache) = verified.filter(|_| age != Age::TooOld) {
             match cache.get(token, self.validation.leeway) {
                 CacheLookup::Hit(result) => return result,
                 CacheLookup::Miss(miss) => hash = Some(miss),
@@ -497,6 +611,33 @@ mod tests {
             .expect("valid")
             .with_min_refetch_interval(Duration::from_secs(1));
         assert!(format!("{v:?}").contains("id.example.com"));
+    }
+
+    #[test]
+    fn a_tenant_template_needs_a_stated_choice_of_tenants() {
+        let template = "https://login.example/{tenantid}/v2.0";
+        let keys = "https://login.example/common/keys";
+        for refused in [
+            JwksVerifier::new(template, keys, "api").map(drop),
+            JwksVerifier::discover(template, "api").map(drop),
+            JwksVerifier::multi_tenant(
+                "https://login.example/v2.0",
+                keys,
+                "api",
+                Tenants::any_tenant(),
+            )
+            .map(drop),
+        ] {
+            let kind = refused.expect_err("refused").kind();
+            assert!(
+                matches!(
+                    kind,
+                    crate::ConfigErrorKind::InvalidValue | crate::ConfigErrorKind::InvalidUrl
+                ),
+                "{kind:?}"
+            );
+        }
+        assert!(JwksVerifier::multi_tenant(template, keys, "api", Tenants::only(["t"])).is_ok());
     }
 
     #[tokio::test]

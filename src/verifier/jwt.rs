@@ -48,18 +48,15 @@ impl JwtVerifier {
         Self {
             validation: Validation::new(issuer.into(), audience.into()),
             keys: KeySet::configured(),
-            verified: Some(VerifiedCache::new(
-                verified::DEFAULT_MAX_TTL,
-                verified::DEFAULT_CAPACITY,
-            )),
+            verified: VerifiedCache::new(verified::DEFAULT_MAX_TTL, verified::DEFAULT_CAPACITY),
         }
     }
 
-    /// Caches verified tokens (recognised by a SHA-256 of their bytes) so that a token seen
-    /// before skips the signature check; `exp`/`nbf` are checked on every hit, and an entry lives
+    /// Caches verified tokens (recognised by a keyed SipHash-2-4 128-bit hash of their bytes,
+    /// the whole token compared on a hit) so that a token seen before skips the signature check; `exp`/`nbf` are checked on every hit, and an entry lives
     /// at most until `exp` and `max_ttl`. Default: on, 60 s, 10 000 entries.
     pub fn with_verified_cache(mut self, max_ttl: std::time::Duration, capacity: u64) -> Self {
-        self.verified = Some(VerifiedCache::new(max_ttl, capacity));
+        self.verified = VerifiedCache::new(max_ttl, capacity);
         self
     }
 
@@ -72,7 +69,8 @@ impl JwtVerifier {
     validation_setters!(validation);
 
     /// Adds an HMAC secret, accepted for HS256 (and HS384/HS512 if it is long enough). The secret
-    /// must be at least 32 bytes (RFC 7518 §3.2).
+    /// must be at least 32 bytes (RFC 7518 §3.2). A PEM document is refused (a public key used as
+    /// an HMAC secret lets anyone sign tokens, CVE-2016-10555).
     pub fn with_hmac_secret(self, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let key = Key::hmac(secret.as_ref(), None)?;
         Ok(self.push(key))
@@ -121,7 +119,7 @@ impl JwtVerifier {
         };
         let hash = match cache.get(token, self.validation.leeway) {
             CacheLookup::Hit(result) => return result,
-            CacheLookup::Miss(hash) => hash,
+            CacheLookup::Miss(miss) => miss,
         };
         let (claims, key) = self.verify_uncached(token)?;
         cache.insert(hash, &claims, key);
@@ -245,6 +243,15 @@ mod tests {
                 .is_err()
         );
         assert!(JwtVerifier::new("i", "a").with_jwk("{}").is_err());
+        // CVE-2016-10555: a public key is never an HMAC secret.
+        let pem = "\n-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----\n";
+        assert_eq!(
+            JwtVerifier::new("i", "a")
+                .with_hmac_secret(pem)
+                .map(drop)
+                .map_err(|e| e.kind()),
+            Err(crate::ConfigErrorKind::InvalidKey)
+        );
         assert!(
             JwtVerifier::new("i", "a")
                 .with_jwks("{\"keys\":[{\"kty\":\"RSA\"}]}")

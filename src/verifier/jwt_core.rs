@@ -15,6 +15,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::keys::{Algorithm, Key, KeyError, KeySet};
+use super::tenants::Tenants;
 use crate::claims::{Claims, RoleSource, numeric_date};
 use crate::error::AuthError;
 
@@ -26,10 +27,11 @@ pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// What a JWT's claims are checked against. Built by the verifiers' `with_*` methods.
 #[derive(Debug, Clone)]
 pub(crate) struct Validation {
-    /// The exact `iss`, or a template with `{tenantid}` (Entra multi-tenant metadata).
+    /// The exact `iss`, or with `tenants` a template with `{tenantid}` (Entra multi-tenant
+    /// metadata).
     pub(crate) issuer: String,
-    /// With a `{tenantid}` template: the tenants accepted (`None`: any).
-    pub(crate) tenants: Option<Vec<String>>,
+    /// `Some`: `issuer` is a `{tenantid}` template and these tenants are accepted.
+    pub(crate) tenants: Option<Tenants>,
     pub(crate) audiences: Vec<String>,
     pub(crate) any_audience: bool,
     pub(crate) leeway: u64,
@@ -116,7 +118,11 @@ impl<'a> ParsedJwt<'a> {
         if header_bytes.trim_ascii_start().first() != Some(&b'{') {
             return Err(AuthError::invalid_token("the token header is malformed"));
         }
-        let parsed: Header<'_> = serde_json::from_slice(header_bytes)
+        // RFC 7515 §5.2 step 3: the header must be UTF-8 throughout. serde_json checks UTF-8
+        // only in the strings it reads, not in the members it skips, so check it all first.
+        let header_text = std::str::from_utf8(header_bytes)
+            .map_err(|_| AuthError::invalid_token("the token header is malformed"))?;
+        let parsed: Header<'_> = serde_json::from_str(header_text)
             .map_err(|_| AuthError::invalid_token("the token header is malformed"))?;
         if parsed.enc.is_some() {
             return Err(AuthError::invalid_token(
@@ -181,7 +187,10 @@ impl<'a> ParsedJwt<'a> {
         let payload = URL_SAFE_NO_PAD
             .decode(self.payload)
             .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
-        let value: Value = serde_json::from_slice(&payload)
+        // RFC 7519 §7.2 step 9: the claims must be UTF-8 throughout (see the header above).
+        let payload = std::str::from_utf8(&payload)
+            .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
+        let value: Value = serde_json::from_str(payload)
             .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
         check_claims(&value, validation, now())?;
         Claims::from_value(value, &validation.roles)
@@ -205,20 +214,20 @@ pub(crate) fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(
 }
 
 /// The placeholder of Entra's multi-tenant metadata.
-const TENANT_PLACEHOLDER: &str = "{tenantid}";
+pub(crate) const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// Checks `iss`: equal to the configured issuer, or for a `{tenantid}` template, equal to the
-/// template with the token's `tid` substituted (and `tid` among the accepted tenants, if set).
+/// template with the token's `tid` substituted (and `tid` among the accepted tenants).
 fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<(), AuthError> {
     let other = || AuthError::invalid_token("the token is from another issuer");
     let iss = map.get("iss").and_then(Value::as_str).ok_or_else(other)?;
-    if !v.issuer.contains(TENANT_PLACEHOLDER) {
+    let Some(tenants) = &v.tenants else {
         return if iss == v.issuer {
             Ok(())
         } else {
             Err(other())
         };
-    }
+    };
     let tid = map
         .get("tid")
         .and_then(Value::as_str)
@@ -226,10 +235,7 @@ fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<
             !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
         .ok_or_else(other)?;
-    if v.tenants
-        .as_ref()
-        .is_some_and(|tenants| !tenants.iter().any(|t| t == tid))
-    {
+    if !tenants.accepts(tid) {
         return Err(AuthError::invalid_token(
             "the token is from a tenant not accepted here",
         ));
@@ -411,6 +417,17 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_anywhere_in_the_header_is_refused() {
+        // An unknown member whose value holds a byte that is not UTF-8 (serde_json alone skips it).
+        let mut header = br#"{"alg":"RS256","x":""#.to_vec();
+        header.extend_from_slice(&[0xff, 0xfe]);
+        header.extend_from_slice(br#""}"#);
+        assert!(serde_json::from_slice::<Header<'_>>(&header).is_ok());
+        let token = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(&header));
+        assert_eq!(parse_err(&token), AuthErrorKind::InvalidToken);
+    }
+
+    #[test]
     fn ignored_headers_do_not_matter() {
         let header = json!({"alg": "ES256", "kid": "k", "jku": "https://evil", "x5u": "https://evil", "jwk": {"kty": "EC"}, "x5c": ["AAAA"]});
         let token = format!("{}.e30.c2ln", b64(&header));
@@ -473,6 +490,16 @@ mod tests {
     #[test]
     fn tenant_templates() {
         let mut v = Validation::new("https://login.example/{tenantid}/v2.0".into(), "api".into());
+        // Without a stated tenant policy the template is an ordinary (unmatchable) issuer.
+        assert!(
+            check_claims(
+                &json!({"iss": "https://login.example/t1/v2.0", "tid": "t1", "aud": "api", "exp": 2_000_000}),
+                &v,
+                1
+            )
+            .is_err()
+        );
+        v.tenants = Some(Tenants::any_tenant());
         let claims =
             |iss: &str, tid: &str| json!({"iss": iss, "tid": tid, "aud": "api", "exp": 2_000_000});
         assert!(check_claims(&claims("https://login.example/t1/v2.0", "t1"), &v, 1).is_ok());
@@ -488,7 +515,7 @@ mod tests {
                 "{iss} {tid}"
             );
         }
-        v.tenants = Some(vec!["t2".into()]);
+        v.tenants = Some(Tenants::only(["t2"]));
         assert!(check_claims(&claims("https://login.example/t1/v2.0", "t1"), &v, 1).is_err());
         assert!(check_claims(&claims("https://login.example/t2/v2.0", "t2"), &v, 1).is_ok());
     }

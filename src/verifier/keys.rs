@@ -284,7 +284,15 @@ impl Key {
 
     /// An HMAC secret; `only` restricts it to one algorithm. The secret must be at least as long
     /// as the hash output of each algorithm it may verify (RFC 7518 §3.2).
+    ///
+    /// A PEM document is refused: a public key passed as an HMAC secret lets anyone who has the
+    /// public key (everyone) sign tokens (CVE-2016-10555).
     pub(crate) fn hmac(secret: &[u8], only: Option<Algorithm>) -> Result<Self, ConfigError> {
+        if secret.trim_ascii_start().starts_with(b"-----BEGIN") {
+            return Err(invalid_key(
+                "the HMAC secret is a PEM document: a public key is never an HMAC secret (use with_public_key_pem)",
+            ));
+        }
         let algs = narrow(&Algorithm::HMAC, only)?;
         let mut checks = Vec::new();
         for alg in algs {

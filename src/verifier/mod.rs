@@ -24,6 +24,7 @@ mod jwks;
 mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
+mod tenants;
 mod verified;
 
 #[cfg(feature = "introspection")]
@@ -34,6 +35,7 @@ pub use issuers::MultiIssuer;
 pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
 pub use keys::Algorithm;
+pub use tenants::Tenants;
 
 /// Checks a token and returns its claims.
 ///
@@ -141,14 +143,6 @@ macro_rules! validation_setters {
         /// The largest token accepted, checked before anything else. Default: 8 KiB.
         pub fn with_max_token_len(mut self, bytes: usize) -> Self {
             self.$($validation).+.max_token_len = bytes;
-            self
-        }
-
-        /// With an issuer template containing `{tenantid}` (Entra's multi-tenant metadata):
-        /// accepts only tokens whose `tid` is one of `tenants`. Default: any tenant whose
-        /// `iss` matches the template.
-        pub fn with_tenants(mut self, tenants: impl IntoIterator<Item = impl Into<String>>) -> Self {
-            self.$($validation).+.tenants = Some(tenants.into_iter().map(Into::into).collect());
             self
         }
 

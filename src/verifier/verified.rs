@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use moka::Expiry;
 use moka::sync::Cache;
@@ -49,6 +50,9 @@ struct Entry {
     ttl: Duration,
     /// When the shared entry expires; a thread's copy expires with it.
     deadline: Instant,
+    /// The cache's epoch when the verification began (before the keys were read): an entry
+    /// from an earlier epoch may have been verified with a key removed since, and is a miss.
+    epoch: u64,
 }
 
 struct EntryExpiry;
@@ -91,8 +95,16 @@ fn fingerprint(token: &str) -> Fingerprint {
 pub(crate) enum CacheLookup {
     /// The token was verified before: its claims if its times still hold, or why they do not.
     Hit(Result<Claims, AuthError>),
-    /// Not in the cache; the keyed hash to [`VerifiedCache::insert`] it under once verified.
-    Miss(u128),
+    /// Not in the cache; what [`VerifiedCache::insert`] needs once the token is verified.
+    Miss(Miss),
+}
+
+/// A cache miss: the token's keyed hash, and the epoch the lookup saw (which the verification's
+/// key read comes after).
+#[derive(Clone, Copy)]
+pub(crate) struct Miss {
+    hash: u128,
+    epoch: u64,
 }
 
 /// The cache of verified tokens of one verifier.
@@ -104,6 +116,9 @@ pub(crate) struct VerifiedCache {
     hash_key: [u8; 16],
     /// Bumped whenever entries are dropped for a removed key: voids the threads' copies.
     epoch: Arc<AtomicU64>,
+    /// The fingerprints of the keys held since the last removal (set before the epoch bump):
+    /// an entry from an earlier epoch is trusted only if its key is among them.
+    held: Arc<ArcSwapOption<Vec<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for VerifiedCache {
@@ -125,15 +140,18 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
 }
 
 impl VerifiedCache {
-    pub(crate) fn new(max_ttl: Duration, capacity: u64) -> Self {
+    /// A cache with a fresh random hash key; `None` (no cache: every token is fully checked) if
+    /// the system has no randomness to draw the key from, rather than a key anyone can guess.
+    pub(crate) fn new(max_ttl: Duration, capacity: u64) -> Option<Self> {
         static IDS: AtomicU64 = AtomicU64::new(0);
         let mut hash_key = [0u8; 16];
         if SystemRandom::new().fill(&mut hash_key).is_err() {
-            // The system RNG failing is not something to serve requests on: a cache whose
-            // entries can never be found is merely slow, never wrong.
-            tracing::error!("no randomness for the verified-token cache key; the cache is off");
+            tracing::error!(
+                "no randomness for the verified-token cache key; the cache is off and every token's signature is checked"
+            );
+            return None;
         }
-        Self {
+        Some(Self {
             cache: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(EntryExpiry)
@@ -143,7 +161,8 @@ impl VerifiedCache {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             hash_key,
             epoch: Arc::new(AtomicU64::new(0)),
-        }
+            held: Arc::new(ArcSwapOption::empty()),
+        })
     }
 
     /// The keyed hash of a token.
@@ -168,14 +187,30 @@ impl VerifiedCache {
             Some(hit) => hit,
             None => {
                 let hash = self.hash(token);
-                let Some(entry) = self.cache.get(&hash) else {
-                    return CacheLookup::Miss(hash);
+                let Some(entry) = self
+                    .cache
+                    .get(&hash)
+                    .filter(|entry| self.still_trusted(entry, epoch))
+                else {
+                    return CacheLookup::Miss(Miss { hash, epoch });
                 };
                 self.keep_near(key, token, &entry, epoch, now_instant);
                 (entry.claims, entry.exp, entry.nbf)
             }
         };
         CacheLookup::Hit(check_times_parsed(exp, nbf, leeway, now()).map(|()| claims))
+    }
+
+    /// Whether a shared entry may be used: made in this epoch, or with a key still held. An
+    /// entry from before a key removal may have raced it (verified with the removed key,
+    /// inserted after the removal dropped that key's entries); its key decides.
+    fn still_trusted(&self, entry: &Entry, epoch: u64) -> bool {
+        entry.epoch == epoch
+            || self
+                .held
+                .load()
+                .as_ref()
+                .is_some_and(|held| held.contains(&entry.key))
     }
 
     /// Gives this thread its own copy of a shared entry. Copies that expired or were voided
@@ -209,8 +244,8 @@ impl VerifiedCache {
         });
     }
 
-    /// Remembers a token verified with the key whose fingerprint is `key`.
-    pub(crate) fn insert(&self, hash: u128, claims: &Claims, key: [u8; 32]) {
+    /// Remembers a token verified with the key whose fingerprint is `key`, after `miss`.
+    pub(crate) fn insert(&self, miss: Miss, claims: &Claims, key: [u8; 32]) {
         let exp = claims.expires_at();
         let ttl = match exp {
             Some(exp) => Duration::from_secs(exp.saturating_sub(now())).min(self.max_ttl),
@@ -226,15 +261,19 @@ impl VerifiedCache {
             key,
             ttl,
             deadline: Instant::now() + ttl,
+            epoch: miss.epoch,
         };
-        self.cache.insert(hash, entry);
+        self.cache.insert(miss.hash, entry);
     }
 
-    /// Drops every token verified with one of the keys in `removed`.
-    pub(crate) fn forget_keys(&self, removed: Vec<[u8; 32]>) {
+    /// Drops every token verified with one of the keys in `removed`; `held` are the keys now
+    /// held. Call it after the key set without them is in place: entries of verifications that
+    /// read the old key set and are inserted afterwards are then refused too.
+    pub(crate) fn forget_keys(&self, removed: Vec<[u8; 32]>, held: Vec<[u8; 32]>) {
         if removed.is_empty() {
             return;
         }
+        self.held.store(Some(Arc::new(held)));
         // Only fails if invalidation closures were not enabled, which `new` does.
         let _ = self
             .cache
@@ -261,8 +300,8 @@ mod tests {
 
     /// Verifies `token` as the verifiers do: look up, and on a miss insert under its hash.
     fn remember(cache: &VerifiedCache, token: &str, exp: u64, key: u8) {
-        if let CacheLookup::Miss(hash) = cache.get(token, 0) {
-            cache.insert(hash, &claims(exp), [key; 32]);
+        if let CacheLookup::Miss(miss) = cache.get(token, 0) {
+            cache.insert(miss, &claims(exp), [key; 32]);
         }
     }
 
@@ -272,14 +311,14 @@ mod tests {
 
     #[test]
     fn hits_recheck_exp_and_forgetting_a_key_drops_its_tokens() {
-        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100);
+        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100).expect("randomness");
         remember(&cache, "a", now() + 3600, 1);
         remember(&cache, "b", now() + 3600, 2);
         // Twice: the second hit comes from this thread's own copy.
         assert!(is_hit(&cache, "a"));
         assert!(is_hit(&cache, "a"));
         assert!(matches!(cache.get("c", 0), CacheLookup::Miss(_)));
-        cache.forget_keys(vec![[1; 32]]);
+        cache.forget_keys(vec![[1; 32]], vec![[2; 32]]);
         assert!(!is_hit(&cache, "a"), "the thread's copy is void too");
         assert!(is_hit(&cache, "b"));
         // An already expired token is not cached at all.
@@ -288,8 +327,27 @@ mod tests {
     }
 
     #[test]
+    fn a_verification_that_raced_a_key_removal_is_not_trusted() {
+        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100).expect("randomness");
+        // The lookup (and the key read after it) happens before the removal; the insert after.
+        let CacheLookup::Miss(miss) = cache.get("raced", 0) else {
+            panic!("empty cache hit");
+        };
+        remember(&cache, "kept", now() + 3600, 8);
+        cache.forget_keys(vec![[7; 32]], vec![[8; 32]]);
+        cache.insert(miss, &claims(now() + 3600), [7; 32]);
+        assert!(!is_hit(&cache, "raced"));
+        assert!(!is_hit(&cache, "raced"), "nor from a thread's copy");
+        // An entry of a key still held stays usable across the removal.
+        assert!(is_hit(&cache, "kept"));
+        // A verification after the removal is cached as usual.
+        remember(&cache, "raced", now() + 3600, 8);
+        assert!(is_hit(&cache, "raced"));
+    }
+
+    #[test]
     fn a_token_that_shares_the_fingerprint_of_a_cached_one_is_a_miss() {
-        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100);
+        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 100).expect("randomness");
         let valid = "header.payload-one.the-same-signature-tail";
         let forged = "header.payload-two.the-same-signature-tail";
         assert_eq!(fingerprint(valid), fingerprint(forged));
@@ -306,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_threads_expired_copies_go_when_it_makes_the_next() {
-        let cache = VerifiedCache::new(Duration::from_millis(50), 10);
+        let cache = VerifiedCache::new(Duration::from_millis(50), 10).expect("randomness");
         // A fresh thread, so that other tests' copies do not count.
         std::thread::spawn(move || {
             remember(&cache, "short-lived", now() + 3600, 0);
@@ -324,8 +382,8 @@ mod tests {
     #[test]
     fn hashes_are_keyed_per_cache() {
         let (one, two) = (
-            VerifiedCache::new(DEFAULT_MAX_TTL, 1),
-            VerifiedCache::new(DEFAULT_MAX_TTL, 1),
+            VerifiedCache::new(DEFAULT_MAX_TTL, 1).expect("randomness"),
+            VerifiedCache::new(DEFAULT_MAX_TTL, 1).expect("randomness"),
         );
         assert_eq!(one.hash("token"), one.hash("token"));
         assert_ne!(one.hash("token"), two.hash("token"));
@@ -334,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_threads_copy_expires_with_the_shared_entry() {
-        let cache = VerifiedCache::new(Duration::from_millis(50), 10);
+        let cache = VerifiedCache::new(Duration::from_millis(50), 10).expect("randomness");
         remember(&cache, "t", now() + 3600, 0);
         assert!(is_hit(&cache, "t"));
         assert!(is_hit(&cache, "t"));
@@ -344,7 +402,7 @@ mod tests {
 
     #[test]
     fn capacity_is_bounded() {
-        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 50);
+        let cache = VerifiedCache::new(DEFAULT_MAX_TTL, 50).expect("randomness");
         for i in 0..1000 {
             remember(&cache, &i.to_string(), now() + 3600, 0);
         }

@@ -2,6 +2,8 @@
 //!
 //! - `GET /whoami`: any valid token; answers the verified claims as JSON.
 //! - `GET /admin`: needs the role `admin`.
+//! - `GET /.well-known/oauth-protected-resource`: its RFC 9728 metadata (no token needed), which
+//!   every 401 challenge points at with `resource_metadata="..."`.
 //!
 //! With no flags it starts the embedded development issuer and prints tokens and curl lines:
 //!
@@ -16,6 +18,11 @@
 //! cargo run --example jwt_api -- --issuer http://localhost:9011 \
 //!     --jwks-uri http://localhost:9011/.well-known/jwks.json --audience <application id>
 //! ```
+//!
+//! `--algorithms ES256,RS256` accepts only those signature algorithms (the default: every
+//! algorithm the provider's key types allow); an unknown name is a usage error.
+//! `--resource` sets the resource identifier announced in the metadata (default: the URL the
+//! example listens on).
 //!
 //! For the load test (`scripts/load`): `--print-test-tokens` also prints an expired and a
 //! forged token of the development issuer, and `--echo-header x-load-kind` copies that request
@@ -33,7 +40,8 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
 use tower_authz::{
-    AuthLayer, Claims, DevAlgorithm, DevIssuer, DevKey, JwksVerifier, RequireRole, RoleSource, role,
+    Algorithm, AuthLayer, Claims, DevAlgorithm, DevIssuer, DevKey, JwksVerifier,
+    ProtectedResourceMetadata, RequireRole, RoleSource, role,
 };
 
 role!(
@@ -58,6 +66,14 @@ struct Args {
     /// `realm_access`, or a JSON pointer such as `/resource_access/my-client/roles`.
     #[arg(long, default_value = "roles")]
     roles_claim: String,
+    /// Accept only these signature algorithms, comma-separated (RS256, RS384, RS512, PS256,
+    /// PS384, PS512, ES256, ES384, EdDSA). Default: every one the keys' types allow.
+    #[arg(long, value_delimiter = ',', value_parser = parse_algorithm, value_name = "ALG,...")]
+    algorithms: Vec<Algorithm>,
+    /// The resource identifier in the RFC 9728 metadata document. Default: the URL this API
+    /// listens on (`http://127.0.0.1:<port>`).
+    #[arg(long)]
+    resource: Option<String>,
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8090)]
     port: u16,
@@ -68,6 +84,13 @@ struct Args {
     /// Copy this request header, when present, onto the response (refusals included).
     #[arg(long, value_name = "HEADER")]
     echo_header: Option<HeaderName>,
+}
+
+/// A JOSE algorithm name, as `Algorithm` parses it; `none` and unknown names are refused.
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    name.trim()
+        .parse()
+        .map_err(|_| format!("unknown or unsupported signature algorithm `{name}`"))
 }
 
 fn role_source(claim: &str) -> RoleSource {
@@ -118,39 +141,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keep the development issuer alive for as long as the server runs.
     let mut dev = None;
-    let verifier = match &args.issuer {
+    let (verifier, issuer) = match &args.issuer {
         Some(issuer) => {
             let audience = args
                 .audience
                 .clone()
                 .ok_or("--audience is required with --issuer")?;
-            match &args.jwks_uri {
+            let verifier = match &args.jwks_uri {
                 Some(jwks_uri) => JwksVerifier::new(issuer, jwks_uri, audience)?,
                 None => JwksVerifier::discover(issuer, audience)?,
-            }
+            };
+            (verifier, issuer.clone())
         }
         None => {
             let issuer = DevIssuer::start().await?;
             let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api")?;
+            let url = issuer.issuer().to_owned();
             dev = Some(issuer);
-            verifier
+            (verifier, url)
         }
-    }
-    .with_role_source(role_source(&args.roles_claim));
+    };
+    let verifier = verifier.with_role_source(role_source(&args.roles_claim));
+    let verifier = if args.algorithms.is_empty() {
+        verifier
+    } else {
+        verifier.with_algorithms(args.algorithms.iter().copied())
+    };
+
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let metadata = ProtectedResourceMetadata::new(args.resource.as_deref().unwrap_or(&base))?
+        .with_authorization_server(issuer)
+        .with_resource_name("tower-authz jwt_api example");
 
     let mut app = Router::new()
         .route("/whoami", get(whoami))
         .route("/admin", get(admin))
-        .layer(AuthLayer::new(verifier));
+        .layer(AuthLayer::new(verifier).with_protected_resource(&metadata))
+        // Outside the auth layer: the document needs no token.
+        .layer(metadata.layer());
     if let Some(name) = args.echo_header.clone() {
         // Outside the auth layer, so that refusals carry the header too.
         app = app.layer(axum::middleware::from_fn_with_state(name, echo_header));
     }
 
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     println!("jwt_api listening on {base}");
+    println!("resource metadata: {}", metadata.metadata_url());
     if let Some(issuer) = &dev {
         let user = issuer
             .token()
@@ -166,6 +203,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("tokens (valid for one hour):");
         println!("export USER_TOKEN={user}");
         println!("export ADMIN_TOKEN={admin}");
+        let es256_user = issuer
+            .token()
+            .subject("dev-user")
+            .roles(["viewer"])
+            .algorithm(DevAlgorithm::ES256)
+            .sign()?;
+        println!("export ES256_USER_TOKEN={es256_user}");
         if args.print_test_tokens {
             let expired = issuer.token().subject("dev-user").expired().sign()?;
             let rsa = issuer.current_key(DevAlgorithm::RS256);
@@ -187,7 +231,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  curl -i {base}/admin -H \"Authorization: Bearer $USER_TOKEN\"    # 403 insufficient_scope"
         );
         println!("  curl -i {base}/admin -H \"Authorization: Bearer $ADMIN_TOKEN\"   # 200");
-        println!("  curl -i {base}/whoami                                          # 401");
+        println!(
+            "  curl -i {base}/whoami                                          # 401, resource_metadata=\"{}\"",
+            metadata.metadata_url()
+        );
+        println!(
+            "  curl -i {}                # the RFC 9728 metadata",
+            metadata.metadata_url()
+        );
+        println!(
+            "  (restart with --algorithms ES256: $USER_TOKEN (RS256) is then 401, $ES256_USER_TOKEN 200)"
+        );
     }
     axum::serve(listener, app).await?;
     Ok(())

@@ -182,6 +182,20 @@ async fn flow(client: &Client, pages: &str) -> Result<(), String> {
     if !claims.contains(login_id) {
         return Err(format!("the claims shown lack the user's email: {claims}"));
     }
+    // The access-token cookie, as the browser holds it: out of scripts' reach, and not sent on
+    // cross-site POSTs (the API's Origin check covers same-site, cross-origin ones). Not
+    // `Secure`: the development flow is plain http.
+    let cookie = client
+        .get_named_cookie("app.at")
+        .await
+        .map_err(|e| format!("app.at: {e}"))?;
+    let same_site = cookie.same_site().map(|s| s.to_string());
+    let attributes = (cookie.http_only(), same_site.as_deref(), cookie.secure());
+    if attributes != (Some(true), Some("Lax"), Some(false)) {
+        return Err(format!(
+            "app.at has (HttpOnly, SameSite, Secure) = {attributes:?}"
+        ));
+    }
 
     // 2. The access token expires: the page's 401 path refreshes through app.rt and retries.
     tokio::time::sleep(Duration::from_secs(TOKEN_LIFETIME_SECS + 1)).await;

@@ -139,7 +139,8 @@ async fn bad_key_files_are_clear_configuration_errors() {
     assert!(error.to_string().contains("`type`"), "{error}");
 }
 
-/// A token endpoint whose answers the test scripts: `expires_in` 2 s, or failures.
+/// A token endpoint whose answers the test scripts: tokens with `expires_in` 10 s (the
+/// shortest lifetime the cache gives a token), or failures.
 struct ScriptedEndpoint {
     url: String,
     requests: Arc<AtomicUsize>,
@@ -152,22 +153,31 @@ const REFUSE: usize = 1;
 const FAIL: usize = 2;
 
 async fn scripted_endpoint() -> ScriptedEndpoint {
+    scripted_endpoint_with(Some(json!(10))).await
+}
+
+/// A scripted token endpoint whose tokens have this `expires_in` (`None`: no `expires_in`).
+async fn scripted_endpoint_with(expires_in: Option<Value>) -> ScriptedEndpoint {
     let requests = Arc::new(AtomicUsize::new(0));
     let mode = Arc::new(AtomicUsize::new(ISSUE));
     let (r, m) = (requests.clone(), mode.clone());
     let router = axum::Router::new().route(
         "/token",
         post(move || {
-            let (r, m) = (r.clone(), m.clone());
+            let (r, m, expires_in) = (r.clone(), m.clone(), expires_in.clone());
             async move {
                 // Slow enough that concurrent callers overlap.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let n = r.fetch_add(1, Ordering::SeqCst) + 1;
                 match m.load(Ordering::SeqCst) {
-                    ISSUE => (
-                        StatusCode::OK,
-                        Json(json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": 2})),
-                    ),
+                    ISSUE => {
+                        let mut answer =
+                            json!({"access_token": format!("token-{n}"), "token_type": "Bearer"});
+                        if let Some(expires_in) = expires_in {
+                            answer["expires_in"] = expires_in;
+                        }
+                        (StatusCode::OK, Json(answer))
+                    }
                     REFUSE => (
                         StatusCode::BAD_REQUEST,
                         Json(json!({"error": "invalid_grant", "error_description": "key revoked"})),
@@ -200,8 +210,8 @@ async fn concurrent_callers_share_one_refresh_and_tokens_are_refreshed_ahead_of_
     assert!(tokens.iter().all(|t| t == "token-1"));
     assert_eq!(endpoint.requests.load(Ordering::SeqCst), 1);
 
-    // A 2 s token is refreshed in its last second (half its lifetime at most), before it expires.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A 10 s token is refreshed in its last 5 s (half its lifetime at most), before it expires.
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let refreshed = provider.token().await.expect("refreshed");
     assert_eq!(refreshed.as_str(), "token-2");
     assert!(!refreshed.is_expired());
@@ -217,12 +227,12 @@ async fn a_failed_refresh_is_an_error_never_an_expired_token() {
 
     // Inside the refresh window but not expired: the refresh fails, the valid token is kept.
     endpoint.mode.store(FAIL, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let held = provider.token().await.expect("still valid");
     assert_eq!(held.as_str(), "token-1");
 
     // Expired: an error, typed.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
     let error = provider.token().await.expect_err("expired and unavailable");
     assert_eq!(error.kind(), TokenErrorKind::Unavailable);
     endpoint.mode.store(REFUSE, Ordering::SeqCst);
@@ -234,6 +244,53 @@ async fn a_failed_refresh_is_an_error_never_an_expired_token() {
     // And it recovers.
     endpoint.mode.store(ISSUE, Ordering::SeqCst);
     assert!(provider.token().await.is_ok());
+}
+
+#[tokio::test]
+async fn hostile_expires_in_neither_panics_nor_sends_every_call_to_the_token_endpoint() {
+    let answers = [
+        Some(json!(u64::MAX)),
+        Some(json!("18446744073709551615")),
+        Some(json!(0)),
+        Some(json!("0")),
+        Some(json!(-5)),
+        Some(json!("-5")),
+        Some(json!(i64::MIN)),
+        Some(json!(0.5)),
+        Some(json!(3599.5)),
+        Some(json!("3599.5")),
+        Some(json!(1e300)),
+        Some(json!("soon")),
+        Some(Value::Null),
+        None,
+    ];
+    for expires_in in answers {
+        let endpoint = scripted_endpoint_with(expires_in.clone()).await;
+        let provider =
+            ClientCredentials::new(&endpoint.url, ClientAuth::post("c", "s")).expect("provider");
+        for _ in 0..20 {
+            let token = provider
+                .token()
+                .await
+                .unwrap_or_else(|e| panic!("expires_in {expires_in:?}: {e}"));
+            assert_eq!(token.as_str(), "token-1", "expires_in {expires_in:?}");
+            assert!(!token.is_expired(), "expires_in {expires_in:?}");
+            // Held for at least 5 s (the shortest lifetime less this loop) and at most a day.
+            let left = token
+                .expires_at()
+                .expect("an expiry")
+                .saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                left > Duration::from_secs(5) && left <= Duration::from_secs(24 * 3600),
+                "expires_in {expires_in:?}: {left:?} left"
+            );
+        }
+        assert_eq!(
+            endpoint.requests.load(Ordering::SeqCst),
+            1,
+            "expires_in {expires_in:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -27,10 +27,87 @@ async fn jwt_api_on_the_development_issuer() {
 
     let anonymous = get_with(&format!("{base}/whoami"), None).await;
     assert_eq!(anonymous.status, 401);
-    assert_eq!(anonymous.challenge.as_deref(), Some("Bearer"));
+    let metadata_url = format!("{base}/.well-known/oauth-protected-resource");
+    assert_eq!(
+        anonymous.challenge,
+        Some(format!("Bearer resource_metadata=\"{metadata_url}\"")),
+    );
     get_with(&format!("{base}/whoami"), Some("garbage.token.here"))
         .await
         .assert_refused(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn jwt_api_serves_its_protected_resource_metadata() {
+    let mut example = Example::start("jwt_api", &["--port", "0"]);
+    let base = example.wait_for("jwt_api listening on ");
+    let metadata_url = example.wait_for("resource metadata: ");
+    assert_eq!(
+        metadata_url,
+        format!("{base}/.well-known/oauth-protected-resource")
+    );
+    let issuer = example.wait_for("development issuer: ");
+
+    // Served without a token, as JSON naming this resource and its authorization server.
+    let document = get_with(&metadata_url, None).await;
+    assert_eq!(document.status, 200, "{document:?}");
+    let document: serde_json::Value = serde_json::from_str(&document.body).expect("json");
+    assert_eq!(document["resource"], base.as_str());
+    assert_eq!(
+        document["authorization_servers"],
+        serde_json::json!([issuer])
+    );
+    assert_eq!(
+        document["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
+
+    // Every 401 challenge points at it, the invalid_token ones too.
+    let refused = get_with(&format!("{base}/admin"), Some("garbage.token.here")).await;
+    refused.assert_refused(401, "invalid_token");
+    let challenge = refused.challenge.unwrap_or_default();
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn jwt_api_with_an_algorithm_allow_list() {
+    let mut example = Example::start("jwt_api", &["--port", "0", "--algorithms", "ES256"]);
+    let base = example.wait_for("jwt_api listening on ");
+    let rs256_user = example.wait_for("export USER_TOKEN=");
+    let es256_user = example.wait_for("export ES256_USER_TOKEN=");
+
+    get_with(&format!("{base}/whoami"), Some(&rs256_user))
+        .await
+        .assert_refused(401, "invalid_token");
+    let ok = get_with(&format!("{base}/whoami"), Some(&es256_user)).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let claims: serde_json::Value = serde_json::from_str(&ok.body).expect("json");
+    assert_eq!(claims["sub"], "dev-user");
+
+    // Several names, comma-separated: both tokens pass.
+    let mut example = Example::start("jwt_api", &["--port", "0", "--algorithms", "RS256,ES256"]);
+    let base = example.wait_for("jwt_api listening on ");
+    for token in [
+        example.wait_for("export USER_TOKEN="),
+        example.wait_for("export ES256_USER_TOKEN="),
+    ] {
+        let ok = get_with(&format!("{base}/whoami"), Some(&token)).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+    }
+}
+
+#[test]
+fn jwt_api_refuses_unknown_algorithm_names() {
+    for names in ["ES256,XX256", "none", "es256", ""] {
+        let example = Example::start("jwt_api", &["--port", "0", "--algorithms", names]);
+        let (output, status) = example.finish();
+        // A clap usage error (exit code 2), before anything listens.
+        assert_eq!(status.code(), Some(2), "--algorithms {names:?}: {output:?}");
+        assert!(output.is_empty(), "{output:?}");
+    }
 }
 
 #[tokio::test]

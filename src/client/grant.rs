@@ -116,14 +116,36 @@ fn parse_token_response(answer: &serde_json::Value) -> Result<Issued, TokenError
         return Err(invalid("the token response is not for a Bearer token"));
     }
     let expires_in = match answer.get("expires_in") {
-        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => read_expires_in(n.as_u64(), n.as_i64(), n.as_f64()),
         // Some providers send the number as a string.
-        Some(serde_json::Value::String(s)) => s.parse().ok().map(Duration::from_secs),
-        Some(value) => value.as_u64().map(Duration::from_secs),
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            read_expires_in(s.parse().ok(), s.parse().ok(), s.parse().ok())
+        }
+        // Missing, `null` or not a number: the caller's default lifetime.
+        _ => None,
     };
     Ok(Issued {
         access_token: access_token.to_owned(),
         expires_in,
+    })
+}
+
+/// `expires_in` read as the token endpoint wrote it, whole or fractional seconds, saturating:
+/// negative is zero, too large for a `Duration` is `Duration::MAX`, not a finite number is
+/// `None`. Whether the value is sensible is the token cache's business (it clamps it).
+fn read_expires_in(whole: Option<u64>, signed: Option<i64>, real: Option<f64>) -> Option<Duration> {
+    if let Some(secs) = whole {
+        return Some(Duration::from_secs(secs));
+    }
+    if signed.is_some_and(|secs| secs < 0) {
+        return Some(Duration::ZERO);
+    }
+    let secs = real.filter(|secs| secs.is_finite())?;
+    Some(if secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
     })
 }
 
@@ -189,6 +211,43 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(ok.expires_in, Some(Duration::from_secs(60)));
+        let expires_in = |value: serde_json::Value| {
+            parse_token_response(
+                &json!({"access_token": "t", "token_type": "Bearer", "expires_in": value}),
+            )
+            .expect("a token response")
+            .expires_in
+        };
+        let secs = |secs: u64| Some(Duration::from_secs(secs));
+        assert_eq!(expires_in(json!(3600)), secs(3600));
+        assert_eq!(expires_in(json!(" 3600 ")), secs(3600));
+        assert_eq!(expires_in(json!(u64::MAX)), secs(u64::MAX));
+        assert_eq!(expires_in(json!("18446744073709551615")), secs(u64::MAX));
+        assert_eq!(expires_in(json!("1e400")), None, "not finite");
+        assert_eq!(expires_in(json!(1e300)), Some(Duration::MAX));
+        assert_eq!(
+            expires_in(json!("99999999999999999999999")),
+            Some(Duration::MAX)
+        );
+        assert_eq!(expires_in(json!(0)), secs(0));
+        assert_eq!(expires_in(json!(-5)), secs(0));
+        assert_eq!(expires_in(json!("-5")), secs(0));
+        assert_eq!(expires_in(json!(i64::MIN)), secs(0));
+        assert_eq!(expires_in(json!(-0.5)), secs(0));
+        assert_eq!(expires_in(json!(59.5)), Some(Duration::from_millis(59_500)));
+        assert_eq!(
+            expires_in(json!("59.5")),
+            Some(Duration::from_millis(59_500))
+        );
+        assert_eq!(expires_in(json!(null)), None);
+        assert_eq!(expires_in(json!("soon")), None);
+        assert_eq!(expires_in(json!(true)), None);
+        assert_eq!(
+            parse_token_response(&json!({"access_token": "t", "token_type": "Bearer"}))
+                .expect("no expires_in")
+                .expires_in,
+            None
+        );
         for bad in [
             json!({"token_type": "Bearer"}),
             json!({"access_token": "", "token_type": "Bearer"}),

@@ -11,6 +11,14 @@
 //! The OAuth providers cache their token and refresh it ahead of expiry; concurrent callers share
 //! one refresh; a failed refresh is a [`TokenError`], never an expired token.
 //!
+//! The token endpoint's `expires_in` is read as whole or fractional seconds, as a number or a
+//! string, and clamped: a token is held for at least 10 seconds (so an answer of `0`, `-5` or
+//! `1` costs one token request every 5 seconds, not one per call; a token that really expires
+//! sooner is sent past its expiry for at most that long) and at most 24 hours (so
+//! `18446744073709551615` is one day). Without `expires_in` a token is held for 5 minutes. A
+//! refresh that panics or is dropped (its runtime shut down) fails only the calls waiting for
+//! it: the next call starts a new one.
+//!
 //! To send the token: [`BearerLayer`] on any tower HTTP client (a tonic `Channel` included), or
 //! [`RequestBuilderExt::bearer_from`] on a reqwest request.
 //!
@@ -93,11 +101,16 @@ impl AccessToken {
         self.expires_at.is_some_and(|at| Instant::now() >= at)
     }
 
-    /// Whether less than `min(ahead, lifetime / 2)` is left: time to get a new one.
+    /// Whether less than `min(ahead, lifetime / 2)` is left: time to get a new one. The half
+    /// keeps a short-lived token (10 s, the shortest the cache holds) from needing a refresh on
+    /// every call when the refresh-ahead margin (60 s by default) is longer than it.
     pub(crate) fn needs_refresh(&self, ahead: Duration) -> bool {
         let margin = ahead.min(self.lifetime / 2);
-        self.expires_at
-            .is_some_and(|at| Instant::now() + margin >= at)
+        self.expires_at.is_some_and(|at| {
+            Instant::now()
+                .checked_add(margin)
+                .is_none_or(|refresh_at| refresh_at >= at)
+        })
     }
 }
 
@@ -171,8 +184,8 @@ pub fn zitadel_audience_scope(project_id: &str) -> String {
 /// The settings every OAuth provider shares, forwarded to its token endpoint.
 macro_rules! endpoint_setters {
     () => {
-        /// How long before expiry the token is refreshed (at most half its lifetime).
-        /// Default: 60 seconds.
+        /// How long before expiry the token is refreshed (at most half its lifetime, so a
+        /// 10 s token is refreshed after 5 s whatever this says). Default: 60 seconds.
         pub fn with_refresh_ahead(mut self, ahead: Duration) -> Self {
             self.inner.refresh_ahead = ahead;
             self
@@ -342,6 +355,15 @@ mod tests {
         assert!(!token.needs_refresh(Duration::from_secs(3600)));
         let short = AccessToken::new("t", Some(Instant::now() + Duration::from_secs(1)), lifetime);
         assert!(short.needs_refresh(Duration::from_secs(60)));
+        // The shortest lifetime the cache gives a token, with the default margin: fresh for
+        // half of it.
+        let lifetime = refresh::MIN_LIFETIME;
+        let shortest = AccessToken::new("t", Some(Instant::now() + lifetime), lifetime);
+        assert!(!shortest.needs_refresh(refresh::DEFAULT_REFRESH_AHEAD));
+        assert!(!shortest.needs_refresh(Duration::MAX));
+        // A margin too large for the clock is "refresh now", not an overflow.
+        let huge = AccessToken::new("t", Some(Instant::now()), Duration::MAX);
+        assert!(huge.needs_refresh(Duration::MAX));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(crate) mod keys;
 mod verified;
 
 #[cfg(feature = "introspection")]
-pub use introspection::IntrospectionVerifier;
+pub use introspection::{AudienceCheck, IntrospectionVerifier};
 #[cfg(all(feature = "fuzzing", feature = "introspection"))]
 pub(crate) use introspection::judge_raw as judge_introspection_answer;
 pub use issuers::MultiIssuer;

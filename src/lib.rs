@@ -84,7 +84,9 @@ pub use response::{ResponseForAuthError, Rfc6750};
 pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
-pub use verifier::{AudienceCheck, IntrospectionVerifier};
+pub use verifier::AudienceCheck;
+#[cfg(feature = "introspection")]
+pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Verifier};
 
 #[cfg(feature = "dev")]

@@ -27,7 +27,9 @@ pub(crate) mod keys;
 mod verified;
 
 #[cfg(feature = "introspection")]
-pub use introspection::{AudienceCheck, IntrospectionVerifier};
+pub use introspection::AudienceCheck;
+#[cfg(feature = "introspection")]
+pub use introspection::IntrospectionVerifier;
 #[cfg(all(feature = "fuzzing", feature = "introspection"))]
 pub(crate) use introspection::judge_raw as judge_introspection_answer;
 pub use issuers::MultiIssuer;

@@ -456,7 +456,7 @@ impl IntrospectionVerifier {
         if calls == 0 || calls > Semaphore::MAX_PERMITS {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidValue,
-                "the bound on concurrent introspection calls must be at least 1",
+                "the bound on concurrent introspection calls must be at least 1 and at most Semaphore::MAX_PERMITS",
             ));
         }
         self.calls = Semaphore::new(calls);

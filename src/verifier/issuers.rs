@@ -40,8 +40,11 @@ pub struct MultiIssuer {
     by_issuer: HashMap<String, Arc<dyn Verifier>>,
     fallback: Option<Arc<dyn Verifier>>,
     /// Which tokens the fallback is asked about; `None`: all of them.
-    fallback_shape: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    fallback_shape: Option<Arc<Shape>>,
 }
+
+/// A predicate on tokens: whether the fallback is asked about one.
+type Shape = dyn Fn(&str) -> bool + Send + Sync;
 
 impl fmt::Debug for MultiIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

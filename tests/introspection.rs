@@ -127,6 +127,21 @@ async fn inactive_expired_and_wrong_audience_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn left_to_the_provider_a_token_of_another_project_is_inactive() {
+    // What the ZITADEL examples rely on: the development issuer, like ZITADEL, answers
+    // `active: false` for a token whose audience has neither the API's client id nor its
+    // project id, so `AudienceCheck::left_to_provider()` still refuses it.
+    let s = setup().await;
+    let app = TestApp::start(AuthLayer::new(verifier(&s))).await;
+    let other = s.issuer.opaque_token().audiences(["another-api"]).issue();
+    app.get("/whoami", Some(&other))
+        .await
+        .assert_refused(401, "invalid_token");
+    let ours = s.issuer.opaque_token().issue();
+    assert_eq!(app.get("/whoami", Some(&ours)).await.status, 200);
+}
+
+#[tokio::test]
 async fn a_personal_access_token_is_active_with_the_users_roles() {
     let s = setup().await;
     s.issuer.set_user_roles("machine-1", ["admin"]);

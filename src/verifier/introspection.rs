@@ -15,13 +15,12 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
 use async_trait::async_trait;
 use http::header::AUTHORIZATION;
 use moka::Expiry;
 use moka::future::Cache;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::Verifier;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, now};

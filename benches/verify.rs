@@ -32,8 +32,8 @@ use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tower_authz::dev::DevClient;
 use tower_authz::{
-    AuthLayer, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier, JwksVerifier,
-    JwtVerifier, Verifier,
+    AudienceCheck, AuthLayer, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier,
+    JwksVerifier, JwtVerifier, Verifier,
 };
 
 const AUDIENCE: &str = "dev-api";
@@ -306,6 +306,8 @@ fn per_request(c: &mut Criterion) {
     let introspection = IntrospectionVerifier::discover(
         s.issuer.issuer(),
         ClientAuth::basic("bench-api", "bench-secret"),
+        // The development issuer checks the audience, as ZITADEL does.
+        AudienceCheck::left_to_provider(),
     )
     .expect("verifier");
     let opaque = s.issuer.opaque_token().issue();

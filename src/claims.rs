@@ -577,10 +577,14 @@ mod tests {
                 ]),
                 proptest::option::of(time()),
                 proptest::option::weighted(0.3, time()),
+                proptest::option::weighted(0.5, prop_oneof![
+                    3 => select(&["Bearer", "bearer", "DPoP", "access_token", "Refresh", "refresh_token", "id_token", "N_A"][..]).prop_map(Value::from),
+                    1 => crate::test_support::json_with_names(CLAIM_KEYS),
+                ]),
             )
-                .prop_map(|(extra, active, iss, aud, exp, nbf)| {
+                .prop_map(|(extra, active, iss, aud, exp, nbf, token_type)| {
                     let mut map: serde_json::Map<String, Value> = extra.into_iter().collect();
-                    for (name, value) in [("active", active), ("iss", iss), ("aud", aud), ("exp", exp), ("nbf", nbf)] {
+                    for (name, value) in [("active", active), ("iss", iss), ("aud", aud), ("exp", exp), ("nbf", nbf), ("token_type", token_type)] {
                         match value {
                             Some(value) => map.insert(name.into(), value),
                             None => map.remove(name),
@@ -606,6 +610,17 @@ mod tests {
                     .get("iss")
                     .is_none_or(|iss| iss == "https://issuer.example")
                 && model_strings(map.get("aud")).contains(&"api")
+                && map.get("token_type").is_none_or(|t| {
+                    t.as_str().is_some_and(|t| {
+                        [
+                            "bearer",
+                            "dpop",
+                            "access_token",
+                            "urn:ietf:params:oauth:token-type:access_token",
+                        ]
+                        .contains(&t.to_ascii_lowercase().as_str())
+                    })
+                })
         }
 
         proptest! {

@@ -36,7 +36,7 @@
 //! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`]; `IntoResponse` for [`AuthError`] |
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
-//! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a moka cache |
+//! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
 //! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
@@ -83,6 +83,8 @@ pub use resource_metadata::{
 pub use response::{ResponseForAuthError, Rfc6750};
 pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
+#[cfg(feature = "introspection")]
+pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};

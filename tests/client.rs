@@ -113,6 +113,8 @@ async fn jwt_bearer_with_a_service_account_key_file() {
     let introspection = IntrospectionVerifier::discover(
         issuer.issuer(),
         ClientAuth::private_key_jwt(tower_authz::ApplicationKey::from_file(&api_key).expect("key")),
+        // The development issuer checks the audience, as ZITADEL does.
+        tower_authz::AudienceCheck::left_to_provider(),
     )
     .expect("verifier")
     .with_role_source(tower_authz::RoleSource::zitadel());

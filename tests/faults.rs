@@ -761,17 +761,17 @@ async fn a_jwks_over_the_cap_is_refused_when_the_timeout_is_set_last() {
 fn introspection_verifier(provider: &Provider, discover: bool) -> IntrospectionVerifier {
     let auth = ClientAuth::basic("fault-client", "secret");
     let verifier = if discover {
-        IntrospectionVerifier::discover(provider.issuer(), auth)
+        IntrospectionVerifier::discover(provider.issuer(), auth, AUDIENCE)
     } else {
         IntrospectionVerifier::new(
             provider.issuer(),
             &format!("{}/introspect", provider.issuer()),
             auth,
+            AUDIENCE,
         )
     };
     verifier
         .expect("verifier")
-        .with_audience(AUDIENCE)
         .with_timeout(TIMEOUT)
         .expect("client")
         .with_max_document_size(MAX_DOCUMENT)

@@ -422,9 +422,8 @@ fn jwks_verifier(provider: &Provider, audience: &str) -> JwksVerifier {
 }
 
 fn introspection(provider: &Provider, client_id: &str) -> IntrospectionVerifier {
-    IntrospectionVerifier::discover(&provider.issuer, provider.auth(client_id))
+    IntrospectionVerifier::discover(&provider.issuer, provider.auth(client_id), "opaque-api")
         .expect("verifier")
-        .with_audience("opaque-api")
 }
 
 /// Sleeps until the Unix time is past `exp` (a token's expiry, in whole seconds).
@@ -608,9 +607,12 @@ async fn opaque_tokens_introspected_at_oidc_provider() {
     }
 
     // The provider says active, but for another audience: our own check refuses it.
-    let other = IntrospectionVerifier::discover(&provider.issuer, provider.auth(INTROSPECT_BASIC))
-        .expect("verifier")
-        .with_audience("another-api");
+    let other = IntrospectionVerifier::discover(
+        &provider.issuer,
+        provider.auth(INTROSPECT_BASIC),
+        "another-api",
+    )
+    .expect("verifier");
     let error = other.verify(&admin).await.expect_err("wrong audience");
     assert_eq!(error.kind(), AuthErrorKind::InvalidToken);
 
@@ -618,6 +620,7 @@ async fn opaque_tokens_introspected_at_oidc_provider() {
     let wrong = IntrospectionVerifier::discover(
         &provider.issuer,
         ClientAuth::basic(INTROSPECT_BASIC, "wrong"),
+        "opaque-api",
     )
     .expect("verifier");
     let error = wrong.verify(&admin).await.expect_err("wrong secret");
@@ -626,12 +629,8 @@ async fn opaque_tokens_introspected_at_oidc_provider() {
     // Revocation at the provider: answered from the cache until the entry expires (2 s here),
     // then refused.
     let revoked = provider.token(ADMIN, OPAQUE).await;
-    let cached = app(introspection(&provider, INTROSPECT_JWT).with_cache(
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-        100,
-    ))
-    .await;
+    let cached =
+        app(introspection(&provider, INTROSPECT_JWT).with_cache(Duration::from_secs(2), 100)).await;
     let cached_at = Instant::now();
     ok_json(&cached.get("/whoami", Some(&revoked)).await);
     provider.revoke(ADMIN, &revoked).await;

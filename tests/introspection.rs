@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::TestApp;
 use tower_authz::{
-    ApplicationKey, AuthErrorKind, AuthLayer, ClientAuth, DevIssuer, IntrospectionVerifier,
-    JwksVerifier, MultiIssuer, RoleSource, Verifier,
+    ApplicationKey, AudienceCheck, AuthErrorKind, AuthLayer, ClientAuth, DevIssuer,
+    IntrospectionVerifier, JwksVerifier, MultiIssuer, RoleSource, Verifier,
 };
 
 struct Setup {
@@ -49,10 +49,17 @@ async fn setup() -> Setup {
     }
 }
 
+/// The development issuer checks the audience as ZITADEL does (`active: false` for a token
+/// whose `aud` has neither the API's client id nor its project id).
 fn verifier(setup: &Setup) -> IntrospectionVerifier {
+    verifier_for(setup, AudienceCheck::left_to_provider())
+}
+
+fn verifier_for(setup: &Setup, audience: AudienceCheck) -> IntrospectionVerifier {
     IntrospectionVerifier::discover(
         setup.issuer.issuer(),
         ClientAuth::private_key_jwt(setup.key.clone()),
+        audience,
     )
     .expect("verifier")
     .with_role_source(RoleSource::zitadel())
@@ -74,7 +81,7 @@ async fn each_client_authentication_method() {
     ];
     for auth in methods {
         let described = format!("{auth:?}");
-        let verifier = IntrospectionVerifier::discover(s.issuer.issuer(), auth)
+        let verifier = IntrospectionVerifier::discover(s.issuer.issuer(), auth, "dev-api")
             .expect("verifier")
             .with_role_source(RoleSource::zitadel());
         let claims = verifier.verify(&token).await.expect(&described);
@@ -83,9 +90,12 @@ async fn each_client_authentication_method() {
         assert!(!described.contains("basic-secret"));
     }
     // A rejected secret is the provider refusing us: 503, not the caller's fault.
-    let wrong =
-        IntrospectionVerifier::discover(s.issuer.issuer(), ClientAuth::basic("api-basic", "wrong"))
-            .expect("verifier");
+    let wrong = IntrospectionVerifier::discover(
+        s.issuer.issuer(),
+        ClientAuth::basic("api-basic", "wrong"),
+        "dev-api",
+    )
+    .expect("verifier");
     let error = wrong.verify(&token).await.expect_err("bad secret");
     assert_eq!(error.kind(), AuthErrorKind::Upstream);
 }
@@ -93,7 +103,7 @@ async fn each_client_authentication_method() {
 #[tokio::test]
 async fn inactive_expired_and_wrong_audience_tokens_are_refused() {
     let s = setup().await;
-    let v = verifier(&s).with_audience("dev-api");
+    let v = verifier_for(&s, "dev-api".into());
     let expired = s.issuer.opaque_token().expired().issue();
     assert_eq!(
         v.verify(&expired).await.expect_err("expired").kind(),
@@ -114,6 +124,21 @@ async fn inactive_expired_and_wrong_audience_tokens_are_refused() {
     );
     let ok = s.issuer.opaque_token().issue();
     assert!(v.verify(&ok).await.is_ok());
+}
+
+#[tokio::test]
+async fn left_to_the_provider_a_token_of_another_project_is_inactive() {
+    // What the ZITADEL examples rely on: the development issuer, like ZITADEL, answers
+    // `active: false` for a token whose audience has neither the API's client id nor its
+    // project id, so `AudienceCheck::left_to_provider()` still refuses it.
+    let s = setup().await;
+    let app = TestApp::start(AuthLayer::new(verifier(&s))).await;
+    let other = s.issuer.opaque_token().audiences(["another-api"]).issue();
+    app.get("/whoami", Some(&other))
+        .await
+        .assert_refused(401, "invalid_token");
+    let ours = s.issuer.opaque_token().issue();
+    assert_eq!(app.get("/whoami", Some(&ours)).await.status, 200);
 }
 
 #[tokio::test]
@@ -154,7 +179,7 @@ async fn concurrent_requests_with_one_fresh_token_make_one_call() {
 #[tokio::test]
 async fn a_flood_of_inactive_tokens_is_not_amplified() {
     let s = setup().await;
-    let v = verifier(&s).with_cache(Duration::from_secs(60), Duration::from_millis(500), 1000);
+    let v = verifier(&s).with_negative_cache(Duration::from_millis(500), 1000);
     let before = s.issuer.introspection_requests();
     for round in 0..3 {
         for i in 0..10 {
@@ -175,7 +200,7 @@ async fn a_flood_of_inactive_tokens_is_not_amplified() {
 #[tokio::test]
 async fn revocation_is_seen_once_the_cache_entry_expires() {
     let s = setup().await;
-    let v = verifier(&s).with_cache(Duration::from_millis(300), Duration::from_secs(5), 1000);
+    let v = verifier(&s).with_cache(Duration::from_millis(300), 1000);
     let token = s.issuer.opaque_token().issue();
     v.verify(&token).await.expect("active");
     assert!(s.issuer.revoke(&token));

@@ -333,8 +333,12 @@ async fn a_million_random_tokens_leave_resident_memory_bounded() {
         issuer.issuer(),
         &issuer.introspection_endpoint(),
         ClientAuth::basic("api-basic", "basic-secret"),
+        AUDIENCE,
     )
-    .expect("verifier");
+    .expect("verifier")
+    // Every request in flight may call the provider: no 503 for lack of a permit here.
+    .with_max_concurrent_calls(TASKS * IN_FLIGHT)
+    .expect("bound");
     let introspected = app(AuthLayer::new(introspection));
     let opaque = Arc::new(|i: u64, rng: &mut Rng| format!("at_{i}_{}", rng.b64(24)));
     let introspection_counts = Arc::new(Counts::default());

@@ -1,7 +1,9 @@
 //! What the ZITADEL examples share: the guide's `--domain` rule, and the verifier for the
 //! API's key file, on a real instance or on a development issuer set up like one.
 
-use tower_authz::{ApplicationKey, ClientAuth, DevIssuer, IntrospectionVerifier, RoleSource};
+use tower_authz::{
+    ApplicationKey, AudienceCheck, ClientAuth, DevIssuer, IntrospectionVerifier, RoleSource,
+};
 
 /// `https://` for a bare host (`my-domain.zitadel.cloud`), the URL as given otherwise.
 pub(crate) fn issuer_url(domain: &str) -> String {
@@ -43,7 +45,14 @@ pub(crate) async fn verifier(
         }
     };
     let key = ApplicationKey::from_file(&key_path)?;
-    let verifier = IntrospectionVerifier::discover(&issuer, ClientAuth::private_key_jwt(key))?
-        .with_role_source(RoleSource::zitadel());
+    // ZITADEL checks the audience itself: introspecting as the project's API application, it
+    // answers `{"active":false}` for a token whose `aud` has neither this application's client
+    // id nor its project id (and the development issuer does the same).
+    let verifier = IntrospectionVerifier::discover(
+        &issuer,
+        ClientAuth::private_key_jwt(key),
+        AudienceCheck::left_to_provider(),
+    )?
+    .with_role_source(RoleSource::zitadel());
     Ok((verifier, dev, key_path))
 }

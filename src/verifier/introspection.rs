@@ -1,13 +1,16 @@
 //! [`IntrospectionVerifier`]: opaque (or any) tokens checked by the provider, RFC 7662.
 //!
 //! Results are cached (moka), keyed by a SHA-256 of the token, never the token itself:
-//! - an active result until `min(exp, max TTL)` (default max 60 s);
-//! - an inactive or refused result briefly (default 5 s), so that a flood of bad tokens cannot be
-//!   amplified onto the provider;
+//! - an active result until `min(exp, max TTL)` (default max 60 s, at most 10 000 entries);
+//! - an inactive or refused result briefly (default 5 s), in a separate negative cache (default
+//!   at most 10 000 entries), so that a flood of bad tokens cannot be amplified onto the provider
+//!   and cannot evict the active results;
 //! - a provider failure (error status, timeout, unreachable, malformed answer) is never cached,
 //!   and answers 503.
 //!
-//! Concurrent requests with the same uncached token share one introspection call.
+//! Concurrent requests with the same uncached token share one introspection call, and at most
+//! 32 calls (by default) are in flight at once: beyond that, a request is answered 503 with
+//! `Retry-After` at once, without waiting.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -17,6 +20,7 @@ use http::header::AUTHORIZATION;
 use moka::Expiry;
 use moka::future::Cache;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::Verifier;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, now};
@@ -24,46 +28,191 @@ use super::verified::token_hash;
 use crate::claims::{Claims, RoleSource};
 use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 use crate::fetch::{self, HttpFetcher};
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const DEFAULT_CAPACITY: u64 = 10_000;
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_CONCURRENT_CALLS: usize = 32;
+/// The `Retry-After` of a request refused because the bound on concurrent calls is reached.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// The `token_type` values of an access token (compared ignoring ASCII case). RFC 7662 §2.2
+/// takes `token_type` from RFC 6749 §5.1/§7.1, whose access token types are `Bearer` (RFC 6750)
+/// and `DPoP` (RFC 9449); some providers send a token type hint (`access_token`, RFC 7009 §2.1)
+/// or an RFC 8693 §3 token type URI instead.
+const ACCESS_TOKEN_TYPES: [&str; 4] = [
+    "bearer",
+    "dpop",
+    "access_token",
+    "urn:ietf:params:oauth:token-type:access_token",
+];
+
+/// Whose job the audience check of an introspected token is: a choice every
+/// [`IntrospectionVerifier`] constructor requires.
+///
+/// An introspection endpoint's `active: true` says that the provider issued the token and still
+/// honours it, not always that it was issued for this API: Keycloak, for one, answers
+/// `active: true` for any token of the realm, whichever client it was issued to. So by default
+/// the API checks `aud` itself:
+///
+/// ```
+/// use tower_authz::AudienceCheck;
+///
+/// // `aud` must contain "my-api".
+/// let one: AudienceCheck = "my-api".into();
+/// // `aud` must contain one of these.
+/// let several = AudienceCheck::any_of(["my-api", "api://my-api"]);
+/// // The provider checks it (ZITADEL: see `left_to_provider`).
+/// let zitadel = AudienceCheck::left_to_provider();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudienceCheck(Audiences);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Audiences {
+    AnyOf(Vec<String>),
+    LeftToProvider,
+}
+
+impl AudienceCheck {
+    /// `aud` of the answer must contain at least one of `audiences` (an empty list is a
+    /// [`ConfigError`] when the verifier is built).
+    ///
+    /// ```
+    /// use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier};
+    ///
+    /// let verifier = IntrospectionVerifier::new(
+    ///     "https://id.example.com/realms/main",
+    ///     "https://id.example.com/realms/main/protocol/openid-connect/token/introspect",
+    ///     ClientAuth::basic("orders-api", "secret"),
+    ///     AudienceCheck::any_of(["orders-api", "account"]),
+    /// )?;
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn any_of(audiences: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self(Audiences::AnyOf(
+            audiences.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// No audience check here: the provider's `active: true` is taken to mean "for this API".
+    ///
+    /// **Risk**: with a provider that does not check the audience, any token it issued to any
+    /// client (another API's, a single-page app's) is accepted by this API. Right only for a
+    /// provider that answers `active: false` for tokens of other audiences: ZITADEL does when
+    /// the API authenticates as the project's API application (its introspection answers
+    /// `{"active":false}` when the token's `aud` contains neither this application's
+    /// `client_id` nor its project id). Keycloak does not: state the audience there.
+    ///
+    /// ```
+    /// use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier};
+    ///
+    /// // ZITADEL checks the audience against the introspecting API application's project.
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?;
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn left_to_provider() -> Self {
+        Self(Audiences::LeftToProvider)
+    }
+
+    /// The audiences to check here; `None` for [`left_to_provider`](Self::left_to_provider).
+    fn into_audiences(self) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.0 {
+            Audiences::LeftToProvider => Ok(None),
+            Audiences::AnyOf(audiences) if audiences.is_empty() => Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "the audience check names no audience (use AudienceCheck::left_to_provider() \
+                 to leave it to the provider)",
+            )),
+            Audiences::AnyOf(audiences) if audiences.iter().any(String::is_empty) => Err(
+                ConfigError::new(ConfigErrorKind::InvalidValue, "an audience is empty"),
+            ),
+            Audiences::AnyOf(audiences) => Ok(Some(audiences)),
+        }
+    }
+}
+
+impl From<&str> for AudienceCheck {
+    fn from(audience: &str) -> Self {
+        Self::any_of([audience])
+    }
+}
+
+impl From<String> for AudienceCheck {
+    fn from(audience: String) -> Self {
+        Self::any_of([audience])
+    }
+}
+
+impl From<&String> for AudienceCheck {
+    fn from(audience: &String) -> Self {
+        Self::any_of([audience.as_str()])
+    }
+}
 
 /// Verifies tokens by asking the provider's introspection endpoint (RFC 7662).
 ///
-/// ```
-/// use tower_authz::{ApplicationKey, ClientAuth, IntrospectionVerifier, RoleSource};
+/// Every constructor takes an [`AudienceCheck`]: the audience the API checks itself, or an
+/// explicit [`AudienceCheck::left_to_provider`] for a provider that checks it (ZITADEL).
 ///
-/// // ZITADEL: the endpoint is found by discovery; the API authenticates with its key file.
+/// ```
+/// use tower_authz::{ApplicationKey, AudienceCheck, ClientAuth, IntrospectionVerifier, RoleSource};
+///
+/// // ZITADEL: the endpoint is found by discovery; the API authenticates with its key file, and
+/// // ZITADEL answers `active: false` for tokens of other projects.
 /// # fn key() -> Result<ApplicationKey, tower_authz::ConfigError> { ApplicationKey::from_file("api.json") }
 /// # fn main() -> Result<(), tower_authz::ConfigError> {
 /// # if false {
 /// let verifier = IntrospectionVerifier::discover(
 ///     "https://my-instance.zitadel.cloud",
 ///     ClientAuth::private_key_jwt(key()?),
+///     AudienceCheck::left_to_provider(),
 /// )?
 /// .with_role_source(RoleSource::zitadel());
 /// # }
-/// // Any RFC 7662 endpoint, with a client secret.
+/// // Any RFC 7662 endpoint, with a client secret; `aud` must contain "my-api".
 /// let verifier = IntrospectionVerifier::new(
 ///     "https://id.example.com",
 ///     "https://id.example.com/oauth2/introspect",
 ///     ClientAuth::basic("my-api", "secret"),
-/// )?
-/// .with_audience("my-api");
+///     "my-api",
+/// )?;
 /// # Ok(()) }
 /// ```
 ///
-/// An active answer is still checked here: an `exp` in the past is refused, an `iss` other than
-/// the configured issuer is refused, and a configured audience must be in `aud` (the provider's
-/// `active: true` does not replace the API's own checks, RFC 7662 §4).
+/// An active answer is still checked here (the provider's `active: true` does not replace the
+/// API's own checks, RFC 7662 §4):
+/// - an `exp` in the past or an `nbf` in the future is refused;
+/// - an `iss` other than the configured issuer is refused;
+/// - `aud` must contain one of the configured audiences (unless the check is
+///   [left to the provider](AudienceCheck::left_to_provider));
+/// - a `token_type`, when present, must be that of an access token: `Bearer`, `DPoP`,
+///   `access_token` or `urn:ietf:params:oauth:token-type:access_token`, ignoring ASCII case
+///   (RFC 7662 §2.2, RFC 6749 §5.1/§7.1, RFC 8693 §3); anything else (Keycloak's `Refresh`,
+///   `refresh_token`, `id_token`, ...) is refused as `invalid_token`.
+///
+/// Defaults, each with its setter:
+///
+/// | what | default | setter |
+/// |---|---|---|
+/// | active results cached | until `min(exp, 60 s)`, at most 10 000 | [`with_cache`](Self::with_cache) |
+/// | refusals cached (inactive, refused by the provider) | 5 s, at most 10 000, apart from the active ones | [`with_negative_cache`](Self::with_negative_cache) |
+/// | calls to the provider in flight at once | 32; beyond it 503 with `Retry-After: 1` at once | [`with_max_concurrent_calls`](Self::with_max_concurrent_calls) |
+/// | timeout of each call | 5 s | [`with_timeout`](Self::with_timeout) |
+/// | largest token sent | 8 KiB | [`with_max_token_len`](Self::with_max_token_len) |
+/// | largest answer read | 256 KiB | [`with_max_document_size`](Self::with_max_document_size) |
 pub struct IntrospectionVerifier {
     config: Config,
-    cache: Option<Cache<[u8; 32], Verdict>>,
+    cache: Option<Cache<[u8; 32], Active>>,
+    negative: Option<Cache<[u8; 32], AuthError>>,
     max_ttl: Duration,
+    calls: Semaphore,
 }
 
 struct Config {
@@ -71,36 +220,38 @@ struct Config {
     endpoint: Endpoint,
     auth: ClientAuth,
     http: HttpFetcher,
-    audiences: Vec<String>,
+    /// `None`: left to the provider.
+    audiences: Option<Vec<String>>,
     roles: RoleSource,
     leeway: u64,
     max_token_len: usize,
     retry: Duration,
 }
 
-/// A cached answer: claims (and when they stop being valid), or a refusal.
-#[derive(Clone)]
+/// An answer: claims (and when they stop being valid), or a refusal.
 enum Verdict {
-    Active { claims: Claims, ttl: Duration },
+    Active(Active),
     Refused(AuthError),
 }
 
-/// Per-entry lifetimes: active until `min(exp, max)`, refused for the negative TTL.
-struct VerdictExpiry {
-    negative: Duration,
+/// A cached active answer.
+#[derive(Clone)]
+struct Active {
+    claims: Claims,
+    ttl: Duration,
 }
 
-impl Expiry<[u8; 32], Verdict> for VerdictExpiry {
+/// Per-entry lifetimes of active answers: until `min(exp, max)`.
+struct ActiveExpiry;
+
+impl Expiry<[u8; 32], Active> for ActiveExpiry {
     fn expire_after_create(
         &self,
         _key: &[u8; 32],
-        verdict: &Verdict,
+        active: &Active,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(match verdict {
-            Verdict::Active { ttl, .. } => *ttl,
-            Verdict::Refused(_) => self.negative,
-        })
+        Some(active.ttl)
     }
 }
 
@@ -112,35 +263,52 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("auth", &self.config.auth)
             .field("audiences", &self.config.audiences)
             .field("cached", &self.cache.as_ref().map(Cache::entry_count))
+            .field(
+                "cached_refusals",
+                &self.negative.as_ref().map(Cache::entry_count),
+            )
+            .field("calls_available", &self.calls.available_permits())
             .finish_non_exhaustive()
     }
 }
 
 impl IntrospectionVerifier {
-    /// The introspection endpoint of `issuer`, found by OIDC discovery.
-    pub fn discover(issuer: impl Into<String>, auth: ClientAuth) -> Result<Self, ConfigError> {
+    /// The introspection endpoint of `issuer`, found by OIDC discovery (no I/O here: on the
+    /// first request), with the stated `audience` policy (see [`AudienceCheck`]).
+    pub fn discover(
+        issuer: impl Into<String>,
+        auth: ClientAuth,
+        audience: impl Into<AudienceCheck>,
+    ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
         let endpoint = Endpoint::discovered(&issuer, "introspection_endpoint")?;
-        Self::build(issuer, endpoint, auth)
+        Self::build(issuer, endpoint, auth, audience.into())
     }
 
-    /// A known introspection endpoint of `issuer`.
+    /// A known introspection endpoint of `issuer`, with the stated `audience` policy (see
+    /// [`AudienceCheck`]).
     pub fn new(
         issuer: impl Into<String>,
         endpoint: &str,
         auth: ClientAuth,
+        audience: impl Into<AudienceCheck>,
     ) -> Result<Self, ConfigError> {
         let endpoint = Endpoint::fixed(endpoint, "introspection endpoint")?;
-        Self::build(issuer.into(), endpoint, auth)
+        Self::build(issuer.into(), endpoint, auth, audience.into())
     }
 
-    fn build(issuer: String, endpoint: Endpoint, auth: ClientAuth) -> Result<Self, ConfigError> {
+    fn build(
+        issuer: String,
+        endpoint: Endpoint,
+        auth: ClientAuth,
+        audience: AudienceCheck,
+    ) -> Result<Self, ConfigError> {
         let config = Config {
             issuer,
             endpoint,
             auth,
             http: HttpFetcher::new(fetch::DEFAULT_TIMEOUT)?,
-            audiences: Vec::new(),
+            audiences: audience.into_audiences()?,
             roles: RoleSource::default(),
             leeway: 0,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
@@ -149,21 +317,16 @@ impl IntrospectionVerifier {
         Ok(Self {
             config,
             cache: None,
+            negative: None,
             max_ttl: DEFAULT_MAX_TTL,
+            calls: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
         }
-        .with_cache(DEFAULT_MAX_TTL, DEFAULT_NEGATIVE_TTL, DEFAULT_CAPACITY))
+        .with_cache(DEFAULT_MAX_TTL, DEFAULT_CAPACITY)
+        .with_negative_cache(DEFAULT_NEGATIVE_TTL, DEFAULT_CAPACITY))
     }
 
     fn config_mut(&mut self) -> &mut Config {
         &mut self.config
-    }
-
-    /// Requires `aud` of the introspection answer to contain `audience` (may be called several
-    /// times; one match suffices). Default: the audience is left to the provider, which for
-    /// ZITADEL already requires the API's client or project id.
-    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
-        self.config_mut().audiences.push(audience.into());
-        self
     }
 
     /// Where the roles are in the introspection answer. Default: a `roles` array; use
@@ -212,26 +375,92 @@ impl IntrospectionVerifier {
         self
     }
 
-    /// Caches answers: active ones for at most `max_ttl` (and never past `exp`), inactive ones
-    /// for `negative_ttl`, at most `capacity` entries. Default: 60 s, 5 s, 10 000.
-    pub fn with_cache(mut self, max_ttl: Duration, negative_ttl: Duration, capacity: u64) -> Self {
+    /// Caches active answers for at most `max_ttl` (and never past `exp`), at most `capacity`
+    /// of them. Default: 60 s, 10 000. Refusals have their own cache
+    /// ([`with_negative_cache`](Self::with_negative_cache)), so they never evict these.
+    ///
+    /// ```
+    /// # use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier};
+    /// # use std::time::Duration;
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?
+    /// .with_cache(Duration::from_secs(30), 50_000);
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn with_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
         self.cache = Some(
             Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(VerdictExpiry {
-                    negative: negative_ttl,
-                })
+                .expire_after(ActiveExpiry)
                 .build(),
         );
         self.max_ttl = max_ttl;
         self
     }
 
-    /// Introspects every request (no cache). Every request then costs a round trip to the
-    /// provider; use only where revocation must take effect at once.
+    /// Caches refusals (inactive tokens, tokens the provider refused) for `ttl`, at most
+    /// `capacity` of them, apart from the active answers: a flood of made-up tokens costs one
+    /// call per distinct token per `ttl`, and cannot evict active answers. Default: 5 s, 10 000.
+    ///
+    /// ```
+    /// # use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier};
+    /// # use std::time::Duration;
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?
+    /// .with_negative_cache(Duration::from_secs(30), 100_000);
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn with_negative_cache(mut self, ttl: Duration, capacity: u64) -> Self {
+        self.negative = Some(
+            Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        );
+        self
+    }
+
+    /// Introspects every request (no cache of active answers or of refusals). Every request
+    /// then costs a round trip to the provider; use only where revocation must take effect at
+    /// once. The bound on concurrent calls still applies.
     pub fn without_cache(mut self) -> Self {
         self.cache = None;
+        self.negative = None;
         self
+    }
+
+    /// At most `calls` introspection requests in flight to the provider at once. A request
+    /// that needs one more is answered at once with 503 and `Retry-After: 1`, never queued, and
+    /// that answer is not cached. This keeps a flood of made-up tokens from getting this
+    /// service rate-limited by the provider (and legitimate users answered 503 for longer);
+    /// cached answers are served meanwhile. Default: 32. `0` (or more than
+    /// [`Semaphore::MAX_PERMITS`]) is a [`ConfigError`].
+    ///
+    /// ```
+    /// # use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier};
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?
+    /// .with_max_concurrent_calls(8)?;
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn with_max_concurrent_calls(mut self, calls: usize) -> Result<Self, ConfigError> {
+        if calls == 0 || calls > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "the bound on concurrent introspection calls must be at least 1 and at most Semaphore::MAX_PERMITS",
+            ));
+        }
+        self.calls = Semaphore::new(calls);
+        Ok(self)
     }
 }
 
@@ -241,6 +470,15 @@ impl IntrospectionVerifier {
     async fn introspect(&self, token: &str) -> Result<Verdict, AuthError> {
         let config = &self.config;
         let endpoint = config.endpoint.get(&config.http, config.retry).await?;
+        // Held until the answer is read; `try_acquire`, so that a request beyond the bound is
+        // answered at once rather than queued behind a slow provider.
+        // (The layer logs the 503 with this description.)
+        let Ok(_permit) = self.calls.try_acquire() else {
+            return Err(AuthError::upstream(
+                "too many introspection calls are in flight to the identity provider",
+            )
+            .with_retry_after(BUSY_RETRY));
+        };
         let auth = config.auth.apply(&config.issuer)?;
         let mut form = auth.form;
         form.push(("token", token.to_owned()));
@@ -304,6 +542,16 @@ impl IntrospectionVerifier {
         if answer.get("active") != Some(&Value::Bool(true)) {
             return refused(AuthError::invalid_token("the token is not active"));
         }
+        if let Some(token_type) = answer.get("token_type") {
+            let access = token_type.as_str().is_some_and(|token_type| {
+                ACCESS_TOKEN_TYPES
+                    .iter()
+                    .any(|access| access.eq_ignore_ascii_case(token_type))
+            });
+            if !access {
+                return refused(AuthError::invalid_token("the token is not an access token"));
+            }
+        }
         let now = now();
         if let Err(error) = check_times(
             answer.get("exp"),
@@ -324,8 +572,8 @@ impl IntrospectionVerifier {
                 "the introspection answer is not an object",
             ));
         };
-        if !self.config.audiences.is_empty()
-            && !self.config.audiences.iter().any(|a| claims.has_audience(a))
+        if let Some(audiences) = &self.config.audiences
+            && !audiences.iter().any(|a| claims.has_audience(a))
         {
             return refused(AuthError::invalid_token(
                 "the token is for another audience",
@@ -334,9 +582,24 @@ impl IntrospectionVerifier {
         let until_exp = claims.expires_at().map_or(self.max_ttl, |exp| {
             Duration::from_secs(exp.saturating_sub(now))
         });
-        Verdict::Active {
+        Verdict::Active(Active {
             ttl: until_exp.min(self.max_ttl),
             claims,
+        })
+    }
+
+    /// Introspects `token` for the positive cache: an active answer, or `Err` (never cached by
+    /// moka). A refusal goes to the negative cache on the way; a provider failure, or no permit
+    /// for a call, to no cache.
+    async fn active(&self, token: &str, key: [u8; 32]) -> Result<Active, AuthError> {
+        match self.introspect(token).await? {
+            Verdict::Active(active) => Ok(active),
+            Verdict::Refused(error) => {
+                if let Some(negative) = &self.negative {
+                    negative.insert(key, error.clone()).await;
+                }
+                Err(error)
+            }
         }
     }
 }
@@ -347,24 +610,22 @@ impl Verifier for IntrospectionVerifier {
         if token.len() > self.config.max_token_len {
             return Err(AuthError::invalid_token("the token is too large"));
         }
-        let verdict = match &self.cache {
-            None => self.introspect(token).await?,
-            Some(cache) => {
-                let key = token_hash(token);
-                cache
-                    .try_get_with(key, self.introspect(token))
-                    .await
-                    .map_err(|shared| (*shared).clone())?
-            }
-        };
-        match verdict {
-            Verdict::Active { claims, .. } => {
-                // The entry may outlive `exp` by the cache's timer granularity: check again.
-                check_times(claims.get("exp"), None, false, self.config.leeway, now())?;
-                Ok(claims)
-            }
-            Verdict::Refused(error) => Err(error),
+        let key = token_hash(token);
+        if let Some(negative) = &self.negative
+            && let Some(refusal) = negative.get(&key).await
+        {
+            return Err(refusal);
         }
+        let Active { claims, .. } = match &self.cache {
+            None => self.active(token, key).await?,
+            Some(cache) => cache
+                .try_get_with(key, self.active(token, key))
+                .await
+                .map_err(|shared| (*shared).clone())?,
+        };
+        // The entry may outlive `exp` by the cache's timer granularity: check again.
+        check_times(claims.get("exp"), None, false, self.config.leeway, now())?;
+        Ok(claims)
     }
 }
 
@@ -380,15 +641,16 @@ pub(crate) fn judge_raw(answer: &[u8]) -> Result<Claims, AuthError> {
             "https://issuer.example",
             "https://issuer.example/introspect",
             ClientAuth::basic("api", "secret"),
+            "api",
         )
         .ok()
-        .map(|verifier| verifier.with_audience("api").without_cache())
+        .map(IntrospectionVerifier::without_cache)
     });
     let Some(verifier) = verifier else {
         return Err(AuthError::upstream("no verifier"));
     };
     match verifier.judge(value) {
-        Verdict::Active { claims, .. } => Ok(claims),
+        Verdict::Active(Active { claims, .. }) => Ok(claims),
         Verdict::Refused(error) => Err(error),
     }
 }

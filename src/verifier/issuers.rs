@@ -17,7 +17,10 @@ use crate::error::AuthError;
 /// checks everything, the issuer included. No verifier is ever tried after another one failed.
 /// Tokens that are not JWTs, or are JWTs of no configured issuer, go to the
 /// [fallback](Self::with_fallback) if there is one (e.g. introspection for ZITADEL's opaque
-/// tokens), else are refused without trying any key.
+/// tokens), else are refused without trying any key. A fallback that costs a call to the
+/// provider per unknown token is best given the shape of the tokens it can accept
+/// ([`with_fallback_for`](Self::with_fallback_for)), so that made-up tokens of other shapes are
+/// refused here.
 ///
 /// ```
 /// use tower_authz::{JwksVerifier, MultiIssuer};
@@ -36,13 +39,19 @@ use crate::error::AuthError;
 pub struct MultiIssuer {
     by_issuer: HashMap<String, Arc<dyn Verifier>>,
     fallback: Option<Arc<dyn Verifier>>,
+    /// Which tokens the fallback is asked about; `None`: all of them.
+    fallback_shape: Option<Arc<Shape>>,
 }
+
+/// A predicate on tokens: whether the fallback is asked about one.
+type Shape = dyn Fn(&str) -> bool + Send + Sync;
 
 impl fmt::Debug for MultiIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MultiIssuer")
             .field("issuers", &self.by_issuer.keys().collect::<Vec<_>>())
             .field("fallback", &self.fallback.is_some())
+            .field("fallback_shape", &self.fallback_shape.is_some())
             .finish()
     }
 }
@@ -59,21 +68,67 @@ impl MultiIssuer {
         self
     }
 
-    /// Sends every other token (opaque tokens, JWTs of other issuers) to `verifier`.
+    /// Sends every other token (opaque tokens, JWTs of other issuers) to `verifier`. For a
+    /// fallback that calls the provider, prefer [`with_fallback_for`](Self::with_fallback_for).
     ///
     /// ```
-    /// use tower_authz::{ClientAuth, IntrospectionVerifier, JwksVerifier, MultiIssuer, RoleSource};
+    /// use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier, JwksVerifier, MultiIssuer};
     ///
-    /// // ZITADEL issues both JWT and opaque access tokens: verify JWTs locally, introspect the rest.
+    /// // ZITADEL issues both JWT and opaque access tokens: verify JWTs locally, introspect the rest
+    /// // (ZITADEL checks the audience of what it introspects).
     /// let issuer = "https://my-instance.zitadel.cloud";
     /// let verifier = MultiIssuer::new()
     ///     .with_issuer(issuer, JwksVerifier::discover(issuer, "my-project-id").unwrap())
     ///     .with_fallback(
-    ///         IntrospectionVerifier::discover(issuer, ClientAuth::basic("my-api", "secret")).unwrap(),
+    ///         IntrospectionVerifier::discover(
+    ///             issuer,
+    ///             ClientAuth::basic("my-api", "secret"),
+    ///             AudienceCheck::left_to_provider(),
+    ///         )
+    ///         .unwrap(),
     ///     );
     /// ```
     pub fn with_fallback(mut self, verifier: impl Verifier) -> Self {
         self.fallback = Some(Arc::new(verifier));
+        self.fallback_shape = None;
+        self
+    }
+
+    /// Sends the other tokens for which `shape` is true to `verifier`; the rest are refused
+    /// here (401 `invalid_token`) without calling it. Use it for a fallback that costs a call to
+    /// the provider (introspection), with the shape of the tokens that provider issues, so that a
+    /// flood of made-up tokens (too short, too long, the wrong characters, JWT-shaped) costs
+    /// nothing upstream.
+    ///
+    /// ```
+    /// use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier, JwksVerifier, MultiIssuer};
+    ///
+    /// let issuer = "https://id.example.com";
+    /// // This provider's opaque tokens: 32 to 128 base64url characters, no dots.
+    /// let opaque = |token: &str| {
+    ///     (32..=128).contains(&token.len())
+    ///         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    /// };
+    /// let verifier = MultiIssuer::new()
+    ///     .with_issuer(issuer, JwksVerifier::discover(issuer, "my-api").unwrap())
+    ///     .with_fallback_for(
+    ///         IntrospectionVerifier::new(
+    ///             issuer,
+    ///             "https://id.example.com/introspect",
+    ///             ClientAuth::basic("my-api", "secret"),
+    ///             "my-api",
+    ///         )
+    ///         .unwrap(),
+    ///         opaque,
+    ///     );
+    /// ```
+    pub fn with_fallback_for(
+        mut self,
+        verifier: impl Verifier,
+        shape: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.fallback = Some(Arc::new(verifier));
+        self.fallback_shape = Some(Arc::new(shape));
         self
     }
 }
@@ -89,7 +144,18 @@ impl Verifier for MultiIssuer {
         let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN);
         let chosen = issuer.as_deref().and_then(|iss| self.by_issuer.get(iss));
         match (chosen, &self.fallback) {
-            (Some(verifier), _) | (None, Some(verifier)) => verifier.verify(token).await,
+            (Some(verifier), _) => verifier.verify(token).await,
+            (None, Some(_))
+                if self
+                    .fallback_shape
+                    .as_ref()
+                    .is_some_and(|shape| !shape(token)) =>
+            {
+                Err(AuthError::invalid_token(
+                    "the token is of no configured issuer and not of the fallback's shape",
+                ))
+            }
+            (None, Some(verifier)) => verifier.verify(token).await,
             (None, None) if issuer.is_none() => Err(AuthError::invalid_token(
                 "the token is not a JWT with an issuer",
             )),

@@ -28,6 +28,8 @@ mod tenants;
 mod verified;
 
 #[cfg(feature = "introspection")]
+pub use introspection::AudienceCheck;
+#[cfg(feature = "introspection")]
 pub use introspection::IntrospectionVerifier;
 #[cfg(all(feature = "fuzzing", feature = "introspection"))]
 pub(crate) use introspection::judge_raw as judge_introspection_answer;

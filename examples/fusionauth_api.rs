@@ -132,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Box::new(
             JwksVerifier::new(
                 &issuer,
-                &format!("{issuer}/.well-known/jwks.json"),
+                format!("{issuer}/.well-known/jwks.json"),
                 &args.audience,
             )?
             .with_leeway(leeway),

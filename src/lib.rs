@@ -49,6 +49,7 @@ mod discovery;
 mod error;
 mod fetch;
 mod layer;
+mod provider_url;
 mod require;
 mod resource_metadata;
 pub mod response;
@@ -74,6 +75,7 @@ pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use layer::AuthLayer;
+pub use provider_url::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
 };

@@ -436,7 +436,7 @@ async fn cache_control_max_age_sets_the_refresh_time() {
 async fn multi_tenant_issuer_templates_substitute_the_tokens_tid() {
     let issuer = DevIssuer::start().await.expect("dev issuer");
     let template = format!("{}/{{tenantid}}/v2.0", issuer.issuer());
-    let verifier = JwksVerifier::new(&template, &issuer.jwks_uri(), AUDIENCE)
+    let verifier = JwksVerifier::new(&template, issuer.jwks_uri(), AUDIENCE)
         .expect("verifier")
         .with_tenants(["tenant-a", "tenant-b"]);
     let app = TestApp::start(AuthLayer::new(verifier)).await;

@@ -13,7 +13,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use http::header::AUTHORIZATION;
 use moka::Expiry;
 use moka::future::Cache;
 use serde_json::Value;
@@ -26,6 +25,7 @@ use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::ProviderUrl;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -118,19 +118,23 @@ impl fmt::Debug for IntrospectionVerifier {
 
 impl IntrospectionVerifier {
     /// The introspection endpoint of `issuer`, found by OIDC discovery.
-    pub fn discover(issuer: impl Into<String>, auth: ClientAuth) -> Result<Self, ConfigError> {
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered endpoint of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
+    pub fn discover(issuer: impl Into<ProviderUrl>, auth: ClientAuth) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
         let endpoint = Endpoint::discovered(&issuer, "introspection_endpoint")?;
-        Self::build(issuer, endpoint, auth)
+        Self::build(issuer.as_str().to_owned(), endpoint, auth)
     }
 
-    /// A known introspection endpoint of `issuer`.
+    /// A known introspection endpoint of `issuer`. `endpoint` must be `https://` (or `http://`
+    /// to a loopback host); see [`ProviderUrl`] for the opt-out.
     pub fn new(
         issuer: impl Into<String>,
-        endpoint: &str,
+        endpoint: impl Into<ProviderUrl>,
         auth: ClientAuth,
     ) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::fixed(endpoint, "introspection endpoint")?;
+        let endpoint = Endpoint::fixed(&endpoint.into(), "introspection endpoint")?;
         Self::build(issuer.into(), endpoint, auth)
     }
 
@@ -180,13 +184,20 @@ impl IntrospectionVerifier {
         self
     }
 
-    /// The timeout of each introspection request. Default: 5 seconds.
+    /// The timeout of each introspection (and discovery) request, also with a client given to
+    /// [`with_http_client`](Self::with_http_client) (in either order). Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
-    /// Uses your own HTTP client (proxies, private roots, timeouts).
+    /// Uses your own HTTP client (proxies, private roots, pinning).
+    ///
+    /// Each request still gets this verifier's timeout ([`with_timeout`](Self::with_timeout),
+    /// default 5 s) in place of the client's own. Build the client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: an introspection request is never
+    /// redirected (the token would go elsewhere), and an answer that came from another URL
+    /// than the endpoint is refused (503).
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.config_mut().http.set_client(client);
         self
@@ -244,11 +255,10 @@ impl IntrospectionVerifier {
         let mut form = auth.form;
         form.push(("token", token.to_owned()));
         form.push(("token_type_hint", "access_token".to_owned()));
-        let mut request = config.http.client().post(endpoint).form(&form);
-        if let Some(authorization) = auth.authorization {
-            request = request.header(AUTHORIZATION, authorization);
-        }
-        let response = request.send().await.map_err(fetch::unreachable_provider)?;
+        let response = config
+            .http
+            .post_form(endpoint, &form, auth.authorization)
+            .await?;
         let status = response.status();
         if status.is_client_error() {
             return self.refusal(status, response).await;

@@ -31,6 +31,7 @@ use crate::claims::Claims;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::ProviderUrl;
 
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
@@ -129,19 +130,22 @@ impl JwksVerifier {
     /// Keys found by OIDC discovery of `issuer`: `{issuer}/.well-known/openid-configuration`,
     /// whose `issuer` must equal `issuer` exactly and whose `jwks_uri` is then used. Tokens must
     /// have `iss` equal to `issuer` and `aud` containing `audience`.
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered `jwks_uri` of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
     pub fn discover(
-        issuer: impl Into<String>,
+        issuer: impl Into<ProviderUrl>,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
-        if issuer.contains("{tenantid}") {
+        if issuer.as_str().contains("{tenantid}") {
             return Err(ConfigError::new(
                 crate::ConfigErrorKind::InvalidUrl,
                 "an issuer template with {tenantid} cannot be discovered: use JwksVerifier::new with the JWKS URL",
             ));
         }
         let jwks_uri = Endpoint::discovered(&issuer, "jwks_uri")?;
-        Self::build(issuer, audience.into(), jwks_uri)
+        Self::build(issuer.as_str().to_owned(), audience.into(), jwks_uri)
     }
 
     /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
@@ -150,6 +154,9 @@ impl JwksVerifier {
     /// For a multi-tenant Entra application, `issuer` may contain `{tenantid}`, as Entra's
     /// multi-tenant metadata does: the token's `tid` is substituted and the result must then
     /// equal `iss` exactly (restrict tenants with `with_tenants`).
+    ///
+    /// `jwks_uri` must be `https://` (or `http://` to a loopback host); see [`ProviderUrl`] for
+    /// the opt-out.
     ///
     /// ```
     /// use tower_authz::JwksVerifier;
@@ -164,10 +171,10 @@ impl JwksVerifier {
     /// ```
     pub fn new(
         issuer: impl Into<String>,
-        jwks_uri: &str,
+        jwks_uri: impl Into<ProviderUrl>,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
-        let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
+        let jwks_uri = Endpoint::fixed(&jwks_uri.into(), "JWKS URL")?;
         Self::build(issuer.into(), audience.into(), jwks_uri)
     }
 
@@ -192,13 +199,19 @@ impl JwksVerifier {
 
     validation_setters!(validation);
 
-    /// The timeout of each request to the provider. Default: 5 seconds.
+    /// The timeout of each request to the provider, also with a client given to
+    /// [`with_http_client`](Self::with_http_client) (in either order). Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
-    /// Uses your own HTTP client (proxies, private roots, timeouts).
+    /// Uses your own HTTP client (proxies, private roots, pinning).
+    ///
+    /// Each request still gets this verifier's timeout ([`with_timeout`](Self::with_timeout),
+    /// default 5 s) in place of the client's own. Build the client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: this verifier follows same-origin
+    /// redirects itself, and refuses (503) an answer that came from another origin.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.config_mut().http.set_client(client);
         self

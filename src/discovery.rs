@@ -226,3 +226,61 @@ impl Endpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("url")
+    }
+
+    #[test]
+    fn discovered_endpoints_keep_to_https() {
+        let doc = |jwks: &str| json!({ "jwks_uri": jwks });
+        let https = url("https://id.example.com/.well-known/openid-configuration");
+        let loopback = url("http://127.0.0.1:8080/.well-known/openid-configuration");
+        let compose = url("http://keycloak:8080/.well-known/openid-configuration");
+        let found = |discovery: &Url, jwks: &str, insecure: bool| {
+            endpoint(&doc(jwks), "jwks_uri", discovery, insecure)
+        };
+        assert!(found(&https, "https://keys.example.com/jwks", false).is_ok());
+        // An https issuer never hands out http, not even to a loopback host, not even opted out.
+        for insecure in [false, true] {
+            for jwks in ["http://id.example.com/jwks", "http://127.0.0.1/jwks"] {
+                let error = found(&https, jwks, insecure).expect_err(jwks);
+                assert_eq!(error.kind(), crate::AuthErrorKind::Upstream);
+            }
+        }
+        // An http issuer: loopback endpoints, or any with the issuer's opt-out.
+        assert!(found(&loopback, "http://localhost:8080/jwks", false).is_ok());
+        assert!(found(&loopback, "http://id.example.com/jwks", false).is_err());
+        assert!(found(&compose, "http://keycloak:8080/jwks", true).is_ok());
+        assert!(found(&compose, "https://keycloak:8443/jwks", false).is_ok());
+        assert!(found(&https, "ftp://keys.example.com/jwks", false).is_err());
+    }
+
+    #[test]
+    fn endpoints_check_the_https_rule_at_construction() {
+        let refused = |url: ProviderUrl| {
+            Endpoint::discovered(&url, "jwks_uri")
+                .err()
+                .map(|e| e.kind())
+        };
+        assert_eq!(
+            refused("http://id.example.com".into()),
+            Some(crate::ConfigErrorKind::InsecureUrl)
+        );
+        assert_eq!(
+            refused(ProviderUrl::allow_insecure_http("http://id.example.com")),
+            None
+        );
+        assert_eq!(refused("http://[::1]:9011".into()), None);
+        let fixed = Endpoint::fixed(&"http://id.example.com/keys".into(), "JWKS URL");
+        assert_eq!(
+            fixed.err().map(|e| e.kind()),
+            Some(crate::ConfigErrorKind::InsecureUrl)
+        );
+    }
+}

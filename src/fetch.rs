@@ -338,6 +338,36 @@ mod tests {
     }
 
     #[test]
+    fn origins_and_redirects() {
+        let url = |s: &str| Url::parse(s).expect("url");
+        let base = url("https://id.example.com/keys");
+        assert!(same_origin(
+            &base,
+            &url("https://id.example.com:443/other?x=1")
+        ));
+        assert!(!same_origin(&base, &url("http://id.example.com/keys")));
+        assert!(!same_origin(
+            &base,
+            &url("https://id.example.com:8443/keys")
+        ));
+        assert!(!same_origin(&base, &url("https://evil.example.com/keys")));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:80/"),
+            &url("http://localhost:80/")
+        ));
+        for status in [301, 302, 303, 307, 308] {
+            assert!(is_redirect(
+                http::StatusCode::from_u16(status).expect("status")
+            ));
+        }
+        assert!(!is_redirect(http::StatusCode::NOT_MODIFIED));
+        assert_eq!(
+            redacted(&url("https://user:pw@id.example.com/cb?token=secret#frag")).as_str(),
+            "https://id.example.com/cb"
+        );
+    }
+
+    #[test]
     fn urls() {
         assert!(parse_url("ftp://x", "issuer").is_err());
         assert!(parse_url("not a url", "issuer").is_err());

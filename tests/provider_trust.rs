@@ -291,6 +291,127 @@ async fn a_loopback_issuer_cannot_point_at_a_plain_http_endpoint_on_another_host
     );
 }
 
+/// An https provider on 127.0.0.1 (certificate in `tests/fixtures/`, for 127.0.0.1 only,
+/// trusted by the client [`trusting_the_test_certificate`] only) that answers each GET with the
+/// JSON `route` gives for its path, or 404.
+async fn https_provider(
+    route: impl Fn(&str, &str) -> Option<Value> + Send + Sync + 'static,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_slice_iter(TEST_CERT)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(TEST_KEY).expect("key");
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("tls config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind 127.0.0.1");
+    let base = format!("https://{}", listener.local_addr().expect("addr"));
+    let issuer = base.clone();
+    let route = Arc::new(route);
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, route, issuer) = (acceptor.clone(), route.clone(), issuer.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split(' ').nth(1).unwrap_or_default();
+                let (status, body) = match route(&issuer, path) {
+                    Some(value) => ("200 OK", value.to_string()),
+                    None => ("404 Not Found", String::new()),
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (base, task)
+}
+
+const TEST_CERT: &[u8] = include_bytes!("fixtures/loopback-tls-cert.pem");
+const TEST_KEY: &[u8] = include_bytes!("fixtures/loopback-tls-key.pem");
+
+/// A client that trusts the test certificate (and follows no redirect, as documented).
+fn trusting_the_test_certificate() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(TEST_CERT).expect("certificate"))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn an_https_issuer_cannot_point_at_a_plain_http_endpoint() {
+    let dev = DevIssuer::start().await.expect("issuer");
+    let jwks = jwks_of(&dev);
+    // The control: an https issuer whose endpoints are https works.
+    let (secure, _secure_task) = https_provider(move |issuer, path| match path {
+        "/.well-known/openid-configuration" => Some(discovery_document(issuer, issuer)),
+        "/keys" => Some(jwks.clone()),
+        _ => None,
+    })
+    .await;
+    let verifier = JwksVerifier::discover(&secure, AUDIENCE)
+        .expect("verifier")
+        .with_http_client(trusting_the_test_certificate());
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let answer = app.get("/whoami", Some(&token_for(&dev, &secure))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // The same issuer naming http endpoints, even on loopback: refused, and never fetched.
+    let elsewhere = Elsewhere::start().await;
+    let plain = elsewhere.base.clone();
+    let (downgrading, _task) = https_provider(move |issuer, path| {
+        (path == "/.well-known/openid-configuration").then(|| discovery_document(issuer, &plain))
+    })
+    .await;
+    let verifier = JwksVerifier::discover(&downgrading, AUDIENCE)
+        .expect("verifier")
+        .with_http_client(trusting_the_test_certificate());
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let answer = app
+        .get("/whoami", Some(&token_for(&dev, &downgrading)))
+        .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let introspection =
+        IntrospectionVerifier::discover(&downgrading, ClientAuth::basic("api", "secret"))
+            .expect("verifier")
+            .with_http_client(trusting_the_test_certificate());
+    let error = introspection
+        .verify("opaque-token")
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), AuthErrorKind::Upstream);
+    let tokens = ClientCredentials::discover(&downgrading, ClientAuth::post("daemon", "secret"))
+        .expect("provider")
+        .with_http_client(trusting_the_test_certificate());
+    let error = tokens.token().await.expect_err("refused");
+    assert_eq!(error.kind(), TokenErrorKind::Unavailable);
+    assert_eq!(elsewhere.connections(), 0, "an http endpoint was used");
+}
+
 // ---- Item 5: no redirects that leak ----------------------------------------------------------
 
 #[tokio::test]

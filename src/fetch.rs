@@ -87,16 +87,19 @@ impl HttpFetcher {
         self.max_body = max_body;
     }
 
-    /// GETs a JSON document, following at most [`MAX_REDIRECTS`] same-origin redirects.
+    /// GETs a JSON document, following at most [`MAX_REDIRECTS`] same-origin redirects, all
+    /// within the timeout.
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
         let mut current = url.clone();
         let mut redirects = 0;
+        // One timeout for the whole fetch, redirects included.
+        let deadline = std::time::Instant::now() + self.timeout;
         loop {
             let response = self
                 .client
                 .get(current.clone())
                 .header(ACCEPT, "application/json")
-                .timeout(self.timeout)
+                .timeout(deadline.saturating_duration_since(std::time::Instant::now()))
                 .send()
                 .await
                 .map_err(unreachable_provider)?;
@@ -139,6 +142,7 @@ impl HttpFetcher {
     /// POSTs `form` (with an `Authorization` header, if given) to `url` and returns the answer.
     /// No redirect is followed: a 3xx answer, or an answer from any URL but `url` (a user's
     /// client that follows redirects), is an [`Upstream`](crate::AuthErrorKind::Upstream) error.
+    #[cfg(any(feature = "client", feature = "introspection"))]
     pub(crate) async fn post_form(
         &self,
         url: Url,

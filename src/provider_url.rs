@@ -1,29 +1,5 @@
 //! [`ProviderUrl`]: a URL of the identity provider that this crate fetches or posts to, and
 //! whether plain `http://` is allowed for it.
-//!
-//! Tokens, client secrets, assertions and signing keys travel over these URLs, so they must be
-//! `https://`, as ASP.NET Core's `RequireHttpsMetadata` (on by default) requires. Plain
-//! `http://` is accepted for a loopback host only (`127.0.0.0/8`, `::1`, `localhost`: a
-//! provider on the same machine, such as [`DevIssuer`](crate::DevIssuer)), or when the URL is
-//! given through [`ProviderUrl::allow_insecure_http`].
-//!
-//! Constructors that take a provider URL accept `&str`, `String` and `&String` as they always
-//! did; the check happens there and fails with
-//! [`ConfigErrorKind::InsecureUrl`](crate::ConfigErrorKind::InsecureUrl).
-//!
-//! ```
-//! use tower_authz::{ConfigErrorKind, JwksVerifier, ProviderUrl};
-//!
-//! // https, or http on a loopback address: accepted as a plain string.
-//! assert!(JwksVerifier::discover("https://id.example.com", "api").is_ok());
-//! assert!(JwksVerifier::discover("http://127.0.0.1:8080", "api").is_ok());
-//!
-//! // http to another host: refused, unless the risk is taken explicitly.
-//! let refused = JwksVerifier::discover("http://keycloak:8080/realms/demo", "api").unwrap_err();
-//! assert_eq!(refused.kind(), ConfigErrorKind::InsecureUrl);
-//! let compose = ProviderUrl::allow_insecure_http("http://keycloak:8080/realms/demo");
-//! assert!(JwksVerifier::discover(compose, "api").is_ok());
-//! ```
 
 use std::fmt;
 use std::net::IpAddr;
@@ -35,9 +11,29 @@ use crate::fetch;
 
 /// A URL of the identity provider (an issuer, a JWKS, an introspection or token endpoint).
 ///
-/// Made from a string (`&str`, `String`, `&String`), it must be `https://`, or `http://` to a
-/// loopback host. [`ProviderUrl::allow_insecure_http`] also accepts `http://` to any host. See
-/// the [module docs](self) for the whole rule.
+/// Tokens, client secrets, assertions and signing keys travel over these URLs, so they must be
+/// `https://`, as ASP.NET Core's `RequireHttpsMetadata` (on by default) requires. Plain
+/// `http://` is accepted for a loopback host only (`127.0.0.0/8`, `::1`, `localhost`: a
+/// provider on the same machine, such as the development issuer), or when the URL is
+/// given through [`ProviderUrl::allow_insecure_http`].
+///
+/// Constructors that take a provider URL accept `&str`, `String` and `&String` as they always
+/// did; the check happens there and fails with
+/// [`ConfigErrorKind::InsecureUrl`](crate::ConfigErrorKind::InsecureUrl).
+///
+/// ```
+/// use tower_authz::{ConfigErrorKind, JwksVerifier, ProviderUrl};
+///
+/// // https, or http on a loopback address: accepted as a plain string.
+/// assert!(JwksVerifier::discover("https://id.example.com", "api").is_ok());
+/// assert!(JwksVerifier::discover("http://127.0.0.1:8080", "api").is_ok());
+///
+/// // http to another host: refused, unless the risk is taken explicitly.
+/// let refused = JwksVerifier::discover("http://keycloak:8080/realms/demo", "api").unwrap_err();
+/// assert_eq!(refused.kind(), ConfigErrorKind::InsecureUrl);
+/// let compose = ProviderUrl::allow_insecure_http("http://keycloak:8080/realms/demo");
+/// assert!(JwksVerifier::discover(compose, "api").is_ok());
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderUrl {
     url: String,

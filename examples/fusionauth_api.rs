@@ -207,7 +207,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(jwks_uri) => jwks_uri.clone(),
                 None => format!("{issuer}/.well-known/jwks.json"),
             };
-            Box::new(JwksVerifier::new(&issuer, &jwks_uri, &args.audience)?.with_leeway(leeway))
+            Box::new(JwksVerifier::new(&issuer, jwks_uri, &args.audience)?.with_leeway(leeway))
         }
     };
     let layer = AuthLayer::new(verifier).with_token_sources([TokenSource::cookie("app.at")]);

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::{self, ProviderUrl};
 
 /// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
 pub(crate) async fn fetch_metadata(
@@ -32,8 +33,17 @@ pub(crate) async fn fetch_metadata(
     Ok(document)
 }
 
-/// The URL in field `field` of a discovery document.
-pub(crate) fn endpoint(document: &Value, field: &'static str) -> Result<Url, AuthError> {
+/// The URL in field `field` of the discovery document fetched from `discovery`.
+///
+/// An endpoint of an `https://` issuer must be `https://`. An `http://` issuer (a loopback
+/// host, or one allowed by [`ProviderUrl::allow_insecure_http`]) may name `http://` endpoints
+/// to a loopback host, or to any host with that opt-out (`insecure_http`).
+pub(crate) fn endpoint(
+    document: &Value,
+    field: &'static str,
+    discovery: &Url,
+    insecure_http: bool,
+) -> Result<Url, AuthError> {
     let missing = || {
         AuthError::upstream("the discovery document lacks an endpoint this verifier needs")
             .with_source(format!("no `{field}`"))
@@ -42,9 +52,32 @@ pub(crate) fn endpoint(document: &Value, field: &'static str) -> Result<Url, Aut
         .get(field)
         .and_then(Value::as_str)
         .ok_or_else(missing)?;
-    fetch::parse_url(url, field).map_err(|e| {
+    let url = fetch::parse_url(url, field).map_err(|e| {
         AuthError::upstream("the discovery document has an invalid endpoint URL").with_source(e)
-    })
+    })?;
+    if url.scheme() == "http" {
+        let refused = if discovery.scheme() == "https" {
+            Some("the https issuer's discovery document names a plain http endpoint")
+        } else if provider_url::require_https(&url, field, insecure_http).is_err() {
+            Some("the discovery document names a plain http endpoint on a non-loopback host")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            tracing::warn!(
+                field,
+                discovery_document = %discovery,
+                endpoint_host = url.host_str(),
+                "{reason}: refused (use https, or ProviderUrl::allow_insecure_http for an http \
+                 issuer on a trusted network)"
+            );
+            return Err(AuthError::upstream(
+                "the discovery document names an insecure http endpoint",
+            )
+            .with_source(format!("`{field}` is http://")));
+        }
+    }
+    Ok(url)
 }
 
 /// An endpoint URL, either configured or found by discovery on first use.
@@ -61,6 +94,8 @@ enum Inner {
         issuer: String,
         document: Url,
         field: &'static str,
+        /// The issuer's opt-out, which its `http://` endpoints need off loopback.
+        insecure_http: bool,
         state: Mutex<State>,
     },
 }
@@ -88,17 +123,24 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// A configured URL.
-    pub(crate) fn fixed(url: &str, what: &'static str) -> Result<Self, ConfigError> {
-        Ok(Self(Arc::new(Inner::Fixed(fetch::parse_url(url, what)?))))
+    /// A configured URL: `https://`, or `http://` to a loopback host or with the opt-out.
+    pub(crate) fn fixed(url: &ProviderUrl, what: &'static str) -> Result<Self, ConfigError> {
+        Ok(Self(Arc::new(Inner::Fixed(url.parse(what)?))))
     }
 
-    /// The URL in `field` of `issuer`'s discovery document.
-    pub(crate) fn discovered(issuer: &str, field: &'static str) -> Result<Self, ConfigError> {
+    /// The URL in `field` of `issuer`'s discovery document; the issuer must be `https://`, or
+    /// `http://` to a loopback host or with the opt-out.
+    pub(crate) fn discovered(
+        issuer: &ProviderUrl,
+        field: &'static str,
+    ) -> Result<Self, ConfigError> {
+        issuer.parse("issuer")?;
+        let document = fetch::discovery_url(issuer.as_str())?;
         Ok(Self(Arc::new(Inner::Discovered {
-            issuer: issuer.to_owned(),
-            document: fetch::discovery_url(issuer)?,
+            issuer: issuer.as_str().to_owned(),
+            document,
             field,
+            insecure_http: issuer.allows_insecure_http(),
             state: Mutex::new(State::default()),
         })))
     }
@@ -145,6 +187,7 @@ impl Endpoint {
             issuer,
             document,
             field,
+            insecure_http,
             ..
         } = &*self.0
         else {
@@ -154,10 +197,11 @@ impl Endpoint {
             .map_err(|_| AuthError::upstream("discovery needs a Tokio runtime"))?;
         let (endpoint, http) = (self.clone(), http.clone());
         let (issuer, document, field) = (issuer.clone(), document.clone(), *field);
+        let insecure_http = *insecure_http;
         let task = runtime.spawn(async move {
             let found = fetch_metadata(&http, &issuer, &document)
                 .await
-                .and_then(|doc| self::endpoint(&doc, field));
+                .and_then(|doc| self::endpoint(&doc, field, &document, insecure_http));
             endpoint.settle(&found);
             found
         });
@@ -180,5 +224,63 @@ impl Endpoint {
                 Err(_) => state.failed_at = Some(Instant::now()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("url")
+    }
+
+    #[test]
+    fn discovered_endpoints_keep_to_https() {
+        let doc = |jwks: &str| json!({ "jwks_uri": jwks });
+        let https = url("https://id.example.com/.well-known/openid-configuration");
+        let loopback = url("http://127.0.0.1:8080/.well-known/openid-configuration");
+        let compose = url("http://keycloak:8080/.well-known/openid-configuration");
+        let found = |discovery: &Url, jwks: &str, insecure: bool| {
+            endpoint(&doc(jwks), "jwks_uri", discovery, insecure)
+        };
+        assert!(found(&https, "https://keys.example.com/jwks", false).is_ok());
+        // An https issuer never hands out http, not even to a loopback host, not even opted out.
+        for insecure in [false, true] {
+            for jwks in ["http://id.example.com/jwks", "http://127.0.0.1/jwks"] {
+                let error = found(&https, jwks, insecure).expect_err(jwks);
+                assert_eq!(error.kind(), crate::AuthErrorKind::Upstream);
+            }
+        }
+        // An http issuer: loopback endpoints, or any with the issuer's opt-out.
+        assert!(found(&loopback, "http://localhost:8080/jwks", false).is_ok());
+        assert!(found(&loopback, "http://id.example.com/jwks", false).is_err());
+        assert!(found(&compose, "http://keycloak:8080/jwks", true).is_ok());
+        assert!(found(&compose, "https://keycloak:8443/jwks", false).is_ok());
+        assert!(found(&https, "ftp://keys.example.com/jwks", false).is_err());
+    }
+
+    #[test]
+    fn endpoints_check_the_https_rule_at_construction() {
+        let refused = |url: ProviderUrl| {
+            Endpoint::discovered(&url, "jwks_uri")
+                .err()
+                .map(|e| e.kind())
+        };
+        assert_eq!(
+            refused("http://id.example.com".into()),
+            Some(crate::ConfigErrorKind::InsecureUrl)
+        );
+        assert_eq!(
+            refused(ProviderUrl::allow_insecure_http("http://id.example.com")),
+            None
+        );
+        assert_eq!(refused("http://[::1]:9011".into()), None);
+        let fixed = Endpoint::fixed(&"http://id.example.com/keys".into(), "JWKS URL");
+        assert_eq!(
+            fixed.err().map(|e| e.kind()),
+            Some(crate::ConfigErrorKind::InsecureUrl)
+        );
     }
 }

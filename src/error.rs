@@ -215,6 +215,10 @@ impl StdError for AuthError {
 pub enum ConfigErrorKind {
     /// A URL does not parse or has a scheme other than `http`/`https`.
     InvalidUrl,
+    /// A URL of the identity provider is plain `http://` to a host that is not a loopback
+    /// address: use `https://`, or [`ProviderUrl::allow_insecure_http`](crate::ProviderUrl::allow_insecure_http)
+    /// on a trusted network.
+    InsecureUrl,
     /// A key (PEM, JWK, secret, key file) cannot be used.
     InvalidKey,
     /// A key file or document is missing a field or has one of the wrong type.

@@ -1,9 +1,19 @@
 //! Fetching documents from an identity provider: JSON over HTTP with a timeout and a size cap.
+//!
+//! Redirects: the default client follows none (`redirect::Policy::none()`). A GET (discovery
+//! document, JWKS) follows at most [`MAX_REDIRECTS`] redirects itself, each to the same scheme,
+//! host and port as the URL first asked for; any other redirect is refused (503
+//! [`Upstream`](crate::AuthErrorKind::Upstream)). A POST (introspection, token endpoint)
+//! follows no redirect at all: tokens and client credentials are never resent elsewhere, and a
+//! 3xx answer is a provider error. A user's own client may have its own redirect policy, so
+//! every answer is also checked against the URL it came from: a POST must be answered by the
+//! URL posted to, a GET by the origin asked.
 
 use std::fmt;
 use std::time::Duration;
 
-use http::header::CACHE_CONTROL;
+use http::HeaderValue;
+use http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, LOCATION};
 use reqwest::Url;
 use serde_json::Value;
 
@@ -16,17 +26,22 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The default cap on the size of a fetched document.
 pub(crate) const DEFAULT_MAX_BODY: usize = 256 * 1024;
+/// The most redirects a GET follows, all within the origin first asked.
+pub(crate) const MAX_REDIRECTS: usize = 3;
 
 /// An HTTP client for identity-provider documents.
 #[derive(Clone)]
 pub(crate) struct HttpFetcher {
     client: reqwest::Client,
+    /// Applied to each request, whatever client is used.
+    timeout: Duration,
     max_body: usize,
 }
 
 impl fmt::Debug for HttpFetcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpFetcher")
+            .field("timeout", &self.timeout)
             .field("max_body", &self.max_body)
             .finish_non_exhaustive()
     }
@@ -40,12 +55,10 @@ pub(crate) struct Fetched {
 }
 
 impl HttpFetcher {
-    /// A client with `timeout` for the whole exchange. Does no I/O.
+    /// A client that follows no redirect, with `timeout` for each whole exchange. Does no I/O.
     pub(crate) fn new(timeout: Duration) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ConfigError::new(
@@ -54,24 +67,20 @@ impl HttpFetcher {
                 )
                 .with_source(e)
             })?;
-        Ok(Self::with_client(client))
-    }
-
-    /// Wraps a client the user configured (its own timeouts, proxies, roots).
-    pub(crate) fn with_client(client: reqwest::Client) -> Self {
-        Self {
+        Ok(Self {
             client,
+            timeout,
             max_body: DEFAULT_MAX_BODY,
-        }
+        })
     }
 
-    /// Replaces the client by one built for `timeout`; the size cap stays.
+    /// Sets the timeout of each request; the client (the default or the user's) stays.
     pub(crate) fn set_timeout(&mut self, timeout: Duration) -> Result<(), ConfigError> {
-        self.client = Self::new(timeout)?.client;
+        self.timeout = timeout;
         Ok(())
     }
 
-    /// Replaces the client by the user's own; the size cap stays.
+    /// Replaces the client by the user's own; the timeout and the size cap stay.
     pub(crate) fn set_client(&mut self, client: reqwest::Client) {
         self.client = client;
     }
@@ -81,20 +90,100 @@ impl HttpFetcher {
         self.max_body = max_body;
     }
 
-    pub(crate) fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// GETs a JSON document, following at most [`MAX_REDIRECTS`] same-origin redirects, all
+    /// within the timeout.
+    pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
+        let mut current = url.clone();
+        let mut redirects = 0;
+        // One timeout for the whole fetch, redirects included.
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            let response = self
+                .client
+                .get(current.clone())
+                .header(ACCEPT, "application/json")
+                .timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                .send()
+                .await
+                .map_err(unreachable_provider)?;
+            if !same_origin(response.url(), url) {
+                // Only a user's client follows redirects itself.
+                tracing::warn!(
+                    requested = %redacted(url),
+                    answered_by = %redacted(response.url()),
+                    "the identity provider's answer came from another origin: refused"
+                );
+                return Err(AuthError::upstream(
+                    "the identity provider redirected to another origin",
+                ));
+            }
+            if !is_redirect(response.status()) {
+                return self.read_json(response).await;
+            }
+            let next = location(&response, &current);
+            match next {
+                Some(next) if same_origin(&next, url) && redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    current = next;
+                }
+                _ => {
+                    tracing::warn!(
+                        status = %response.status(),
+                        requested = %redacted(url),
+                        location = next.as_ref().map(|next| redacted(next).to_string()),
+                        "the identity provider redirected to another origin, or too often: not followed"
+                    );
+                    return Err(AuthError::upstream(
+                        "the identity provider redirected to another origin, or too often",
+                    )
+                    .with_source(format!("HTTP status {}", response.status())));
+                }
+            }
+        }
     }
 
-    /// GETs a JSON document.
-    pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
-        let response = self
+    /// POSTs `form` (with an `Authorization` header, if given) to `url` and returns the answer.
+    /// No redirect is followed: a 3xx answer, or an answer from any URL but `url` (a user's
+    /// client that follows redirects), is an [`Upstream`](crate::AuthErrorKind::Upstream) error.
+    #[cfg(any(feature = "client", feature = "introspection"))]
+    pub(crate) async fn post_form(
+        &self,
+        url: Url,
+        form: &[(&'static str, String)],
+        authorization: Option<HeaderValue>,
+    ) -> Result<reqwest::Response, AuthError> {
+        let mut request = self
             .client
-            .get(url.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(unreachable_provider)?;
-        self.read_json(response).await
+            .post(url.clone())
+            .form(form)
+            .timeout(self.timeout);
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request.send().await.map_err(unreachable_provider)?;
+        if response.url() != &url {
+            tracing::warn!(
+                requested = %redacted(&url),
+                answered_by = %redacted(response.url()),
+                "the HTTP client followed a redirect of a POST to the identity provider: answer                  refused (configure the client with redirect::Policy::none())"
+            );
+            return Err(AuthError::upstream(
+                "the identity provider redirected a POST request",
+            ));
+        }
+        if is_redirect(response.status()) {
+            tracing::warn!(
+                status = %response.status(),
+                requested = %redacted(&url),
+                location = location(&response, &url).map(|next| redacted(&next).to_string()),
+                "the identity provider redirected a POST request: not followed"
+            );
+            return Err(
+                AuthError::upstream("the identity provider redirected a POST request")
+                    .with_source(format!("HTTP status {}", response.status())),
+            );
+        }
+        Ok(response)
     }
 
     /// Reads a JSON answer: a 2xx status, a body within the cap, valid JSON.
@@ -116,6 +205,32 @@ impl HttpFetcher {
         })?;
         Ok(Fetched { value, max_age })
     }
+}
+
+/// The redirect statuses (`304 Not Modified` is not one).
+fn is_redirect(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// The `Location` of a redirect, resolved against the URL that answered it.
+fn location(response: &reqwest::Response, base: &Url) -> Option<Url> {
+    let value = response.headers().get(LOCATION)?.to_str().ok()?;
+    base.join(value).ok()
+}
+
+/// Same scheme, host and port (RFC 6454 origin).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+/// A URL for the logs: no user info, no query, no fragment.
+fn redacted(url: &Url) -> Url {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url
 }
 
 impl HttpFetcher {
@@ -227,6 +342,36 @@ mod tests {
         assert_eq!(max_age(&headers), Some(Duration::ZERO));
         headers.insert(CACHE_CONTROL, "max-age=nonsense".parse().expect("header"));
         assert_eq!(max_age(&headers), None);
+    }
+
+    #[test]
+    fn origins_and_redirects() {
+        let url = |s: &str| Url::parse(s).expect("url");
+        let base = url("https://id.example.com/keys");
+        assert!(same_origin(
+            &base,
+            &url("https://id.example.com:443/other?x=1")
+        ));
+        assert!(!same_origin(&base, &url("http://id.example.com/keys")));
+        assert!(!same_origin(
+            &base,
+            &url("https://id.example.com:8443/keys")
+        ));
+        assert!(!same_origin(&base, &url("https://evil.example.com/keys")));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:80/"),
+            &url("http://localhost:80/")
+        ));
+        for status in [301, 302, 303, 307, 308] {
+            assert!(is_redirect(
+                http::StatusCode::from_u16(status).expect("status")
+            ));
+        }
+        assert!(!is_redirect(http::StatusCode::NOT_MODIFIED));
+        assert_eq!(
+            redacted(&url("https://user:pw@id.example.com/cb?token=secret#frag")).as_str(),
+            "https://id.example.com/cb"
+        );
     }
 
     #[test]

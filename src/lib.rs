@@ -29,6 +29,12 @@
 //! `iss` and `aud` are checked with 60 s of leeway on times, and tokens over 8 KiB are refused
 //! before anything else.
 //!
+//! The provider is reached over `https://` only (like ASP.NET Core's `RequireHttpsMetadata`):
+//! a plain `http://` issuer, JWKS, introspection or token endpoint is refused at construction
+//! unless its host is a loopback address or it is given as [`ProviderUrl::allow_insecure_http`],
+//! and an `https://` issuer's discovery document cannot name an `http://` endpoint. A POST to
+//! the provider follows no redirect; a GET follows at most 3, within its origin.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -49,6 +55,7 @@ mod discovery;
 mod error;
 mod fetch;
 mod layer;
+mod provider_url;
 mod require;
 mod resource_metadata;
 pub mod response;
@@ -74,6 +81,7 @@ pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use layer::AuthLayer;
+pub use provider_url::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
 };

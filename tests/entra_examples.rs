@@ -220,7 +220,7 @@ async fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>)
 async fn app_token(issuer: &DevIssuer, client_id: &str, roles: &[&str]) -> String {
     issuer.add_client(DevClient::new(client_id, "secret").app_roles(roles.iter().copied()));
     let tokens = ClientCredentials::new(
-        &issuer.token_endpoint(),
+        issuer.token_endpoint(),
         ClientAuth::post(client_id, "secret"),
     )
     .expect("provider")

@@ -155,3 +155,41 @@ fn jwt_api_requires_an_audience_with_an_issuer() {
     let (_, status) = example.finish();
     assert!(!status.success());
 }
+
+#[test]
+fn jwt_api_refuses_a_plain_http_issuer_on_another_host() {
+    // Fails at startup, before any request (nothing is sent to the host).
+    let mut child = std::process::Command::new(common::example_binary("jwt_api"))
+        .args([
+            "--port",
+            "0",
+            "--issuer",
+            "http://idp.example.com",
+            "--audience",
+            "api",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start example");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jwt_api started with a plain http issuer");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success());
+    assert!(stderr.contains("InsecureUrl"), "{stderr}");
+    assert!(
+        stderr.contains("ProviderUrl::allow_insecure_http"),
+        "{stderr}"
+    );
+}

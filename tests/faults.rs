@@ -765,7 +765,7 @@ fn introspection_verifier(provider: &Provider, discover: bool) -> IntrospectionV
     } else {
         IntrospectionVerifier::new(
             provider.issuer(),
-            &format!("{}/introspect", provider.issuer()),
+            format!("{}/introspect", provider.issuer()),
             auth,
             AUDIENCE,
         )

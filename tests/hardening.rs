@@ -192,7 +192,7 @@ async fn two_token_cookies_in_one_request_are_401() {
 async fn tokens_of_a_removed_key_are_refused_even_if_verified_during_the_refetch() {
     let issuer = DevIssuer::start().await.expect("dev issuer");
     let removed = issuer.current_key(DevAlgorithm::RS256);
-    let verifier = JwksVerifier::new(issuer.issuer(), &issuer.jwks_uri(), "dev-api")
+    let verifier = JwksVerifier::new(issuer.issuer(), issuer.jwks_uri(), "dev-api")
         .expect("verifier")
         .with_min_refetch_interval(Duration::from_secs(1));
     let app = Arc::new(TestApp::start(AuthLayer::new(verifier)).await);
@@ -260,7 +260,7 @@ async fn tokens_of_a_removed_key_are_refused_even_if_verified_during_the_refetch
 #[tokio::test]
 async fn keys_past_the_stale_limit_are_not_trusted_while_the_provider_is_down() {
     let issuer = DevIssuer::start().await.expect("dev issuer");
-    let verifier = JwksVerifier::new(issuer.issuer(), &issuer.jwks_uri(), "dev-api")
+    let verifier = JwksVerifier::new(issuer.issuer(), issuer.jwks_uri(), "dev-api")
         .expect("verifier")
         .with_refresh_interval(Duration::from_secs(1))
         .with_min_refetch_interval(Duration::from_secs(1))

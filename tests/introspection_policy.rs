@@ -165,7 +165,7 @@ impl Provider {
     fn verifier(&self, audience: impl Into<AudienceCheck>) -> IntrospectionVerifier {
         IntrospectionVerifier::new(
             self.base.as_str(),
-            &self.endpoint(),
+            self.endpoint(),
             ClientAuth::basic("orders-api", "secret"),
             audience,
         )

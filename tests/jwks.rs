@@ -438,7 +438,7 @@ async fn multi_tenant_issuer_templates_substitute_the_tokens_tid() {
     let template = format!("{}/{{tenantid}}/v2.0", issuer.issuer());
     let verifier = JwksVerifier::multi_tenant(
         &template,
-        &issuer.jwks_uri(),
+        issuer.jwks_uri(),
         AUDIENCE,
         Tenants::only(["tenant-a", "tenant-b"]),
     )

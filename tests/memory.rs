@@ -331,7 +331,7 @@ async fn a_million_random_tokens_leave_resident_memory_bounded() {
     let introspection_count = (count / 10).max(40_000);
     let introspection = IntrospectionVerifier::new(
         issuer.issuer(),
-        &issuer.introspection_endpoint(),
+        issuer.introspection_endpoint(),
         ClientAuth::basic("api-basic", "basic-secret"),
         AUDIENCE,
     )

@@ -72,7 +72,9 @@ async fn grpc_status_codes() {
     assert_eq!(refused.message(), "the token has expired");
 
     // A malformed bearer token keeps the gRPC mapping: UNAUTHENTICATED (HTTP would say 401).
-    let malformed = check(&url, Some("not!b64token")).await.expect_err("malformed");
+    let malformed = check(&url, Some("not!b64token"))
+        .await
+        .expect_err("malformed");
     assert_eq!(malformed.code(), Code::Unauthenticated);
     assert_eq!(malformed.message(), "the bearer token is malformed");
 

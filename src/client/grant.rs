@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::header::AUTHORIZATION;
 use serde::Deserialize;
 
 use super::error::{TokenError, TokenErrorKind};
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::discovery::Endpoint;
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::ProviderUrl;
 
 /// How long after a failed discovery it is retried, by default.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
@@ -48,20 +48,20 @@ fn token_endpoint_fetcher() -> Result<HttpFetcher, crate::ConfigError> {
 }
 
 impl TokenEndpoint {
-    pub(crate) fn discover(issuer: &str) -> Result<Self, crate::ConfigError> {
+    pub(crate) fn discover(issuer: &ProviderUrl) -> Result<Self, crate::ConfigError> {
         Ok(Self {
             endpoint: Endpoint::discovered(issuer, "token_endpoint")?,
             http: token_endpoint_fetcher()?,
-            audience: issuer.to_owned(),
+            audience: issuer.as_str().to_owned(),
             retry: DISCOVERY_RETRY,
         })
     }
 
-    pub(crate) fn fixed(token_endpoint: &str) -> Result<Self, crate::ConfigError> {
+    pub(crate) fn fixed(token_endpoint: &ProviderUrl) -> Result<Self, crate::ConfigError> {
         Ok(Self {
             endpoint: Endpoint::fixed(token_endpoint, "token endpoint")?,
             http: token_endpoint_fetcher()?,
-            audience: token_endpoint.to_owned(),
+            audience: token_endpoint.as_str().to_owned(),
             retry: DISCOVERY_RETRY,
         })
     }
@@ -79,14 +79,7 @@ impl TokenEndpoint {
             authorization = applied.authorization;
             form.extend(applied.form);
         }
-        let mut request = self.http.client().post(url).form(&form);
-        if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| TokenError::from(fetch::unreachable_provider(e)))?;
+        let response = self.http.post_form(url, &form, authorization).await?;
         let status = response.status();
         if status.is_client_error() {
             #[derive(Deserialize, Default)]

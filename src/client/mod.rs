@@ -61,6 +61,7 @@ pub use reqwest_ext::RequestBuilderExt;
 
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::error::ConfigError;
+use crate::provider_url::ProviderUrl;
 use grant::{ClientCredentialsGrant, JwtBearerGrant, TokenEndpoint};
 use refresh::Refreshing;
 
@@ -191,13 +192,21 @@ macro_rules! endpoint_setters {
             self
         }
 
-        /// The timeout of each request to the token endpoint. Default: 5 seconds.
+        /// The timeout of each request to the token endpoint (and of its discovery), also with
+        /// a client given to [`with_http_client`](Self::with_http_client) (in either order).
+        /// Default: 5 seconds.
         pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
             self.inner.grant_mut().endpoint.http.set_timeout(timeout)?;
             Ok(self)
         }
 
-        /// Uses your own HTTP client (proxies, private roots, timeouts).
+        /// Uses your own HTTP client (proxies, private roots, pinning).
+        ///
+        /// Each request still gets this provider's timeout
+        /// ([`with_timeout`](Self::with_timeout), default 5 s) in place of the client's own.
+        /// Build the client with `.redirect(reqwest::redirect::Policy::none())`: a token
+        /// request is never redirected (the credentials would go elsewhere), and an answer that
+        /// came from another URL than the token endpoint is refused.
         pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
             self.inner.grant_mut().endpoint.http.set_client(client);
             self
@@ -233,14 +242,25 @@ pub struct ClientCredentials {
 impl ClientCredentials {
     /// The token endpoint of `issuer`, found by OIDC discovery. Assertions (for
     /// `private_key_jwt` client authentication) get `aud` = `issuer`.
-    pub fn discover(issuer: &str, auth: ClientAuth) -> Result<Self, ConfigError> {
-        Ok(Self::with_endpoint(TokenEndpoint::discover(issuer)?, auth))
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered token endpoint of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
+    pub fn discover(issuer: impl Into<ProviderUrl>, auth: ClientAuth) -> Result<Self, ConfigError> {
+        Ok(Self::with_endpoint(
+            TokenEndpoint::discover(&issuer.into())?,
+            auth,
+        ))
     }
 
-    /// A known token endpoint. Assertions get `aud` = the token endpoint.
-    pub fn new(token_endpoint: &str, auth: ClientAuth) -> Result<Self, ConfigError> {
+    /// A known token endpoint. Assertions get `aud` = the token endpoint. `token_endpoint`
+    /// must be `https://` (or `http://` to a loopback host); see [`ProviderUrl`] for the
+    /// opt-out.
+    pub fn new(
+        token_endpoint: impl Into<ProviderUrl>,
+        auth: ClientAuth,
+    ) -> Result<Self, ConfigError> {
         Ok(Self::with_endpoint(
-            TokenEndpoint::fixed(token_endpoint)?,
+            TokenEndpoint::fixed(&token_endpoint.into())?,
             auth,
         ))
     }
@@ -301,17 +321,28 @@ pub struct JwtBearer {
 impl JwtBearer {
     /// The token endpoint of `issuer`, found by OIDC discovery; assertions get `aud` = `issuer`.
     /// The scope starts as `openid`.
-    pub fn discover(issuer: &str, key: ServiceAccountKey) -> Result<Self, ConfigError> {
-        Ok(Self::with_endpoint(TokenEndpoint::discover(issuer)?, key))
-    }
-
-    /// A known token endpoint of `issuer`; assertions get `aud` = `issuer`.
-    pub fn new(
-        issuer: &str,
-        token_endpoint: &str,
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered token endpoint of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
+    pub fn discover(
+        issuer: impl Into<ProviderUrl>,
         key: ServiceAccountKey,
     ) -> Result<Self, ConfigError> {
-        let mut endpoint = TokenEndpoint::fixed(token_endpoint)?;
+        Ok(Self::with_endpoint(
+            TokenEndpoint::discover(&issuer.into())?,
+            key,
+        ))
+    }
+
+    /// A known token endpoint of `issuer`; assertions get `aud` = `issuer`. `token_endpoint`
+    /// must be `https://` (or `http://` to a loopback host); see [`ProviderUrl`] for the
+    /// opt-out.
+    pub fn new(
+        issuer: &str,
+        token_endpoint: impl Into<ProviderUrl>,
+        key: ServiceAccountKey,
+    ) -> Result<Self, ConfigError> {
+        let mut endpoint = TokenEndpoint::fixed(&token_endpoint.into())?;
         endpoint.audience = issuer.to_owned();
         Ok(Self::with_endpoint(endpoint, key))
     }

@@ -16,7 +16,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use http::header::AUTHORIZATION;
 use moka::Expiry;
 use moka::future::Cache;
 use serde_json::Value;
@@ -30,6 +29,7 @@ use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::ProviderUrl;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -275,25 +275,29 @@ impl fmt::Debug for IntrospectionVerifier {
 impl IntrospectionVerifier {
     /// The introspection endpoint of `issuer`, found by OIDC discovery (no I/O here: on the
     /// first request), with the stated `audience` policy (see [`AudienceCheck`]).
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered endpoint of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
     pub fn discover(
-        issuer: impl Into<String>,
+        issuer: impl Into<ProviderUrl>,
         auth: ClientAuth,
         audience: impl Into<AudienceCheck>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
         let endpoint = Endpoint::discovered(&issuer, "introspection_endpoint")?;
-        Self::build(issuer, endpoint, auth, audience.into())
+        Self::build(issuer.as_str().to_owned(), endpoint, auth, audience.into())
     }
 
     /// A known introspection endpoint of `issuer`, with the stated `audience` policy (see
-    /// [`AudienceCheck`]).
+    /// [`AudienceCheck`]). `endpoint` must be `https://` (or `http://` to a loopback host); see
+    /// [`ProviderUrl`] for the opt-out.
     pub fn new(
         issuer: impl Into<String>,
-        endpoint: &str,
+        endpoint: impl Into<ProviderUrl>,
         auth: ClientAuth,
         audience: impl Into<AudienceCheck>,
     ) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::fixed(endpoint, "introspection endpoint")?;
+        let endpoint = Endpoint::fixed(&endpoint.into(), "introspection endpoint")?;
         Self::build(issuer.into(), endpoint, auth, audience.into())
     }
 
@@ -343,13 +347,20 @@ impl IntrospectionVerifier {
         self
     }
 
-    /// The timeout of each introspection request. Default: 5 seconds.
+    /// The timeout of each introspection (and discovery) request, also with a client given to
+    /// [`with_http_client`](Self::with_http_client) (in either order). Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
-    /// Uses your own HTTP client (proxies, private roots, timeouts).
+    /// Uses your own HTTP client (proxies, private roots, pinning).
+    ///
+    /// Each request still gets this verifier's timeout ([`with_timeout`](Self::with_timeout),
+    /// default 5 s) in place of the client's own. Build the client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: an introspection request is never
+    /// redirected (the token would go elsewhere), and an answer that came from another URL
+    /// than the endpoint is refused (503).
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.config_mut().http.set_client(client);
         self
@@ -483,11 +494,10 @@ impl IntrospectionVerifier {
         let mut form = auth.form;
         form.push(("token", token.to_owned()));
         form.push(("token_type_hint", "access_token".to_owned()));
-        let mut request = config.http.client().post(endpoint).form(&form);
-        if let Some(authorization) = auth.authorization {
-            request = request.header(AUTHORIZATION, authorization);
-        }
-        let response = request.send().await.map_err(fetch::unreachable_provider)?;
+        let response = config
+            .http
+            .post_form(endpoint, &form, auth.authorization)
+            .await?;
         let status = response.status();
         if status.is_client_error() {
             return self.refusal(status, response).await;

@@ -37,6 +37,7 @@ use crate::claims::Claims;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
+use crate::provider_url::ProviderUrl;
 
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
@@ -158,19 +159,22 @@ impl JwksVerifier {
     /// Keys found by OIDC discovery of `issuer`: `{issuer}/.well-known/openid-configuration`,
     /// whose `issuer` must equal `issuer` exactly and whose `jwks_uri` is then used. Tokens must
     /// have `iss` equal to `issuer` and `aud` containing `audience`.
+    ///
+    /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
+    /// discovered `jwks_uri` of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
     pub fn discover(
-        issuer: impl Into<String>,
+        issuer: impl Into<ProviderUrl>,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
-        if issuer.contains(TENANT_PLACEHOLDER) {
+        if issuer.as_str().contains(TENANT_PLACEHOLDER) {
             return Err(ConfigError::new(
                 crate::ConfigErrorKind::InvalidUrl,
                 "an issuer template with {tenantid} cannot be discovered: use JwksVerifier::multi_tenant with the JWKS URL",
             ));
         }
         let jwks_uri = Endpoint::discovered(&issuer, "jwks_uri")?;
-        Self::build(issuer, audience.into(), jwks_uri)
+        Self::build(issuer.as_str().to_owned(), audience.into(), jwks_uri)
     }
 
     /// Keys at `jwks_uri`, with no discovery. Tokens must have `iss` equal to `issuer` and `aud`
@@ -178,9 +182,12 @@ impl JwksVerifier {
     ///
     /// An issuer containing `{tenantid}` is refused here: use
     /// [`multi_tenant`](Self::multi_tenant), which makes you say which tenants to accept.
+    ///
+    /// `jwks_uri` must be `https://` (or `http://` to a loopback host); see [`ProviderUrl`] for
+    /// the opt-out.
     pub fn new(
         issuer: impl Into<String>,
-        jwks_uri: &str,
+        jwks_uri: impl Into<ProviderUrl>,
         audience: impl Into<String>,
     ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
@@ -190,7 +197,7 @@ impl JwksVerifier {
                 "an issuer template with {tenantid} accepts tokens of other tenants: use JwksVerifier::multi_tenant with Tenants::only(..) or Tenants::any_tenant()",
             ));
         }
-        let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
+        let jwks_uri = Endpoint::fixed(&jwks_uri.into(), "JWKS URL")?;
         Self::build(issuer, audience.into(), jwks_uri)
     }
 
@@ -216,7 +223,7 @@ impl JwksVerifier {
     /// ```
     pub fn multi_tenant(
         issuer_template: impl Into<String>,
-        jwks_uri: &str,
+        jwks_uri: impl Into<ProviderUrl>,
         audience: impl Into<String>,
         tenants: Tenants,
     ) -> Result<Self, ConfigError> {
@@ -227,7 +234,7 @@ impl JwksVerifier {
                 "a multi-tenant issuer template must contain {tenantid} exactly once",
             ));
         }
-        let jwks_uri = Endpoint::fixed(jwks_uri, "JWKS URL")?;
+        let jwks_uri = Endpoint::fixed(&jwks_uri.into(), "JWKS URL")?;
         let mut verifier = Self::build(issuer, audience.into(), jwks_uri)?;
         verifier.validation.tenants = Some(tenants);
         Ok(verifier)
@@ -252,13 +259,19 @@ impl JwksVerifier {
 
     validation_setters!(validation);
 
-    /// The timeout of each request to the provider. Default: 5 seconds.
+    /// The timeout of each request to the provider, also with a client given to
+    /// [`with_http_client`](Self::with_http_client) (in either order). Default: 5 seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         self.config_mut().http.set_timeout(timeout)?;
         Ok(self)
     }
 
-    /// Uses your own HTTP client (proxies, private roots, timeouts).
+    /// Uses your own HTTP client (proxies, private roots, pinning).
+    ///
+    /// Each request still gets this verifier's timeout ([`with_timeout`](Self::with_timeout),
+    /// default 5 s) in place of the client's own. Build the client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: this verifier follows same-origin
+    /// redirects itself, and refuses (503) an answer that came from another origin.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.config_mut().http.set_client(client);
         self

@@ -1,7 +1,8 @@
 //! Issue 12, black-box over HTTP on 127.0.0.1: malformed bearer tokens are `401 invalid_token`,
 //! invalid UTF-8 in a JWS is refused, two token cookies are refused, a key removed from the JWKS
-//! voids even the verifications that raced its removal, and keys past the stale limit are not
-//! trusted while the provider is down.
+//! voids even the verifications that raced its removal, keys past the stale limit are not
+//! trusted while the provider is down, refetch intervals cannot be set below a second, and an
+//! ID token is told from an access token only by `typ` (what the docs say).
 
 mod common;
 
@@ -296,4 +297,60 @@ async fn keys_past_the_stale_limit_are_not_trusted_while_the_provider_is_down() 
     }
     assert_eq!(status, 200);
     assert_eq!(app.get("/whoami", Some(&cached)).await.status, 200);
+}
+
+#[tokio::test]
+async fn refetch_and_retry_intervals_below_one_second_are_raised_to_it() {
+    let issuer = DevIssuer::start().await.expect("dev issuer");
+    let verifier = JwksVerifier::new(issuer.issuer(), issuer.jwks_uri(), "dev-api")
+        .expect("verifier")
+        .with_min_refetch_interval(Duration::ZERO)
+        .with_retry_interval(Duration::ZERO);
+    let app = TestApp::start(AuthLayer::new(verifier)).await;
+    let valid = issuer.token().sign().expect("token");
+    assert_eq!(app.get("/whoami", Some(&valid)).await.status, 200);
+    assert_eq!(issuer.jwks_requests(), 1);
+    // Ten made-up kids within well under a second: at most one refetch, not ten.
+    for i in 0..10 {
+        let unknown = issuer
+            .token()
+            .kid(format!("made-up-{i}"))
+            .sign()
+            .expect("token");
+        app.get("/whoami", Some(&unknown))
+            .await
+            .assert_refused(401, "invalid_token");
+    }
+    let fetches = issuer.jwks_requests();
+    assert!(fetches <= 2, "{fetches} JWKS fetches for 10 unknown kids");
+}
+
+#[tokio::test]
+async fn an_id_token_for_the_api_audience_passes_unless_at_jwt_is_required() {
+    // What the docs of `JwksVerifier` and the README's security section say: `typ` is what
+    // tells an RFC 9068 access token from an ID token of the same issuer and audience.
+    let issuer = DevIssuer::start().await.expect("dev issuer");
+    let id_token = issuer
+        .token()
+        .claim("nonce", "n-0S6_WzA2Mj")
+        .claim("at_hash", "77QmUPtjPfzWtF2AnpK9RQ")
+        .sign()
+        .expect("token");
+    let access_token = issuer
+        .token()
+        .header("typ", "at+jwt")
+        .sign()
+        .expect("token");
+    let lenient = JwksVerifier::new(issuer.issuer(), issuer.jwks_uri(), "dev-api").expect("v");
+    let lenient = TestApp::start(AuthLayer::new(lenient)).await;
+    assert_eq!(lenient.get("/whoami", Some(&id_token)).await.status, 200);
+    let strict = JwksVerifier::new(issuer.issuer(), issuer.jwks_uri(), "dev-api")
+        .expect("v")
+        .with_typ("at+jwt");
+    let strict = TestApp::start(AuthLayer::new(strict)).await;
+    strict
+        .get("/whoami", Some(&id_token))
+        .await
+        .assert_refused(401, "invalid_token");
+    assert_eq!(strict.get("/whoami", Some(&access_token)).await.status, 200);
 }

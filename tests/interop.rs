@@ -824,6 +824,9 @@ async fn oidc_provider_outage_and_recovery() {
     assert_eq!(claims["client_id"], VIEWER, "introspection works again");
     let fresh = fixed.token().await.expect("token endpoint back");
     assert_eq!(jwt_header(fresh.as_str())["kid"], "rsa-2");
+    // The failed refetch for `unknown_kid` during the outage was the last attempt: the new kid
+    // is fetched once the minimum refetch interval (1 s, the least) has passed since then.
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     ok_json(&jwt_api.get("/admin", Some(fresh.as_str())).await);
     // The token provider whose discovery failed retries it only after 5 s (not configurable
     // for ClientCredentials), so it recovers, but not at once.

@@ -37,7 +37,6 @@
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
-//! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -60,8 +59,6 @@ pub mod verifier;
 
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "dev")]
-pub mod dev;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "fuzzing")]
@@ -89,9 +86,5 @@ pub use verifier::AudienceCheck;
 pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};
 
-#[cfg(feature = "dev")]
-pub use dev::{
-    DevAlgorithm, DevClient, DevIssuer, DevKey, FusionAuthApp, OpaqueTokenBuilder, TokenBuilder,
-};
 #[cfg(feature = "axum")]
 pub use extract::{RequireRole, RequireScope, Role, Scope};

@@ -19,7 +19,7 @@ use super::state::{
 };
 use super::users_me::{self, SelfVerifier};
 use super::{fusionauth, introspection, revocation, token_endpoint};
-use crate::AuthLayer;
+use tower_authz::AuthLayer;
 
 /// The issuer's routes.
 pub(super) fn router(shared: Arc<Shared>) -> Router {

@@ -1,4 +1,7 @@
-//! An embedded OpenID Connect issuer for tests and examples (feature `dev`).
+//! # tower-authz-dev
+//!
+//! An embedded OpenID Connect issuer for testing services protected by
+//! [tower-authz](tower_authz), and for its examples.
 //!
 //! [`DevIssuer`] is a small ZITADEL/Entra-like authorization server on
 //! `127.0.0.1`. It serves a discovery document and a JWKS, holds one RS256,
@@ -21,7 +24,7 @@
 //! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
 //! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
 //! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
-//! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by this crate's [`AuthLayer`](crate::AuthLayer) (RFC 6750 `401`s) |
+//! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by tower-authz's [`AuthLayer`](tower_authz::AuthLayer) (RFC 6750 `401`s) |
 //! | `POST /api/login` | FusionAuth's Login API: JSON `{"loginId", "password", "applicationId"}` → `200 {"token", "tokenExpirationInstant" (ms), "user"}`; `404` for a wrong login id or password; `400` for a body that is not JSON (`generalErrors`), a missing field or an unknown application (`fieldErrors`). The `Authorization` (API key) header is ignored |
 //! | `GET /app/login/{clientId}?redirect_uri&state&scope` | hosted backend: an HTML login form (`loginId`, `password`, button `submit`); default scope `openid offline_access`; `redirect_uri` must be an `http(s)` URL on a loopback host (else `400`); unknown client `404` |
 //! | `POST /app/login/{clientId}` | the form's target: a wrong login shows the form again with `<p id="error">` (`200`); success is `302` to `/app/callback?code&state` (the code is single-use, valid 60 s) |
@@ -37,8 +40,8 @@
 //! [`FUSIONAUTH_DEV_USER`] unless replaced.
 //!
 //! ```
-//! use tower_authz::DevIssuer;
-//! use tower_authz::dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+//! use tower_authz_dev::DevIssuer;
+//! use tower_authz_dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -116,8 +119,8 @@
 //! `urn:zitadel:iam:org:project:id:zitadel:aud`) or [`DEV_PROJECT_ID`].
 //!
 //! ```
-//! use tower_authz::dev::DevClient;
-//! use tower_authz::{DevAlgorithm, DevIssuer};
+//! use tower_authz_dev::DevClient;
+//! use tower_authz_dev::{DevAlgorithm, DevIssuer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -151,6 +154,10 @@
 //! # })
 //! # }
 //! ```
+
+#![forbid(unsafe_code)]
+// Server code never unwraps what a request can influence.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod assertion;
 mod client_auth;

@@ -16,6 +16,68 @@
 //! can be made to fail with `503` or to answer late, and request counters let
 //! tests assert on caching.
 //!
+//! ## Testing your service
+//!
+//! Add the crate as a dev-dependency (`tower-authz-dev = "0.1"` under
+//! `[dev-dependencies]`), start a [`DevIssuer`] in the test, point the
+//! service's verifier at [`DevIssuer::issuer`] and call the service with
+//! tokens from [`DevIssuer::token`]:
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, http::StatusCode, routing::get};
+//! use tower::ServiceExt; // oneshot
+//! use tower_authz::{AuthLayer, Claims, JwksVerifier, require_role};
+//! use tower_authz_dev::DevIssuer;
+//!
+//! // The service under test: any router behind an `AuthLayer`.
+//! fn app(verifier: JwksVerifier) -> Router {
+//!     Router::new()
+//!         .route("/admin", get(|| async { "hello, admin" }))
+//!         .route_layer(require_role("admin"))
+//!         .route("/whoami", get(|claims: Claims| async move {
+//!             claims.subject().unwrap_or_default().to_owned()
+//!         }))
+//!         .layer(AuthLayer::new(verifier))
+//! }
+//!
+//! fn get_with(path: &str, token: Option<&str>) -> Request<Body> {
+//!     let mut request = Request::get(path);
+//!     if let Some(token) = token {
+//!         request = request.header("authorization", format!("Bearer {token}"));
+//!     }
+//!     request.body(Body::empty()).unwrap()
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let issuer = DevIssuer::start().await?;
+//! // Discovery and JWKS on 127.0.0.1; the tokens' audience is "dev-api".
+//! let app = app(JwksVerifier::discover(issuer.issuer(), "dev-api")?);
+//!
+//! let alice = issuer.token().subject("alice").sign()?;
+//! let response = app.clone().oneshot(get_with("/whoami", Some(&alice))).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! let response = app.clone().oneshot(get_with("/admin", Some(&alice))).await?;
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//!
+//! let admin = issuer.token().roles(["admin"]).sign()?;
+//! let response = app.clone().oneshot(get_with("/admin", Some(&admin))).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let expired = issuer.token().expired().sign()?;
+//! let response = app.clone().oneshot(get_with("/whoami", Some(&expired))).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! let response = app.oneshot(get_with("/whoami", None)).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//!
+//! issuer.stop().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+//!
+//! ## Endpoints
+//!
 //! | Path | Content |
 //! |------|---------|
 //! | `GET /.well-known/openid-configuration` | discovery document |

@@ -51,9 +51,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
-use tower_authz_dev::{FUSIONAUTH_APP_ID, FusionAuthApp};
 use tower_authz::{AuthLayer, Claims, JwksVerifier, JwtVerifier, TokenSource, Verifier};
-use tower_authz_dev::DevIssuer;
+use tower_authz_dev::{DevIssuer, FUSIONAUTH_APP_ID, FusionAuthApp};
 use tower_http::cors::CorsLayer;
 
 #[derive(Parser, Debug)]

@@ -39,7 +39,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
-use tower_authz::{Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, RequireRole, RoleSource, role};
+use tower_authz::{
+    Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, RequireRole, RoleSource,
+    role,
+};
 use tower_authz_dev::{DevAlgorithm, DevIssuer, DevKey};
 
 role!(

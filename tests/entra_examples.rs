@@ -5,10 +5,9 @@ mod common;
 
 use common::{Example, client};
 use serde_json::{Value, json};
-use tower_authz::client::{ClientCredentials, TokenProvider};
-use tower_authz_dev::DevClient;
 use tower_authz::ClientAuth;
-use tower_authz_dev::DevIssuer;
+use tower_authz::client::{ClientCredentials, TokenProvider};
+use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The API's client id in these tests.
 const API: &str = "c0ffee00-1234-4abc-8def-0123456789ab";

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Example, client};
 use serde_json::{Value, json};
-use tower_authz_dev::DevIssuer;
-use tower_authz_dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+use tower_authz_dev::{DevIssuer, FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
 
 async fn get(url: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
     let mut request = client().get(url);

@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
-use tower_authz::{ApplicationKey, AudienceCheck, AuthErrorKind, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier, MultiIssuer, RoleSource, Verifier};
+use tower_authz::{
+    ApplicationKey, AudienceCheck, AuthErrorKind, AuthLayer, ClientAuth, IntrospectionVerifier,
+    JwksVerifier, MultiIssuer, RoleSource, Verifier,
+};
 use tower_authz_dev::DevIssuer;
 
 struct Setup {
@@ -36,10 +39,7 @@ async fn setup() -> Setup {
     let path = dir.join("api-key.json");
     issuer.write_api_key_file(&path).expect("key file");
     let key = ApplicationKey::from_file(&path).expect("key file parses");
-    issuer.add_client(tower_authz_dev::DevClient::new(
-        "api-basic",
-        "basic-secret",
-    ));
+    issuer.add_client(tower_authz_dev::DevClient::new("api-basic", "basic-secret"));
     Setup {
         issuer,
         _dir: TempDir(dir),

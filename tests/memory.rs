@@ -256,10 +256,7 @@ async fn a_million_random_tokens_leave_resident_memory_bounded() {
     let at_start = rss();
 
     let issuer = Arc::new(DevIssuer::start().await.expect("dev issuer"));
-    issuer.add_client(tower_authz_dev::DevClient::new(
-        "api-basic",
-        "basic-secret",
-    ));
+    issuer.add_client(tower_authz_dev::DevClient::new("api-basic", "basic-secret"));
     let jwks = JwksVerifier::discover(issuer.issuer(), AUDIENCE).expect("verifier");
     jwks.fetch_keys().await.expect("keys");
     let router = app(AuthLayer::new(jwks));

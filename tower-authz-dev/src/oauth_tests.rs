@@ -267,7 +267,8 @@ async fn opaque_token_introspects_like_zitadel() -> TestResult {
     );
 
     // The crate's ZITADEL role source reads the answer.
-    let claims = tower_authz::Claims::from_value(answer, &tower_authz::RoleSource::zitadel()).unwrap();
+    let claims =
+        tower_authz::Claims::from_value(answer, &tower_authz::RoleSource::zitadel()).unwrap();
     assert!(claims.has_role("admin") && claims.has_role("viewer"));
 
     // Defaults, and roles from set_user_roles when none were given.

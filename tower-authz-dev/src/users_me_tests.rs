@@ -285,7 +285,11 @@ async fn self_verifier_never_panics() -> TestResult {
         &long,
     ] {
         let error = verifier.verify(junk).await.unwrap_err();
-        assert_eq!(error.kind(), tower_authz::AuthErrorKind::InvalidToken, "{junk:?}");
+        assert_eq!(
+            error.kind(),
+            tower_authz::AuthErrorKind::InvalidToken,
+            "{junk:?}"
+        );
     }
     Ok(())
 }

@@ -12,9 +12,10 @@ async fn whoami_needs_a_valid_token() -> Result<(), Box<dyn std::error::Error>> 
     // Your service, its verifier pointed at the issuer; the tokens' audience is "dev-api".
     let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api")?;
     let app = Router::new()
-        .route("/whoami", get(|claims: Claims| async move {
-            claims.subject().unwrap_or_default().to_owned()
-        }))
+        .route(
+            "/whoami",
+            get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }),
+        )
         .layer(AuthLayer::new(verifier));
 
     let token = issuer.token().subject("alice").roles(["admin"]).sign()?;
@@ -27,6 +28,9 @@ async fn whoami_needs_a_valid_token() -> Result<(), Box<dyn std::error::Error>> 
     let request = Request::get("/whoami")
         .header("authorization", format!("Bearer {expired}"))
         .body(Body::empty())?;
-    assert_eq!(app.oneshot(request).await?.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.oneshot(request).await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
     Ok(())
 }

@@ -29,6 +29,11 @@
 //! `iss` and `aud` are checked with 60 s of leeway on times, and tokens over 8 KiB are refused
 //! before anything else.
 //!
+//! To test a service protected this way without an account at any provider, add the crate
+//! [`tower-authz-dev`](https://docs.rs/tower-authz-dev) as a dev-dependency: its `DevIssuer` is
+//! an OpenID Connect issuer on 127.0.0.1 (discovery, JWKS, a token builder, introspection, ZITADEL,
+//! Entra and FusionAuth shapes) to point a verifier at.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |

@@ -23,7 +23,7 @@ use tower_authz::AuthLayer;
 
 /// The issuer's routes.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    // ZITADEL's own API, protected by this crate's `AuthLayer`; the outage
+    // ZITADEL's own API, protected by tower-authz's `AuthLayer`; the outage
     // and delay switches act before the token is looked at.
     let zitadel_api = Router::new()
         .route(USERS_ME_PATH, get(users_me::users_me))

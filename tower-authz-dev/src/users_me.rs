@@ -1,6 +1,6 @@
 //! `GET /auth/v1/users/me`: ZITADEL's `GetMyUser` (REST mapping of
 //! `zitadel.auth.v1.AuthService/GetMyUser`) for machine users, protected by
-//! the crate's own [`AuthLayer`](tower_authz::AuthLayer) with a [`SelfVerifier`].
+//! tower-authz's [`AuthLayer`](tower_authz::AuthLayer) with a [`SelfVerifier`].
 
 use std::sync::Arc;
 

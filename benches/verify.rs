@@ -30,11 +30,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, StatusCode};
 use serde_json::Value;
 use tower::{Service, ServiceExt};
-use tower_authz::dev::DevClient;
 use tower_authz::{
-    AudienceCheck, AuthLayer, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier,
-    JwksVerifier, JwtVerifier, Verifier,
+    AudienceCheck, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier, JwtVerifier,
+    Verifier,
 };
+use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer};
 
 const AUDIENCE: &str = "dev-api";
 const HMAC_SECRET: &[u8] = b"bench-hmac-secret-of-at-least-32-bytes!!";

@@ -43,8 +43,9 @@ use clap::Parser;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use tower_authz::ClientAuth;
 use tower_authz::client::{ClientCredentials, RequestBuilderExt, TokenProvider};
-use tower_authz::{ClientAuth, DevIssuer};
+use tower_authz_dev::DevIssuer;
 
 /// The owner of both to-dos (the guide's value).
 const OWNER: &str = "00aa00aa-bb11-cc22-dd33-44ee44ee44ee";

@@ -46,7 +46,8 @@ mod todolist;
 
 use clap::Parser;
 use tower_authz::client::{ClientCredentials, TokenProvider};
-use tower_authz::{ClientAuth, DevIssuer, Tenants};
+use tower_authz::{ClientAuth, Tenants};
+use tower_authz_dev::DevIssuer;
 
 #[derive(Parser, Debug)]
 #[command(about = "The Entra daemon sample's ToDoList API, protected by tower-authz")]

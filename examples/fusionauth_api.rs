@@ -51,8 +51,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
-use tower_authz::dev::{FUSIONAUTH_APP_ID, FusionAuthApp};
-use tower_authz::{AuthLayer, Claims, DevIssuer, JwksVerifier, JwtVerifier, TokenSource, Verifier};
+use tower_authz::{AuthLayer, Claims, JwksVerifier, JwtVerifier, TokenSource, Verifier};
+use tower_authz_dev::{DevIssuer, FUSIONAUTH_APP_ID, FusionAuthApp};
 use tower_http::cors::CorsLayer;
 
 #[derive(Parser, Debug)]
@@ -265,7 +265,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("fusionauth_api listening on {api}");
     println!("login page: {pages}/index.html");
     if let Some(issuer) = &dev {
-        let (login_id, password) = tower_authz::dev::FUSIONAUTH_DEV_USER;
+        let (login_id, password) = tower_authz_dev::FUSIONAUTH_DEV_USER;
         println!(
             "development FusionAuth: {} (user {login_id} / {password})",
             issuer.issuer()

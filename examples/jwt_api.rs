@@ -40,9 +40,10 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
 use tower_authz::{
-    Algorithm, AuthLayer, Claims, DevAlgorithm, DevIssuer, DevKey, JwksVerifier,
-    ProtectedResourceMetadata, RequireRole, RoleSource, role,
+    Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, RequireRole, RoleSource,
+    role,
 };
+use tower_authz_dev::{DevAlgorithm, DevIssuer, DevKey};
 
 role!(
     /// The role `/admin` requires.

@@ -25,16 +25,8 @@ use tonic::service::Routes;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 use tower_authz::{AuthLayer, require_role};
-
-mod pb {
-    #![allow(
-        missing_docs,
-        unreachable_pub,
-        missing_debug_implementations,
-        clippy::all
-    )]
-    include!(concat!(env!("OUT_DIR"), "/tasks.v1.rs"));
-}
+// The code generated from examples/proto/tasks.proto (a crate of its own, built by its build.rs).
+use tower_authz_examples_proto::tasks as pb;
 
 use pb::task_service_client::TaskServiceClient;
 use pb::task_service_server::{TaskService, TaskServiceServer};

@@ -31,10 +31,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use serde_json::Value;
+use tower_authz::ServiceAccountKey;
 use tower_authz::client::{
     JwtBearer, RequestBuilderExt, StaticToken, TokenProvider, zitadel_audience_scope,
 };
-use tower_authz::{DevIssuer, ServiceAccountKey};
+use tower_authz_dev::DevIssuer;
 
 /// The machine user the development issuer gets (the guide's `userId`).
 const DEV_USER_ID: &str = "170079991923474689";

@@ -35,6 +35,11 @@
 //! and an `https://` issuer's discovery document cannot name an `http://` endpoint. A POST to
 //! the provider follows no redirect; a GET follows at most 3, within its origin.
 //!
+//! To test a service protected this way without an account at any provider, add the crate
+//! [`tower-authz-dev`](https://docs.rs/tower-authz-dev) as a dev-dependency: its `DevIssuer` is
+//! an OpenID Connect issuer on 127.0.0.1 (discovery, JWKS, a token builder, introspection, ZITADEL,
+//! Entra and FusionAuth shapes) to point a verifier at.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -43,7 +48,6 @@
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
-//! | `dev` | no | [`DevIssuer`]: an OIDC issuer on 127.0.0.1 for tests and examples |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -67,8 +71,6 @@ pub mod verifier;
 
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "dev")]
-pub mod dev;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "fuzzing")]
@@ -97,9 +99,5 @@ pub use verifier::AudienceCheck;
 pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};
 
-#[cfg(feature = "dev")]
-pub use dev::{
-    DevAlgorithm, DevClient, DevIssuer, DevKey, FusionAuthApp, OpaqueTokenBuilder, TokenBuilder,
-};
 #[cfg(feature = "axum")]
 pub use extract::{RequireRole, RequireScope, Role, Scope};

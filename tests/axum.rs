@@ -14,10 +14,10 @@ use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_authz::{
-    AuthError, AuthErrorKind, AuthLayer, Claims, DevAlgorithm, DevIssuer, JwksVerifier,
-    JwtVerifier, MultiIssuer, RequireRole, RequireScope, TokenSource, require_any_role,
-    require_scope, role, scope,
+    AuthError, AuthErrorKind, AuthLayer, Claims, JwksVerifier, JwtVerifier, MultiIssuer,
+    RequireRole, RequireScope, TokenSource, require_any_role, require_scope, role, scope,
 };
+use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
 role!(Admin = "admin");
 scope!(ReadTasks = "tasks:read");

@@ -158,7 +158,7 @@ async fn log_in(client: &Client, pages: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     click(client, "login").await?;
     wait_for_url(client, "/app/login/").await?;
-    let (login_id, password) = tower_authz::dev::FUSIONAUTH_DEV_USER;
+    let (login_id, password) = tower_authz_dev::FUSIONAUTH_DEV_USER;
     for (id, value) in [("loginId", login_id), ("password", password)] {
         client
             .find(Locator::Id(id))
@@ -178,7 +178,7 @@ async fn flow(client: &Client, pages: &str) -> Result<(), String> {
     log_in(client, pages).await?;
     click(client, "identity").await?;
     let claims = wait_for_status(client, "identity loaded").await?;
-    let (login_id, _) = tower_authz::dev::FUSIONAUTH_DEV_USER;
+    let (login_id, _) = tower_authz_dev::FUSIONAUTH_DEV_USER;
     if !claims.contains(login_id) {
         return Err(format!("the claims shown lack the user's email: {claims}"));
     }

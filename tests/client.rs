@@ -16,11 +16,11 @@ use tower_authz::client::{
     BearerLayer, ClientCredentials, JwtBearer, RequestBuilderExt, StaticToken, TokenErrorKind,
     TokenProvider, zitadel_audience_scope,
 };
-use tower_authz::dev::{DEV_PROJECT_ID, DevClient};
 use tower_authz::{
-    AuthLayer, ClientAuth, ConfigErrorKind, DevIssuer, IntrospectionVerifier, JwksVerifier,
-    ServiceAccountKey, Verifier,
+    AuthLayer, ClientAuth, ConfigErrorKind, IntrospectionVerifier, JwksVerifier, ServiceAccountKey,
+    Verifier,
 };
+use tower_authz_dev::{DEV_PROJECT_ID, DevClient, DevIssuer};
 
 /// A directory removed when dropped.
 struct TempDir(std::path::PathBuf);

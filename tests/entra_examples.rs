@@ -1,14 +1,13 @@
 //! The Entra daemon sample's ToDoList API (`entra_todolist_api`) and daemon (`entra_daemon`),
 //! built by `cargo test`, run as processes and driven over 127.0.0.1.
-#![cfg(feature = "dev")]
 
 mod common;
 
 use common::{Example, client};
 use serde_json::{Value, json};
+use tower_authz::ClientAuth;
 use tower_authz::client::{ClientCredentials, TokenProvider};
-use tower_authz::dev::DevClient;
-use tower_authz::{ClientAuth, DevIssuer};
+use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The API's client id in these tests.
 const API: &str = "c0ffee00-1234-4abc-8def-0123456789ab";

@@ -1,10 +1,9 @@
 //! The examples, built by `cargo test` and driven over HTTP on 127.0.0.1.
-#![cfg(feature = "dev")]
 
 mod common;
 
 use common::{Example, get_with};
-use tower_authz::DevIssuer;
+use tower_authz_dev::DevIssuer;
 
 #[tokio::test]
 async fn jwt_api_on_the_development_issuer() {

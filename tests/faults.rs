@@ -17,7 +17,6 @@
 //!
 //! The elapsed times are bounds (nothing hangs), not performance assertions. Run with
 //! `--nocapture` to see the matrix of case, answer and time.
-#![cfg(feature = "dev")]
 
 mod common;
 
@@ -31,9 +30,8 @@ use common::{Answer, TestApp};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower_authz::{
-    AuthLayer, ClientAuth, DevAlgorithm, DevKey, IntrospectionVerifier, JwksVerifier,
-};
+use tower_authz::{AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier};
+use tower_authz_dev::{DevAlgorithm, DevKey};
 
 const AUDIENCE: &str = "fault-api";
 /// The verifiers' timeout for one request to the provider.

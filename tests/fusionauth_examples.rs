@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Example, client};
 use serde_json::{Value, json};
-use tower_authz::DevIssuer;
-use tower_authz::dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+use tower_authz_dev::{DevIssuer, FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
 
 async fn get(url: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
     let mut request = client().get(url);
@@ -45,7 +44,7 @@ fn start(issuer: &DevIssuer, extra: &[&str]) -> (Example, String) {
 
 async fn cookie_api_cases(issuer: &DevIssuer, api: &str) {
     let (login_id, _) = FUSIONAUTH_DEV_USER;
-    let token = |f: fn(tower_authz::TokenBuilder) -> tower_authz::TokenBuilder| {
+    let token = |f: fn(tower_authz_dev::TokenBuilder) -> tower_authz_dev::TokenBuilder| {
         f(issuer
             .fusionauth_token(FUSIONAUTH_APP_ID, login_id)
             .expect("token builder"))

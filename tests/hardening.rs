@@ -13,7 +13,8 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::TestApp;
-use tower_authz::{AuthLayer, DevAlgorithm, DevIssuer, JwksVerifier, JwtVerifier, TokenSource};
+use tower_authz::{AuthLayer, JwksVerifier, JwtVerifier, TokenSource};
+use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "api";

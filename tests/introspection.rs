@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use common::TestApp;
 use tower_authz::{
-    ApplicationKey, AudienceCheck, AuthErrorKind, AuthLayer, ClientAuth, DevIssuer,
-    IntrospectionVerifier, JwksVerifier, MultiIssuer, RoleSource, Verifier,
+    ApplicationKey, AudienceCheck, AuthErrorKind, AuthLayer, ClientAuth, IntrospectionVerifier,
+    JwksVerifier, MultiIssuer, RoleSource, Verifier,
 };
+use tower_authz_dev::DevIssuer;
 
 struct Setup {
     issuer: DevIssuer,
@@ -38,10 +39,7 @@ async fn setup() -> Setup {
     let path = dir.join("api-key.json");
     issuer.write_api_key_file(&path).expect("key file");
     let key = ApplicationKey::from_file(&path).expect("key file parses");
-    issuer.add_client(tower_authz::dev::DevClient::new(
-        "api-basic",
-        "basic-secret",
-    ));
+    issuer.add_client(tower_authz_dev::DevClient::new("api-basic", "basic-secret"));
     Setup {
         issuer,
         _dir: TempDir(dir),
@@ -116,7 +114,7 @@ async fn inactive_expired_and_wrong_audience_tokens_are_refused() {
     let other = s
         .issuer
         .opaque_token()
-        .audiences([tower_authz::dev::DEV_PROJECT_ID, "another-api"])
+        .audiences([tower_authz_dev::DEV_PROJECT_ID, "another-api"])
         .issue();
     assert_eq!(
         v.verify(&other).await.expect_err("audience").kind(),

@@ -1,7 +1,6 @@
 //! `JwksVerifier` behind `AuthLayer`, over real HTTP on 127.0.0.1 against the development issuer:
 //! every reject path (status, challenge, handler not run), key rotation, refetch limits, and a
 //! provider that stops or never answers.
-#![cfg(feature = "dev")]
 
 mod common;
 
@@ -12,7 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{TestApp, closed_port};
 use serde_json::{Map, Value, json};
-use tower_authz::{AuthLayer, DevAlgorithm, DevIssuer, DevKey, JwksVerifier, Tenants};
+use tower_authz::{AuthLayer, JwksVerifier, Tenants};
+use tower_authz_dev::{DevAlgorithm, DevIssuer, DevKey};
 
 const AUDIENCE: &str = "dev-api";
 

@@ -30,7 +30,7 @@
 //! - 8 MiB of growth over the second half of each phase, when the caches are already full: a
 //!   leak of 17 bytes per token at a million random tokens (170 at the default 100 000)
 //!   would break it.
-#![cfg(all(feature = "dev", target_os = "linux"))]
+#![cfg(target_os = "linux")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,9 +45,8 @@ use futures_util::StreamExt as _;
 use http::Request;
 use serde_json::json;
 use tower::ServiceExt as _;
-use tower_authz::{
-    AuthLayer, Claims, ClientAuth, DevAlgorithm, DevIssuer, IntrospectionVerifier, JwksVerifier,
-};
+use tower_authz::{AuthLayer, Claims, ClientAuth, IntrospectionVerifier, JwksVerifier};
+use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
 const AUDIENCE: &str = "dev-api";
 const MIB: f64 = 1024.0 * 1024.0;
@@ -257,10 +256,7 @@ async fn a_million_random_tokens_leave_resident_memory_bounded() {
     let at_start = rss();
 
     let issuer = Arc::new(DevIssuer::start().await.expect("dev issuer"));
-    issuer.add_client(tower_authz::dev::DevClient::new(
-        "api-basic",
-        "basic-secret",
-    ));
+    issuer.add_client(tower_authz_dev::DevClient::new("api-basic", "basic-secret"));
     let jwks = JwksVerifier::discover(issuer.issuer(), AUDIENCE).expect("verifier");
     jwks.fetch_keys().await.expect("keys");
     let router = app(AuthLayer::new(jwks));

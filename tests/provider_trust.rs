@@ -11,7 +11,6 @@
 //! The providers are axum routers on free ports of 127.0.0.1; the "elsewhere" a redirect points
 //! to is a bare listener that counts the connections it gets. Tokens are signed with the key
 //! of a development issuer, whose JWKS the local provider republishes.
-#![cfg(feature = "dev")]
 
 mod common;
 
@@ -31,9 +30,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_authz::client::{ClientCredentials, JwtBearer, TokenErrorKind, TokenProvider};
 use tower_authz::{
-    AuthErrorKind, AuthLayer, ClientAuth, ConfigError, ConfigErrorKind, DevAlgorithm, DevIssuer,
-    IntrospectionVerifier, JwksVerifier, ProviderUrl, ServiceAccountKey, Verifier,
+    AuthErrorKind, AuthLayer, ClientAuth, ConfigError, ConfigErrorKind, IntrospectionVerifier,
+    JwksVerifier, ProviderUrl, ServiceAccountKey, Verifier,
 };
+use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
 const AUDIENCE: &str = "trust-api";
 /// The verifiers' timeout in these tests.

@@ -1,5 +1,5 @@
 //! The same `AuthLayer` in front of a tonic server answers with gRPC status codes.
-#![cfg(all(feature = "dev", feature = "tonic"))]
+#![cfg(feature = "tonic")]
 
 mod common;
 
@@ -11,7 +11,8 @@ use tonic::transport::{Channel, Server};
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-use tower_authz::{AuthLayer, DevIssuer, JwksVerifier, require_role};
+use tower_authz::{AuthLayer, JwksVerifier, require_role};
+use tower_authz_dev::DevIssuer;
 
 async fn grpc_server(verifier: JwksVerifier) -> String {
     let (_reporter, health) = tonic_health::server::health_reporter();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Example, client};
-use tower_authz::DevIssuer;
+use tower_authz_dev::DevIssuer;
 
 struct Reply {
     status: u16,

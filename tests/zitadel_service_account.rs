@@ -1,12 +1,11 @@
 //! ZITADEL's .NET client guide (`zitadel_service_account`): GetMyUser with a personal access
 //! token and with a service-account key file, built by `cargo test` and run as a process.
-#![cfg(feature = "dev")]
 
 mod common;
 
 use common::Example;
 use serde_json::Value;
-use tower_authz::DevIssuer;
+use tower_authz_dev::DevIssuer;
 
 /// The `User: ` lines of a finished run, as JSON; asserts the run succeeded.
 fn users(example: Example) -> Vec<Value> {
@@ -90,7 +89,7 @@ async fn service_account_with_flags_against_an_external_issuer() {
         "--key",
         &key,
         "--project-id",
-        tower_authz::dev::DEV_PROJECT_ID,
+        tower_authz_dev::DEV_PROJECT_ID,
     ]))
     .await;
     assert_eq!(key_only.len(), 1, "{key_only:#?}");

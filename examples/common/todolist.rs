@@ -27,11 +27,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tower_authz::dev::DevClient;
 use tower_authz::{
-    AuthError, AuthLayer, Claims, ConfigError, DevIssuer, JwksVerifier, Tenants, require_any_role,
+    AuthError, AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require_any_role,
     require_role,
 };
+use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The app permission that allows reading every item.
 pub(crate) const READ_ALL: &str = "ToDoList.Read.All";

@@ -1,9 +1,8 @@
 //! What the ZITADEL examples share: the guide's `--domain` rule, and the verifier for the
 //! API's key file, on a real instance or on a development issuer set up like one.
 
-use tower_authz::{
-    ApplicationKey, AudienceCheck, ClientAuth, DevIssuer, IntrospectionVerifier, RoleSource,
-};
+use tower_authz::{ApplicationKey, AudienceCheck, ClientAuth, IntrospectionVerifier, RoleSource};
+use tower_authz_dev::DevIssuer;
 
 /// `https://` for a bare host (`my-domain.zitadel.cloud`), the URL as given otherwise.
 pub(crate) fn issuer_url(domain: &str) -> String {

@@ -26,7 +26,7 @@ const HOUR: u64 = 3600;
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// # let issuer = tower_authz::DevIssuer::start().await?;
+/// # let issuer = tower_authz_dev::DevIssuer::start().await?;
 /// let token = issuer.opaque_token().subject("alice").roles(["admin"]).issue();
 /// assert!(!token.contains('.'));
 /// # Ok(()) }

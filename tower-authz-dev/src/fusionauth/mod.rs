@@ -25,10 +25,10 @@ use super::DevIssuer;
 use super::reply::gated;
 use super::state::Shared;
 use super::token::{TokenBuilder, unix_now};
-use crate::{AuthLayer, TokenSource};
+use tower_authz::{AuthLayer, TokenSource};
 
 pub use app::FusionAuthApp;
-pub(in crate::dev) use store::Store;
+pub(crate) use store::Store;
 
 /// The application id of FusionAuth's .NET API guide: the default `aud` of
 /// the `fusionauth_api` example.
@@ -96,7 +96,7 @@ impl DevIssuer {
 }
 
 /// The FusionAuth routes, behind the outage switch and CORS.
-pub(in crate::dev) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let me = Router::new().route("/app/me", get(hosted::me)).route_layer(
         AuthLayer::new(tokens::AccessTokenVerifier {
             shared: Arc::clone(&shared),

@@ -16,7 +16,7 @@ use super::super::token::TokenBuilder;
 use super::app::{FusionAuthApp, FusionAuthUser};
 use super::store::Grant;
 use super::{FUSIONAUTH_HMAC_KEY_ID, FUSIONAUTH_TENANT_ID};
-use crate::{AuthError, Claims, JwtVerifier, Verifier};
+use tower_authz::{AuthError, Claims, JwtVerifier, Verifier};
 
 /// FusionAuth's default refresh token lifetime (43 200 minutes).
 pub(super) const REFRESH_TOKEN_LIFETIME: u64 = 30 * 24 * 3600;

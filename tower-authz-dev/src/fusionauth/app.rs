@@ -25,7 +25,7 @@ const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_authz::dev::{FUSIONAUTH_APP_ID, FusionAuthApp};
+/// use tower_authz_dev::{FUSIONAUTH_APP_ID, FusionAuthApp};
 ///
 /// let app = FusionAuthApp::new(FUSIONAUTH_APP_ID)
 ///     .user("admin@example.com", "secret", ["admin", "user"])

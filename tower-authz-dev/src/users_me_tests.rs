@@ -14,7 +14,7 @@ use super::oauth_tests::{
 };
 use super::users_me::SelfVerifier;
 use super::{DEV_ORG_ID, DEV_PROJECT_ID, DevAlgorithm, DevIssuer, DevKey};
-use crate::Verifier;
+use tower_authz::Verifier;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -285,7 +285,11 @@ async fn self_verifier_never_panics() -> TestResult {
         &long,
     ] {
         let error = verifier.verify(junk).await.unwrap_err();
-        assert_eq!(error.kind(), crate::AuthErrorKind::InvalidToken, "{junk:?}");
+        assert_eq!(
+            error.kind(),
+            tower_authz::AuthErrorKind::InvalidToken,
+            "{junk:?}"
+        );
     }
     Ok(())
 }

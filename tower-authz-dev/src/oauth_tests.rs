@@ -18,7 +18,7 @@ use super::{
     DEV_ORG_DOMAIN, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TENANT_ID, DevAlgorithm, DevApiApp, DevClient,
     DevIssuer, DevKey, DevServiceAccount, OpaqueTokenBuilder,
 };
-use crate::JwtVerifier;
+use tower_authz::JwtVerifier;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -267,7 +267,8 @@ async fn opaque_token_introspects_like_zitadel() -> TestResult {
     );
 
     // The crate's ZITADEL role source reads the answer.
-    let claims = crate::Claims::from_value(answer, &crate::RoleSource::zitadel()).unwrap();
+    let claims =
+        tower_authz::Claims::from_value(answer, &tower_authz::RoleSource::zitadel()).unwrap();
     assert!(claims.has_role("admin") && claims.has_role("viewer"));
 
     // Defaults, and roles from set_user_roles when none were given.

@@ -48,7 +48,7 @@ enum HeaderEdit {
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// # let issuer = tower_authz::DevIssuer::start().await?;
+/// # let issuer = tower_authz_dev::DevIssuer::start().await?;
 /// let token = issuer.token().subject("alice").roles(["admin"]).sign()?;
 /// # Ok(()) }
 /// ```

@@ -50,7 +50,7 @@ struct Entries {
 /// The FusionAuth applications of a [`DevIssuer`](crate::DevIssuer) and
 /// their logins.
 #[derive(Debug, Default)]
-pub(in crate::dev) struct Store {
+pub(crate) struct Store {
     entries: Mutex<Entries>,
 }
 

@@ -355,7 +355,8 @@ async fn hmac_secret_signs_hs256() -> TestResult {
     assert_eq!(claims["sub"], "alice");
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     assert!(hmac::verify(&key, message.as_bytes(), &signature).is_ok());
-    let verifier = crate::JwtVerifier::new(issuer.issuer(), "dev-api").with_hmac_secret(secret)?;
+    let verifier =
+        tower_authz::JwtVerifier::new(issuer.issuer(), "dev-api").with_hmac_secret(secret)?;
     assert_eq!(verifier.verify_sync(&token)?.subject(), Some("alice"));
 
     // A kid only when asked for; the last of signed_with / hmac_secret wins.

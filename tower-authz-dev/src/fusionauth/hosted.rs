@@ -24,7 +24,7 @@ use super::cookies::{self, Cookies};
 use super::page::LoginPage;
 use super::store::{Grant, PendingCode};
 use super::tokens::{GrantType, REFRESH_TOKEN_LIFETIME, issue, new_grant, new_refresh_token};
-use crate::Claims;
+use tower_authz::Claims;
 
 /// How long an authorization code of the login form stays valid.
 const CODE_LIFETIME: u64 = 60;
@@ -242,7 +242,7 @@ pub(super) async fn refresh(
 }
 
 /// `GET /app/me`: the user's information from the verified `app.at` (the
-/// route's [`AuthLayer`](crate::AuthLayer) answers `401` without one).
+/// route's [`AuthLayer`](tower_authz::AuthLayer) answers `401` without one).
 pub(super) async fn me(claims: Claims) -> Response {
     const MEMBERS: [&str; 7] = [
         "sub",

@@ -1,6 +1,6 @@
 //! `GET /auth/v1/users/me`: ZITADEL's `GetMyUser` (REST mapping of
 //! `zitadel.auth.v1.AuthService/GetMyUser`) for machine users, protected by
-//! the crate's own [`AuthLayer`](crate::AuthLayer) with a [`SelfVerifier`].
+//! tower-authz's [`AuthLayer`](tower_authz::AuthLayer) with a [`SelfVerifier`].
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use super::introspection::{Audience, active_answer};
 use super::state::{Shared, USERS_ME_PATH};
 use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_ORG_ID, DevIssuer};
-use crate::{AuthError, Claims, RoleSource, Verifier};
+use tower_authz::{AuthError, Claims, RoleSource, Verifier};
 
 impl DevIssuer {
     /// ZITADEL's `GetMyUser`: issuer + `/auth/v1/users/me`.

@@ -16,7 +16,7 @@ use super::state::Shared;
 use super::store::{StoredToken, TokenKind};
 use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_ORG_ID, DEV_PROJECT_ID};
-use crate::{Claims, JwtVerifier};
+use tower_authz::{Claims, JwtVerifier};
 
 /// The members of an active answer that are not copied from a JWT's claims.
 const ANSWER_MEMBERS: [&str; 12] = [

@@ -1,4 +1,7 @@
-//! An embedded OpenID Connect issuer for tests and examples (feature `dev`).
+//! # tower-authz-dev
+//!
+//! An embedded OpenID Connect issuer for testing services protected by
+//! [tower-authz](tower_authz), and for its examples.
 //!
 //! [`DevIssuer`] is a small ZITADEL/Entra-like authorization server on
 //! `127.0.0.1`. It serves a discovery document and a JWKS, holds one RS256,
@@ -13,6 +16,68 @@
 //! can be made to fail with `503` or to answer late, and request counters let
 //! tests assert on caching.
 //!
+//! ## Testing your service
+//!
+//! Add the crate as a dev-dependency (`tower-authz-dev = "0.1"` under
+//! `[dev-dependencies]`), start a [`DevIssuer`] in the test, point the
+//! service's verifier at [`DevIssuer::issuer`] and call the service with
+//! tokens from [`DevIssuer::token`]:
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, http::StatusCode, routing::get};
+//! use tower::ServiceExt; // oneshot
+//! use tower_authz::{AuthLayer, Claims, JwksVerifier, require_role};
+//! use tower_authz_dev::DevIssuer;
+//!
+//! // The service under test: any router behind an `AuthLayer`.
+//! fn app(verifier: JwksVerifier) -> Router {
+//!     Router::new()
+//!         .route("/admin", get(|| async { "hello, admin" }))
+//!         .route_layer(require_role("admin"))
+//!         .route("/whoami", get(|claims: Claims| async move {
+//!             claims.subject().unwrap_or_default().to_owned()
+//!         }))
+//!         .layer(AuthLayer::new(verifier))
+//! }
+//!
+//! fn get_with(path: &str, token: Option<&str>) -> Request<Body> {
+//!     let mut request = Request::get(path);
+//!     if let Some(token) = token {
+//!         request = request.header("authorization", format!("Bearer {token}"));
+//!     }
+//!     request.body(Body::empty()).unwrap()
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let issuer = DevIssuer::start().await?;
+//! // Discovery and JWKS on 127.0.0.1; the tokens' audience is "dev-api".
+//! let app = app(JwksVerifier::discover(issuer.issuer(), "dev-api")?);
+//!
+//! let alice = issuer.token().subject("alice").sign()?;
+//! let response = app.clone().oneshot(get_with("/whoami", Some(&alice))).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! let response = app.clone().oneshot(get_with("/admin", Some(&alice))).await?;
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//!
+//! let admin = issuer.token().roles(["admin"]).sign()?;
+//! let response = app.clone().oneshot(get_with("/admin", Some(&admin))).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let expired = issuer.token().expired().sign()?;
+//! let response = app.clone().oneshot(get_with("/whoami", Some(&expired))).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! let response = app.oneshot(get_with("/whoami", None)).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//!
+//! issuer.stop().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+//!
+//! ## Endpoints
+//!
 //! | Path | Content |
 //! |------|---------|
 //! | `GET /.well-known/openid-configuration` | discovery document |
@@ -21,7 +86,7 @@
 //! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
 //! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
 //! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
-//! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by this crate's [`AuthLayer`](crate::AuthLayer) (RFC 6750 `401`s) |
+//! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by tower-authz's [`AuthLayer`](tower_authz::AuthLayer) (RFC 6750 `401`s) |
 //! | `POST /api/login` | FusionAuth's Login API: JSON `{"loginId", "password", "applicationId"}` → `200 {"token", "tokenExpirationInstant" (ms), "user"}`; `404` for a wrong login id or password; `400` for a body that is not JSON (`generalErrors`), a missing field or an unknown application (`fieldErrors`). The `Authorization` (API key) header is ignored |
 //! | `GET /app/login/{clientId}?redirect_uri&state&scope` | hosted backend: an HTML login form (`loginId`, `password`, button `submit`); default scope `openid offline_access`; `redirect_uri` must be an `http(s)` URL on a loopback host (else `400`); unknown client `404` |
 //! | `POST /app/login/{clientId}` | the form's target: a wrong login shows the form again with `<p id="error">` (`200`); success is `302` to `/app/callback?code&state` (the code is single-use, valid 60 s) |
@@ -37,8 +102,8 @@
 //! [`FUSIONAUTH_DEV_USER`] unless replaced.
 //!
 //! ```
-//! use tower_authz::DevIssuer;
-//! use tower_authz::dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
+//! use tower_authz_dev::DevIssuer;
+//! use tower_authz_dev::{FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FusionAuthApp};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -116,8 +181,8 @@
 //! `urn:zitadel:iam:org:project:id:zitadel:aud`) or [`DEV_PROJECT_ID`].
 //!
 //! ```
-//! use tower_authz::dev::DevClient;
-//! use tower_authz::{DevAlgorithm, DevIssuer};
+//! use tower_authz_dev::DevClient;
+//! use tower_authz_dev::{DevAlgorithm, DevIssuer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -151,6 +216,10 @@
 //! # })
 //! # }
 //! ```
+
+#![forbid(unsafe_code)]
+// Server code never unwraps what a request can influence.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod assertion;
 mod client_auth;

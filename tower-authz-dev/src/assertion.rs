@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::clients::KeyUse;
 use super::state::Shared;
 use super::token::unix_now;
-use crate::{Algorithm, JwtVerifier};
+use tower_authz::{Algorithm, JwtVerifier};
 
 /// The clock skew allowed on `iat` and `exp`, in seconds.
 const SKEW: u64 = 1;

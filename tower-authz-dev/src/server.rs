@@ -19,11 +19,11 @@ use super::state::{
 };
 use super::users_me::{self, SelfVerifier};
 use super::{fusionauth, introspection, revocation, token_endpoint};
-use crate::AuthLayer;
+use tower_authz::AuthLayer;
 
 /// The issuer's routes.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    // ZITADEL's own API, protected by this crate's `AuthLayer`; the outage
+    // ZITADEL's own API, protected by tower-authz's `AuthLayer`; the outage
     // and delay switches act before the token is looked at.
     let zitadel_api = Router::new()
         .route(USERS_ME_PATH, get(users_me::users_me))

@@ -18,8 +18,8 @@ use super::{
     FUSIONAUTH_APP_ID, FUSIONAUTH_DEV_USER, FUSIONAUTH_HMAC_KEY_ID, FUSIONAUTH_TENANT_ID,
     FusionAuthApp,
 };
-use crate::dev::{DevAlgorithm, DevIssuer};
-use crate::{AuthErrorKind, JwksVerifier, JwtVerifier, Verifier};
+use crate::{DevAlgorithm, DevIssuer};
+use tower_authz::{AuthErrorKind, JwksVerifier, JwtVerifier, Verifier};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

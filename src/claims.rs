@@ -194,6 +194,11 @@ fn empty_map() -> &'static Map<String, Value> {
     EMPTY.get_or_init(Map::new)
 }
 
+/// Marks a request that [`AuthLayer`](crate::AuthLayer) let through without a token (optional
+/// mode), so that a `Claims` extractor can tell "anonymous" (401) from "no layer installed" (500).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anonymous;
+
 /// A JSON NumericDate: a non-negative number of seconds (fractions are truncated).
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     match value {

@@ -30,10 +30,9 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::claims::Claims;
+use crate::claims::{Anonymous, Claims};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::response::Rfc6750;
-use crate::service::Anonymous;
+use crate::response::{Rfc6750, refusal};
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims {
     type Rejection = AuthError;
@@ -69,10 +68,9 @@ fn claims_of(parts: &Parts) -> Result<Claims, AuthError> {
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        crate::service::log_refusal(&self);
-        let mut response = Rfc6750::default().response(&self, false);
-        response.extensions_mut().insert(self);
-        response
+        // No request to look at: answered as for a plain HTTP request.
+        let (parts, ()) = http::Request::new(()).into_parts();
+        refusal(&Rfc6750::default(), self, &parts)
     }
 }
 

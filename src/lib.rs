@@ -53,17 +53,16 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod auth;
 mod claims;
 mod credentials;
 mod discovery;
 mod error;
 mod fetch;
-mod layer;
 mod provider_url;
 mod require;
 mod resource_metadata;
 pub mod response;
-mod service;
 #[cfg(test)]
 mod test_support;
 mod token;
@@ -79,10 +78,10 @@ pub mod fuzzing;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 
+pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-pub use layer::AuthLayer;
 pub use provider_url::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
@@ -91,7 +90,6 @@ pub use resource_metadata::{
     ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
 };
 pub use response::{ResponseForAuthError, Rfc6750};
-pub use service::{Auth, ResponseFuture};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::AudienceCheck;

@@ -28,8 +28,7 @@ use tower_service::Service;
 
 use crate::claims::Claims;
 use crate::error::AuthError;
-use crate::response::{ResponseForAuthError, Rfc6750};
-use crate::service::log_refusal;
+use crate::response::{ResponseForAuthError, Rfc6750, refusal};
 
 /// What the claims must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,10 +207,8 @@ where
         match verdict {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(error) => {
-                log_refusal(&error);
                 let (parts, _body) = request.into_parts();
-                let mut response = self.layer.settings.responder.response_for(&error, &parts);
-                response.extensions_mut().insert(error);
+                let response = refusal(&self.layer.settings.responder, error, &parts);
                 Either::Right(ready(Ok(response)))
             }
         }

@@ -16,8 +16,39 @@ use std::sync::Arc;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::error::{AuthError, AuthErrorKind};
+
+/// The refusal response for `error`: logged (without the token), built by `responder`, and
+/// with the error in its extensions. Every refusal goes through here: the layer's, the require
+/// layers' and the extractors'.
+pub(crate) fn refusal<R, B>(responder: &R, error: AuthError, request: &Parts) -> Response<B>
+where
+    R: ResponseForAuthError<B> + ?Sized,
+{
+    log_refusal(&error);
+    let mut response = responder.response_for(&error, request);
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// Logs a refusal without the token: the reason at debug, trouble with the provider at warn.
+fn log_refusal(error: &AuthError) {
+    match error.kind() {
+        AuthErrorKind::Upstream => tracing::warn!(
+            reason = error.description(),
+            cause = ?std::error::Error::source(error).map(ToString::to_string),
+            "request refused: the identity provider is unavailable"
+        ),
+        AuthErrorKind::NotConfigured => {
+            tracing::error!(reason = error.description(), "request refused")
+        }
+        kind => {
+            tracing::debug!(?kind, reason = error.description(), required = ?error.required(), "request refused")
+        }
+    }
+}
 
 /// Builds the response for a refused request.
 ///
@@ -166,17 +197,12 @@ fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
     response
 }
 
-/// gRPC's `grpc-message` encoding: percent-encode everything outside printable ASCII and `%`.
+/// gRPC's `grpc-message` encoding: percent-encode everything outside printable ASCII, and `%`.
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// `message` encoded for `grpc-message`.
 fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for byte in message.bytes() {
-        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
-            out.push(byte as char);
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(message, GRPC_MESSAGE).to_string()
 }
 
 #[cfg(test)]
@@ -233,5 +259,6 @@ mod tests {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["grpc-status"], "7");
         assert_eq!(percent_encode("a%b\u{e9}"), "a%25b%C3%A9");
+        assert_eq!(percent_encode("x\n\u{7f} ~"), "x%0A%7F ~");
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::Settings;
+use super::service::Auth;
 use crate::response::Rfc6750;
-use crate::service::Auth;
 use crate::token::TokenSource;
 use crate::verifier::Verifier;
 
@@ -30,26 +31,7 @@ use crate::verifier::Verifier;
 pub struct AuthLayer<R = Rfc6750> {
     // Behind one `Arc`: applying the layer (which axum may do per request) and cloning the
     // service cost one reference count, not one per setting.
-    pub(crate) settings: Arc<Settings<R>>,
-}
-
-/// What an [`AuthLayer`] and every [`Auth`] it builds share.
-pub(crate) struct Settings<R> {
-    pub(crate) verifier: Arc<dyn Verifier>,
-    pub(crate) sources: Arc<[TokenSource]>,
-    pub(crate) optional: bool,
-    pub(crate) responder: Arc<R>,
-}
-
-impl<R> Clone for Settings<R> {
-    fn clone(&self) -> Self {
-        Self {
-            verifier: Arc::clone(&self.verifier),
-            sources: Arc::clone(&self.sources),
-            optional: self.optional,
-            responder: Arc::clone(&self.responder),
-        }
-    }
+    settings: Arc<Settings<R>>,
 }
 
 impl<R> Clone for AuthLayer<R> {
@@ -70,16 +52,6 @@ impl<R> AuthLayer<R> {
 impl<R: fmt::Debug> fmt::Debug for AuthLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.settings.fmt(f)
-    }
-}
-
-impl<R: fmt::Debug> fmt::Debug for Settings<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthLayer")
-            .field("sources", &self.sources)
-            .field("optional", &self.optional)
-            .field("responder", &self.responder)
-            .finish_non_exhaustive()
     }
 }
 
@@ -171,5 +143,12 @@ impl<S, R> Layer<S> for AuthLayer<R> {
 
     fn layer(&self, inner: S) -> Self::Service {
         Auth::new(inner, self.clone())
+    }
+}
+
+impl<S, R> Auth<S, R> {
+    /// Wraps `inner` with the settings of `layer`.
+    pub fn new(inner: S, layer: AuthLayer<R>) -> Self {
+        Self::with_settings(inner, layer.settings)
     }
 }

@@ -1,0 +1,47 @@
+//! The layer that authenticates requests, in the tower-http shape: [`AuthLayer`] (`layer.rs`)
+//! builds [`Auth`] (`service.rs`), whose calls answer with a [`ResponseFuture`] (`future.rs`);
+//! the [`Settings`] they share live here, so that the layer depends on the service and not the
+//! other way round.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::token::TokenSource;
+use crate::verifier::Verifier;
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::AuthLayer;
+pub use service::Auth;
+
+/// What an [`AuthLayer`] and every [`Auth`] it builds share.
+pub(crate) struct Settings<R> {
+    pub(crate) verifier: Arc<dyn Verifier>,
+    pub(crate) sources: Arc<[TokenSource]>,
+    pub(crate) optional: bool,
+    pub(crate) responder: Arc<R>,
+}
+
+impl<R> Clone for Settings<R> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: Arc::clone(&self.verifier),
+            sources: Arc::clone(&self.sources),
+            optional: self.optional,
+            responder: Arc::clone(&self.responder),
+        }
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for Settings<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("sources", &self.sources)
+            .field("optional", &self.optional)
+            .field("responder", &self.responder)
+            .finish_non_exhaustive()
+    }
+}

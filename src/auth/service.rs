@@ -1,0 +1,158 @@
+//! [`Auth`]: the service that [`AuthLayer`](super::AuthLayer) wraps around yours.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::Settings;
+use super::future::ResponseFuture;
+use crate::claims::{Anonymous, Claims};
+use crate::error::AuthError;
+use crate::response::{ResponseForAuthError, refusal};
+
+/// Verifies the token of each request before passing it on. Built by
+/// [`AuthLayer`](super::AuthLayer).
+pub struct Auth<S, R> {
+    inner: S,
+    settings: Arc<Settings<R>>,
+}
+
+impl<S: Clone, R> Clone for Auth<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            settings: Arc::clone(&self.settings),
+        }
+    }
+}
+
+impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Auth<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("inner", &self.inner)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl<S, R> Auth<S, R> {
+    /// Wraps `inner` with `settings` (the public door is `Auth::new`, next to the layer).
+    pub(super) fn with_settings(inner: S, settings: Arc<Settings<R>>) -> Self {
+        Self { inner, settings }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// What the layer can tell without waiting.
+enum Decision {
+    /// Pass the request on (claims or the anonymous marker are in its extensions).
+    Pass,
+    Refuse(AuthError),
+    /// The verifier must wait for something.
+    Wait,
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    R: ResponseForAuthError<ResBody>,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        // The hot path: a token the verifier can answer for at once (a verified-token cache
+        // hit, fixed keys) costs no allocation, no reference count and no lock here.
+        match decide_now(&self.settings, &mut parts) {
+            Decision::Pass => {
+                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+            }
+            Decision::Refuse(error) => {
+                ResponseFuture::refused(Ok(refusal(&*self.settings.responder, error, &parts)))
+            }
+            Decision::Wait => {
+                // The clone is not ready; keep the one that is (tower's "cloning inner
+                // services" note).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let settings = Arc::clone(&self.settings);
+                ResponseFuture::waiting(Box::pin(async move {
+                    match authenticate(&settings, &parts).await {
+                        Ok(claims) => {
+                            parts.extensions.insert(claims);
+                        }
+                        Err(error) => return Ok(refusal(&*settings.responder, error, &parts)),
+                    }
+                    inner.call(Request::from_parts(parts, body)).await
+                }))
+            }
+        }
+    }
+}
+
+/// Finds the token and, if the verifier can answer at once, decides.
+fn decide_now<R>(settings: &Settings<R>, parts: &mut Parts) -> Decision {
+    let claims = match find_token(settings, parts) {
+        Err(error) => return Decision::Refuse(error),
+        Ok(None) if settings.optional => {
+            parts.extensions.insert(Anonymous);
+            return Decision::Pass;
+        }
+        Ok(None) => return Decision::Refuse(AuthError::missing_credentials()),
+        Ok(Some(token)) => match settings.verifier.verify_now(token) {
+            None => return Decision::Wait,
+            Some(Err(error)) => return Decision::Refuse(error),
+            Some(Ok(claims)) => claims,
+        },
+    };
+    parts.extensions.insert(claims);
+    Decision::Pass
+}
+
+/// The token of the first source that has one.
+fn find_token<'a, R>(
+    settings: &Settings<R>,
+    parts: &'a Parts,
+) -> Result<Option<&'a str>, AuthError> {
+    for source in settings.sources.iter() {
+        if let Some(token) = source.extract(parts)? {
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
+}
+
+/// Verifies the token, waiting as needed (only reached when a token was found).
+async fn authenticate<R>(settings: &Settings<R>, parts: &Parts) -> Result<Claims, AuthError> {
+    match find_token(settings, parts)? {
+        Some(token) => settings.verifier.verify(token).await,
+        None => Err(AuthError::missing_credentials()),
+    }
+}

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::error::{AuthError, AuthErrorKind};
+
 /// The verified claims of an access token.
 ///
 /// Every verifier produces this one type, whatever the token format (JWT or introspection
@@ -198,6 +200,22 @@ fn empty_map() -> &'static Map<String, Value> {
 /// mode), so that a `Claims` extractor can tell "anonymous" (401) from "no layer installed" (500).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Anonymous;
+
+/// The claims the [`AuthLayer`](crate::AuthLayer) in front put into `extensions`, or why there
+/// are none: `MissingCredentials` (401) for a request an optional layer let through
+/// anonymously, `NotConfigured` (500) when no layer runs in front of the route.
+pub(crate) fn claims_in(extensions: &http::Extensions) -> Result<&Claims, AuthError> {
+    if let Some(claims) = extensions.get::<Claims>() {
+        return Ok(claims);
+    }
+    if extensions.get::<Anonymous>().is_some() {
+        return Err(AuthError::missing_credentials());
+    }
+    Err(AuthError::new(
+        AuthErrorKind::NotConfigured,
+        "claims were asked for but no AuthLayer runs in front of this route",
+    ))
+}
 
 /// A JSON NumericDate: a non-negative number of seconds (fractions are truncated).
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {

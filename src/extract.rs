@@ -1,5 +1,11 @@
 //! axum extractors: [`Claims`], `Option<Claims>`, [`RequireRole`] and [`RequireScope`].
 //!
+//! They refuse like the require layers do: 401 when an optional [`AuthLayer`](crate::AuthLayer)
+//! let the request through anonymously, 403 for a missing role or scope, 500 (`NotConfigured`)
+//! when no `AuthLayer` runs in front of the route, each answered by the `AuthLayer`'s responder
+//! ([`with_response`](crate::AuthLayer::with_response)) and with the [`AuthError`] in the
+//! response's extensions; the rejection is an [`AuthRejection`].
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::{AuthLayer, Claims, JwtVerifier, RequireRole, role};
@@ -24,21 +30,25 @@
 //!     .layer(AuthLayer::new(verifier));
 //! ```
 
+use std::fmt;
 use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::claims::{Anonymous, Claims};
-use crate::error::{AuthError, AuthErrorKind};
-use crate::response::{Rfc6750, refusal};
+use crate::claims::{Claims, claims_in};
+use crate::error::AuthError;
+use crate::response::{Rfc6750, refusal, refusal_behind_layer};
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims {
-    type Rejection = AuthError;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        claims_of(parts)
+        match claims_in(&parts.extensions) {
+            Ok(claims) => Ok(claims.clone()),
+            Err(error) => Err(AuthRejection::new(error, parts)),
+        }
     }
 }
 
@@ -53,17 +63,88 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     }
 }
 
-fn claims_of(parts: &Parts) -> Result<Claims, AuthError> {
-    if let Some(claims) = parts.extensions.get::<Claims>() {
-        return Ok(claims.clone());
+/// The claims if they have `wanted` (a role or a scope, as `has` checks), the refusal otherwise.
+fn claims_with(
+    parts: &Parts,
+    has: impl Fn(&Claims) -> bool,
+    wanted: &'static str,
+) -> Result<Claims, AuthRejection> {
+    match claims_in(&parts.extensions) {
+        Ok(claims) if has(claims) => Ok(claims.clone()),
+        Ok(_) => Err(AuthRejection::new(
+            AuthError::insufficient_scope(wanted),
+            parts,
+        )),
+        Err(error) => Err(AuthRejection::new(error, parts)),
     }
-    if parts.extensions.get::<Anonymous>().is_some() {
-        return Err(AuthError::missing_credentials());
+}
+
+/// Why [`Claims`], [`RequireRole`] or [`RequireScope`] could not be extracted: the [`AuthError`]
+/// and the response already built for it by the `AuthLayer`'s responder (the RFC 6750 answers
+/// by default), logged, with the error in its extensions.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use tower_authz::{AuthErrorKind, AuthRejection, Claims};
+///
+/// // A handler that answers anonymous callers itself.
+/// async fn hello(claims: Result<Claims, AuthRejection>) -> axum::response::Response {
+///     match claims {
+///         Ok(claims) => format!("hello {:?}", claims.subject()).into_response(),
+///         Err(r) if r.error().kind() == AuthErrorKind::MissingCredentials => "hello, stranger".into_response(),
+///         Err(refusal) => refusal.into_response(),
+///     }
+/// }
+/// # let _ = axum::routing::get(hello);
+/// ```
+pub struct AuthRejection {
+    error: AuthError,
+    response: Response,
+}
+
+impl AuthRejection {
+    /// Builds, logs and annotates the refusal of `error` for the request `parts`.
+    fn new(error: AuthError, parts: &Parts) -> Self {
+        let response = refusal_behind_layer(&Rfc6750::default(), error.clone(), parts);
+        Self { error, response }
     }
-    Err(AuthError::new(
-        AuthErrorKind::NotConfigured,
-        "claims were asked for but no AuthLayer runs in front of this route",
-    ))
+
+    /// Why the request was refused.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// The error, without the response.
+    pub fn into_error(self) -> AuthError {
+        self.error
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        self.response
+    }
+}
+
+impl fmt::Debug for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthRejection")
+            .field("error", &self.error)
+            .field("status", &self.response.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 impl IntoResponse for AuthError {
@@ -120,15 +201,11 @@ macro_rules! scope {
 pub struct RequireRole<R: Role>(pub Claims, pub PhantomData<R>);
 
 impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
-    type Rejection = AuthError;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let claims = claims_of(parts)?;
-        if claims.has_role(R::NAME) {
-            Ok(Self(claims, PhantomData))
-        } else {
-            Err(AuthError::insufficient_scope(R::NAME))
-        }
+        let claims = claims_with(parts, |claims| claims.has_role(R::NAME), R::NAME)?;
+        Ok(Self(claims, PhantomData))
     }
 }
 
@@ -138,14 +215,10 @@ impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
 pub struct RequireScope<S: Scope>(pub Claims, pub PhantomData<S>);
 
 impl<St: Send + Sync, S: Scope> FromRequestParts<St> for RequireScope<S> {
-    type Rejection = AuthError;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
-        let claims = claims_of(parts)?;
-        if claims.has_scope(S::NAME) {
-            Ok(Self(claims, PhantomData))
-        } else {
-            Err(AuthError::insufficient_scope(S::NAME))
-        }
+        let claims = claims_with(parts, |claims| claims.has_scope(S::NAME), S::NAME)?;
+        Ok(Self(claims, PhantomData))
     }
 }

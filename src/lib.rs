@@ -98,4 +98,4 @@ pub use verifier::IntrospectionVerifier;
 pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};
 
 #[cfg(feature = "axum")]
-pub use extract::{RequireRole, RequireScope, Role, Scope};
+pub use extract::{AuthRejection, RequireRole, RequireScope, Role, Scope};

@@ -3,8 +3,11 @@
 //! and go inside (after) an [`AuthLayer`](crate::AuthLayer).
 //!
 //! A request whose claims lack the role or scope is answered 403 `insufficient_scope` (gRPC
-//! `PERMISSION_DENIED`); a request with no claims at all (an optional `AuthLayer` let it through
-//! anonymously) is answered 401.
+//! `PERMISSION_DENIED`); a request with no claims at all is answered 401 if an optional
+//! `AuthLayer` let it through anonymously, and 500 (`NotConfigured`, logged at error) if no
+//! `AuthLayer` runs in front, the same answers as the axum extractors give. Refusals come out in
+//! the format of the `AuthLayer`'s responder (its
+//! [`with_response`](crate::AuthLayer::with_response)) unless the require layer has its own.
 //!
 //! ```
 //! use axum::{Router, routing::post};
@@ -26,9 +29,9 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::claims::Claims;
+use crate::claims::{Claims, claims_in};
 use crate::error::AuthError;
-use crate::response::{ResponseForAuthError, Rfc6750, refusal};
+use crate::response::{ResponseForAuthError, Rfc6750, refusal, refusal_behind_layer};
 
 /// What the claims must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +96,9 @@ pub struct RequireLayer<R = Rfc6750> {
 struct RequireSettings<R> {
     requirement: Requirement,
     responder: R,
+    /// Whether `responder` was given with `with_response`; if not, it is the default
+    /// `Rfc6750` and the `AuthLayer`'s responder takes precedence.
+    own_responder: bool,
 }
 
 impl RequireLayer {
@@ -101,18 +107,21 @@ impl RequireLayer {
             settings: Arc::new(RequireSettings {
                 requirement,
                 responder: Rfc6750::default(),
+                own_responder: false,
             }),
         }
     }
 }
 
 impl<R> RequireLayer<R> {
-    /// Answers refusals with `responder` instead of the RFC 6750 defaults.
+    /// Answers refusals with `responder` instead of the `AuthLayer`'s responder (by default,
+    /// the RFC 6750 answers).
     pub fn with_response<R2>(self, responder: R2) -> RequireLayer<R2> {
         RequireLayer {
             settings: Arc::new(RequireSettings {
                 requirement: self.settings.requirement.clone(),
                 responder,
+                own_responder: true,
             }),
         }
     }
@@ -190,6 +199,7 @@ impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     R: ResponseForAuthError<ResBody>,
+    ResBody: 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -200,15 +210,18 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let verdict = match request.extensions().get::<Claims>() {
-            Some(claims) => self.layer.settings.requirement.check(claims),
-            None => Err(AuthError::missing_credentials()),
-        };
+        let settings = &self.layer.settings;
+        let verdict =
+            claims_in(request.extensions()).and_then(|claims| settings.requirement.check(claims));
         match verdict {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(error) => {
                 let (parts, _body) = request.into_parts();
-                let response = refusal(&self.layer.settings.responder, error, &parts);
+                let response = if settings.own_responder {
+                    refusal(&settings.responder, error, &parts)
+                } else {
+                    refusal_behind_layer(&settings.responder, error, &parts)
+                };
                 Either::Right(ready(Ok(response)))
             }
         }

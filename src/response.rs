@@ -33,6 +33,49 @@ where
     response
 }
 
+/// The responder of the [`AuthLayer`](crate::AuthLayer) a request went through, for response
+/// bodies `B`, put into the request's extensions so that the refusals made behind the layer
+/// (require layers, extractors) come out in the same format. Not put there for a plain
+/// [`Rfc6750`], which is what those refusals fall back to anyway.
+pub(crate) struct LayerResponder<B>(Arc<dyn ResponseForAuthError<B>>);
+
+impl<B> Clone for LayerResponder<B> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<B: 'static> LayerResponder<B> {
+    /// The handle to put into the extensions for `responder`: one reference count, no
+    /// allocation; `None` for the plain default.
+    pub(crate) fn for_layer<R: ResponseForAuthError<B>>(responder: &Arc<R>) -> Option<Self> {
+        let any: &dyn std::any::Any = &**responder;
+        if any.downcast_ref::<Rfc6750>().is_some_and(Rfc6750::is_plain) {
+            return None;
+        }
+        Some(Self(
+            Arc::clone(responder) as Arc<dyn ResponseForAuthError<B>>
+        ))
+    }
+}
+
+/// A refusal made behind the layer: answered by the layer's responder when the request went
+/// through one that has its own, by `fallback` otherwise.
+pub(crate) fn refusal_behind_layer<R, B>(
+    fallback: &R,
+    error: AuthError,
+    request: &Parts,
+) -> Response<B>
+where
+    R: ResponseForAuthError<B> + ?Sized,
+    B: 'static,
+{
+    match request.extensions.get::<LayerResponder<B>>() {
+        Some(LayerResponder(responder)) => refusal(&**responder, error, request),
+        None => refusal(fallback, error, request),
+    }
+}
+
 /// Logs a refusal without the token: the reason at debug, trouble with the provider at warn.
 fn log_refusal(error: &AuthError) {
     match error.kind() {
@@ -105,6 +148,11 @@ impl Rfc6750 {
     pub fn with_resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
         self.resource_metadata = Some(url.into());
         self
+    }
+
+    /// Without realm or resource metadata: the answers a refusal gets without any settings.
+    fn is_plain(&self) -> bool {
+        self.realm.is_none() && self.resource_metadata.is_none()
     }
 
     /// The response for `error`, as HTTP or as gRPC depending on `grpc`.

@@ -12,7 +12,7 @@ use super::Settings;
 use super::future::ResponseFuture;
 use crate::claims::{Anonymous, Claims};
 use crate::error::AuthError;
-use crate::response::{ResponseForAuthError, refusal};
+use crate::response::{LayerResponder, ResponseForAuthError, refusal};
 
 /// Verifies the token of each request before passing it on. Built by
 /// [`AuthLayer`](super::AuthLayer).
@@ -89,9 +89,11 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         // The hot path: a token the verifier can answer for at once (a verified-token cache
-        // hit, fixed keys) costs no allocation, no reference count and no lock here.
+        // hit, fixed keys) costs no lock here, and no reference count with the default
+        // responder (one, and the extension's box, with your own).
         match decide_now(&self.settings, &mut parts) {
             Decision::Pass => {
+                insert_responder::<R, ResBody>(&self.settings, &mut parts);
                 ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
             }
             Decision::Refuse(error) => {
@@ -107,6 +109,7 @@ where
                     match authenticate(&settings, &parts).await {
                         Ok(claims) => {
                             parts.extensions.insert(claims);
+                            insert_responder::<R, ResBody>(&settings, &mut parts);
                         }
                         Err(error) => return Ok(refusal(&*settings.responder, error, &parts)),
                     }
@@ -114,6 +117,17 @@ where
                 }))
             }
         }
+    }
+}
+
+/// Hands the layer's responder to the refusals made behind it (require layers, extractors).
+fn insert_responder<R, B>(settings: &Settings<R>, parts: &mut Parts)
+where
+    R: ResponseForAuthError<B>,
+    B: 'static,
+{
+    if let Some(responder) = LayerResponder::<B>::for_layer(&settings.responder) {
+        parts.extensions.insert(responder);
     }
 }
 

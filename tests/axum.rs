@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_authz::{
     AuthError, AuthErrorKind, AuthLayer, Claims, JwksVerifier, JwtVerifier, MultiIssuer,
-    RequireRole, RequireScope, TokenSource, require_any_role, require_scope, role, scope,
+    RequireRole, RequireScope, TokenSource, require_any_role, require_role, require_scope, role,
+    scope,
 };
 use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
@@ -362,4 +363,121 @@ async fn protected_resource_metadata_is_served_and_announced_in_challenges() {
             .status,
         200
     );
+}
+
+/// A route guarded by `require_role`, and two by extractors, for the refusal tests.
+fn guarded_routes() -> Router {
+    Router::new()
+        .route("/layer", get(|| async { "ok" }))
+        .route_layer(require_role("admin"))
+        .route("/extractor", get(|_: Claims| async { "ok" }))
+        .route(
+            "/role-extractor",
+            get(|_: RequireRole<Admin>| async { "ok" }),
+        )
+}
+
+fn user_token(secret: &[u8]) -> String {
+    let claims =
+        json!({"iss": "iss", "aud": "aud", "sub": "u1", "exp": in_an_hour(), "roles": ["user"]});
+    hs256(&claims, secret)
+}
+
+#[tokio::test]
+async fn require_layer_and_extractors_refuse_alike_without_claims() {
+    // No AuthLayer in front: a configuration mistake, 500 from all three (the require layer
+    // used to answer 401 here).
+    let (base, _task) = serve(guarded_routes()).await;
+    for path in ["/layer", "/extractor", "/role-extractor"] {
+        let answer = get_with(&format!("{base}{path}"), None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: {answer:?}"
+        );
+        assert_eq!(answer.challenge, None, "{path}");
+    }
+
+    // An optional AuthLayer let the request through anonymously: 401 from all three, with the
+    // layer's challenge settings.
+    let verifier = JwtVerifier::new("iss", "aud")
+        .with_hmac_secret([9u8; 32])
+        .expect("secret");
+    let app = guarded_routes().layer(AuthLayer::new(verifier).optional().with_realm("api"));
+    let (base, _task) = serve(app).await;
+    for path in ["/layer", "/extractor", "/role-extractor"] {
+        let answer = get_with(&format!("{base}{path}"), None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: {answer:?}"
+        );
+        assert_eq!(
+            answer.challenge.as_deref(),
+            Some("Bearer realm=\"api\""),
+            "{path}"
+        );
+    }
+    // A token without the role: 403 from the require layer and the role extractor.
+    let token = user_token(&[9u8; 32]);
+    for path in ["/layer", "/role-extractor"] {
+        get_with(&format!("{base}{path}"), Some(&token))
+            .await
+            .assert_refused(403, "insufficient_scope");
+    }
+}
+
+#[tokio::test]
+async fn the_layers_responder_answers_the_refusals_behind_it() {
+    let verifier = JwtVerifier::new("iss", "aud")
+        .with_hmac_secret([9u8; 32])
+        .expect("secret");
+    let layer = AuthLayer::new(verifier).optional().with_response(
+        |error: &AuthError, _: &http::request::Parts| {
+            let mut response = http::Response::new(Body::from(format!(
+                "{{\"refused\":\"{:?}\"}}",
+                error.kind()
+            )));
+            *response.status_mut() = error.status();
+            response
+        },
+    );
+    let app = Router::new()
+        .route("/own", get(|| async { "ok" }))
+        .route_layer(require_role("admin").with_response(
+            |_: &AuthError, _: &http::request::Parts| {
+                let mut response = http::Response::new(Body::from("own"));
+                *response.status_mut() = StatusCode::IM_A_TEAPOT;
+                response
+            },
+        ))
+        .merge(guarded_routes())
+        .layer(layer);
+    let (base, _task) = serve(app).await;
+    let token = user_token(&[9u8; 32]);
+    let cases = [
+        // The layer's own refusal.
+        ("/extractor", Some("not-a-jwt"), 401, "InvalidToken"),
+        // The require layer's.
+        ("/layer", Some(token.as_str()), 403, "InsufficientScope"),
+        ("/layer", None, 401, "MissingCredentials"),
+        // The extractors'.
+        (
+            "/role-extractor",
+            Some(token.as_str()),
+            403,
+            "InsufficientScope",
+        ),
+        ("/extractor", None, 401, "MissingCredentials"),
+    ];
+    for (path, token, status, kind) in cases {
+        let answer = get_with(&format!("{base}{path}"), token).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}: {answer:?}");
+        assert_eq!(answer.body, format!("{{\"refused\":\"{kind}\"}}"), "{path}");
+        assert_eq!(answer.challenge, None, "{path}");
+    }
+    // A require layer given its own responder keeps it.
+    let answer = get_with(&format!("{base}/own"), Some(&token)).await;
+    assert_eq!(answer.status, StatusCode::IM_A_TEAPOT, "{answer:?}");
+    assert_eq!(answer.body, "own");
 }

@@ -91,13 +91,20 @@ fn claims_with(
 /// async fn hello(claims: Result<Claims, AuthRejection>) -> axum::response::Response {
 ///     match claims {
 ///         Ok(claims) => format!("hello {:?}", claims.subject()).into_response(),
-///         Err(r) if r.error().kind() == AuthErrorKind::MissingCredentials => "hello, stranger".into_response(),
+///         Err(refusal) if refusal.error().kind() == AuthErrorKind::MissingCredentials => {
+///             "hello, stranger".into_response()
+///         }
 ///         Err(refusal) => refusal.into_response(),
 ///     }
 /// }
 /// # let _ = axum::routing::get(hello);
 /// ```
 pub struct AuthRejection {
+    // Boxed: a `Result<Claims, AuthRejection>` stays small on the way that succeeds.
+    inner: Box<Rejected>,
+}
+
+struct Rejected {
     error: AuthError,
     response: Response,
 }
@@ -106,44 +113,46 @@ impl AuthRejection {
     /// Builds, logs and annotates the refusal of `error` for the request `parts`.
     fn new(error: AuthError, parts: &Parts) -> Self {
         let response = refusal_behind_layer(&Rfc6750::default(), error.clone(), parts);
-        Self { error, response }
+        Self {
+            inner: Box::new(Rejected { error, response }),
+        }
     }
 
     /// Why the request was refused.
     pub fn error(&self) -> &AuthError {
-        &self.error
+        &self.inner.error
     }
 
     /// The error, without the response.
     pub fn into_error(self) -> AuthError {
-        self.error
+        self.inner.error
     }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        self.response
+        self.inner.response
     }
 }
 
 impl fmt::Debug for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthRejection")
-            .field("error", &self.error)
-            .field("status", &self.response.status())
+            .field("error", &self.inner.error)
+            .field("status", &self.inner.response.status())
             .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        self.inner.error.fmt(f)
     }
 }
 
 impl std::error::Error for AuthRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        Some(&self.inner.error)
     }
 }
 

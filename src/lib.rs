@@ -44,7 +44,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`]; `IntoResponse` for [`AuthError`] |
+//! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`] (rejection [`AuthRejection`]); `IntoResponse` for [`AuthError`] |
 //! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |

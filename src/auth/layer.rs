@@ -118,8 +118,10 @@ impl<R> AuthLayer<R> {
         self
     }
 
-    /// Answers refusals with `responder` instead of the RFC 6750 defaults. The [`AuthError`](
-    /// crate::AuthError) is put into the response's extensions either way.
+    /// Answers refusals with `responder` instead of the RFC 6750 defaults: the layer's own, and
+    /// those made behind it by the require layers ([`require_role`](crate::require_role), ...)
+    /// and the axum extractors (unless a require layer has its own `with_response`). The
+    /// [`AuthError`](crate::AuthError) is put into the response's extensions either way.
     pub fn with_response<R2>(self, responder: R2) -> AuthLayer<R2> {
         let Settings {
             verifier,

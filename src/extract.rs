@@ -97,7 +97,7 @@ fn claims_with(
 ///         Err(refusal) => refusal.into_response(),
 ///     }
 /// }
-/// # let _ = axum::routing::get(hello);
+/// let app: axum::Router = axum::Router::new().route("/hello", axum::routing::get(hello));
 /// ```
 pub struct AuthRejection {
     // Boxed: a `Result<Claims, AuthRejection>` stays small on the way that succeeds.

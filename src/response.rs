@@ -301,6 +301,28 @@ mod tests {
     }
 
     #[test]
+    fn the_layer_hands_on_its_responder_unless_it_is_the_plain_default() {
+        let plain = Arc::new(Rfc6750::default());
+        assert!(LayerResponder::<()>::for_layer(&plain).is_none());
+        let with_realm = Arc::new(Rfc6750::default().with_realm("api"));
+        assert!(LayerResponder::<()>::for_layer(&with_realm).is_some());
+        let custom = Arc::new(|_: &AuthError, _: &Parts| Response::new(()));
+        let handle = LayerResponder::<()>::for_layer(&custom).expect("a custom responder");
+        // One more reference to the same responder, no copy.
+        assert_eq!(Arc::strong_count(&custom), 2);
+
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let default: Response<()> =
+            refusal_behind_layer(&*plain, AuthError::missing_credentials(), &parts);
+        assert!(default.headers().contains_key(WWW_AUTHENTICATE));
+        parts.extensions.insert(handle);
+        let custom: Response<()> =
+            refusal_behind_layer(&*plain, AuthError::missing_credentials(), &parts);
+        assert!(!custom.headers().contains_key(WWW_AUTHENTICATE));
+        assert!(custom.extensions().get::<AuthError>().is_some());
+    }
+
+    #[test]
     fn grpc_codes() {
         let response: Response<()> =
             Rfc6750::default().response(&AuthError::insufficient_scope("admin"), true);

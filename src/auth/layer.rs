@@ -110,9 +110,9 @@ impl<R> AuthLayer<R> {
         self
     }
 
-    /// Lets requests without any token through, without claims (a `Claims` extractor then
-    /// answers 401, an `Option<Claims>` one gives `None`). A token that is present but bad is
-    /// still refused.
+    /// Lets requests without any token through, without claims (a `Claims` extractor or a
+    /// require layer then answers 401, an `Option<Claims>` extractor gives `None`). A token that
+    /// is present but bad is still refused.
     pub fn optional(mut self) -> Self {
         self.settings_mut().optional = true;
         self

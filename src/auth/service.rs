@@ -89,8 +89,8 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         // The hot path: a token the verifier can answer for at once (a verified-token cache
-        // hit, fixed keys) costs no lock here, and no reference count with the default
-        // responder (one, and the extension's box, with your own).
+        // hit, fixed keys) costs no allocation, no reference count and no lock here with the
+        // default responder; your own responder adds one reference count and its extension.
         match decide_now(&self.settings, &mut parts) {
             Decision::Pass => {
                 insert_responder::<R, ResBody>(&self.settings, &mut parts);

@@ -574,7 +574,7 @@ mod tests {
         use proptest::sample::select;
 
         fn now() -> i64 {
-            crate::verifier::jwt_core::now() as i64
+            crate::clock::now() as i64
         }
 
         /// A time away from `now` by at least 5 s either way.
@@ -662,7 +662,7 @@ mod tests {
                 if let Err(e) = &result {
                     prop_assert!(matches!(e.kind(), AuthErrorKind::InvalidToken | AuthErrorKind::Expired | AuthErrorKind::Upstream), "{e:?}");
                 }
-                prop_assert_eq!(result.is_ok(), accepted(&answer, crate::verifier::jwt_core::now()), "{}", answer);
+                prop_assert_eq!(result.is_ok(), accepted(&answer, crate::clock::now()), "{}", answer);
             }
         }
     }

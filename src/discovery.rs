@@ -16,11 +16,7 @@ use crate::fetch::{self, HttpFetcher};
 use crate::provider_url::{self, ProviderUrl};
 
 /// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
-pub(crate) async fn fetch_metadata(
-    http: &HttpFetcher,
-    issuer: &str,
-    url: &Url,
-) -> Result<Value, AuthError> {
+async fn fetch_metadata(http: &HttpFetcher, issuer: &str, url: &Url) -> Result<Value, AuthError> {
     let document = http.get_json(url).await?.value;
     let stated = document.get("issuer").and_then(Value::as_str);
     if stated != Some(issuer) {

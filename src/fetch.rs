@@ -25,9 +25,9 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// flood of requests become a flood of calls to the provider.
 pub(crate) const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The default cap on the size of a fetched document.
-pub(crate) const DEFAULT_MAX_BODY: usize = 256 * 1024;
+const DEFAULT_MAX_BODY: usize = 256 * 1024;
 /// The most redirects a GET follows, all within the origin first asked.
-pub(crate) const MAX_REDIRECTS: usize = 3;
+const MAX_REDIRECTS: usize = 3;
 
 /// An HTTP client for identity-provider documents.
 #[derive(Clone)]
@@ -265,7 +265,7 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
     Ok(body)
 }
 
-pub(crate) fn unreachable_provider(error: reqwest::Error) -> AuthError {
+fn unreachable_provider(error: reqwest::Error) -> AuthError {
     let error = error.without_url();
     let description = if error.is_timeout() {
         "the identity provider did not answer in time"

@@ -55,6 +55,7 @@
 
 mod auth;
 mod claims;
+mod clock;
 mod credentials;
 mod discovery;
 mod error;

@@ -143,7 +143,7 @@ impl fmt::Display for ProviderUrl {
 }
 
 /// Whether `url`'s host is a loopback address: `127.0.0.0/8`, `::1` or `localhost`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
+fn is_loopback(url: &Url) -> bool {
     // `Url` has normalised the host: lowercase, IPv4 in dotted decimal, IPv6 in brackets.
     url.host_str().is_some_and(|host| {
         host.eq_ignore_ascii_case("localhost")

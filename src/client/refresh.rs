@@ -22,7 +22,7 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// its expiry for at most this long.
 pub(crate) const MIN_LIFETIME: Duration = Duration::from_secs(10);
 /// The longest lifetime a token is given, whatever `expires_in` said (`u64::MAX` included).
-pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How long a token is held: `expires_in`, or [`DEFAULT_LIFETIME`] without one, clamped into
 /// [[`MIN_LIFETIME`], [`MAX_LIFETIME`]].

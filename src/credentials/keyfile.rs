@@ -18,8 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::clock::now;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
-use crate::verifier::jwt_core::now;
 
 /// How long a signed assertion is valid (ZITADEL accepts up to one hour; its SDKs use one minute).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);

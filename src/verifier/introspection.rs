@@ -22,9 +22,10 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::Verifier;
-use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, now};
+use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_token_len};
 use super::verified::token_hash;
 use crate::claims::{Claims, RoleSource};
+use crate::clock::now;
 use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
@@ -617,9 +618,7 @@ impl IntrospectionVerifier {
 #[async_trait]
 impl Verifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        if token.len() > self.config.max_token_len {
-            return Err(AuthError::invalid_token("the token is too large"));
-        }
+        check_token_len(token, self.config.max_token_len)?;
         let key = token_hash(token);
         if let Some(negative) = &self.negative
             && let Some(refusal) = negative.get(&key).await

@@ -28,7 +28,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::jwt::key_error;
-use super::jwt_core::{ParsedJwt, TENANT_PLACEHOLDER, Validation};
+use super::jwt_core::{ParsedJwt, TENANT_PLACEHOLDER, Validation, check_token_len};
 use super::keys::{KeyError, KeySet};
 use super::tenants::Tenants;
 use super::verified::{self, CacheLookup, VerifiedCache};
@@ -546,8 +546,8 @@ fn no_runtime() -> AuthError {
 #[async_trait]
 impl Verifier for JwksVerifier {
     fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        if token.len() > self.validation.max_token_len {
-            return Some(Err(AuthError::invalid_token("the token is too large")));
+        if let Err(refusal) = check_token_len(token, self.validation.max_token_len) {
+            return Some(Err(refusal));
         }
         if self.shared.refresh_if_stale() == Age::TooOld {
             return None;
@@ -560,9 +560,7 @@ impl Verifier for JwksVerifier {
     }
 
     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        if token.len() > self.validation.max_token_len {
-            return Err(AuthError::invalid_token("the token is too large"));
-        }
+        check_token_len(token, self.validation.max_token_len)?;
         let age = self.shared.refresh_if_stale();
         let verified = self.shared.config.verified.as_ref();
         let mut hash = None;

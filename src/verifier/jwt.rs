@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 
-use super::jwt_core::{ParsedJwt, Validation};
+use super::jwt_core::{ParsedJwt, Validation, check_token_len};
 use super::keys::{Key, KeyError, KeySet};
 use super::verified::{self, CacheLookup, VerifiedCache};
 use super::{Verifier, validation_setters};
@@ -111,9 +111,7 @@ impl JwtVerifier {
 
     /// Verifies a token synchronously (no I/O is ever needed with fixed keys).
     pub fn verify_sync(&self, token: &str) -> Result<Claims, AuthError> {
-        if token.len() > self.validation.max_token_len {
-            return Err(AuthError::invalid_token("the token is too large"));
-        }
+        check_token_len(token, self.validation.max_token_len)?;
         let Some(cache) = &self.verified else {
             return self.verify_uncached(token).map(|(claims, _)| claims);
         };
@@ -183,7 +181,7 @@ mod tests {
     }
 
     fn claims(exp_offset: i64) -> Value {
-        json!({"iss": "iss", "aud": "aud", "sub": "u", "exp": super::super::jwt_core::now() as i64 + exp_offset})
+        json!({"iss": "iss", "aud": "aud", "sub": "u", "exp": crate::clock::now() as i64 + exp_offset})
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `none`, no `crit`), key lookup, signature, and only then the claims.
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,12 +17,13 @@ use serde_json::Value;
 use super::keys::{Algorithm, Key, KeyError, KeySet};
 use super::tenants::Tenants;
 use crate::claims::{Claims, RoleSource, numeric_date};
+use crate::clock::now;
 use crate::error::AuthError;
 
 /// The default cap on the size of a token, checked before anything else.
 pub(crate) const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// The default clock skew allowed on `exp` and `nbf`.
-pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
 /// What a JWT's claims are checked against. Built by the verifiers' `with_*` methods.
 #[derive(Debug, Clone)]
@@ -88,9 +89,7 @@ pub(crate) struct ParsedJwt<'a> {
 impl<'a> ParsedJwt<'a> {
     /// Checks size and shape and parses the header. No cryptography happens here.
     pub(crate) fn parse(token: &'a str, validation: &Validation) -> Result<Self, AuthError> {
-        if token.len() > validation.max_token_len {
-            return Err(AuthError::invalid_token("the token is too large"));
-        }
+        check_token_len(token, validation.max_token_len)?;
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature)) =
             (parts.next(), parts.next(), parts.next())
@@ -199,7 +198,7 @@ impl<'a> ParsedJwt<'a> {
 }
 
 /// Checks `exp`, `nbf`, `iss` and `aud` of a claims object.
-pub(crate) fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
+fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
     let Value::Object(map) = claims else {
         return Err(AuthError::invalid_token("the token payload is malformed"));
     };
@@ -322,11 +321,12 @@ fn audience_matches(aud: Option<&Value>, accepted: &[String]) -> bool {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// Refuses a token longer than `max_len` bytes before anything else reads it.
+pub(crate) fn check_token_len(token: &str, max_len: usize) -> Result<(), AuthError> {
+    if token.len() > max_len {
+        return Err(AuthError::invalid_token("the token is too large"));
+    }
+    Ok(())
 }
 
 /// Decodes base64url (no padding) into `buf`; `None` if malformed or too long for `buf`.
@@ -343,9 +343,7 @@ pub(crate) fn peek_issuer(token: &str, max_len: usize) -> Option<String> {
         #[serde(borrow)]
         iss: Option<Cow<'a, str>>,
     }
-    if token.len() > max_len {
-        return None;
-    }
+    check_token_len(token, max_len).ok()?;
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let iss: Iss<'_> = serde_json::from_slice(&bytes).ok()?;

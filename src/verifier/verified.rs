@@ -30,8 +30,9 @@ use moka::Expiry;
 use moka::sync::Cache;
 use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
-use super::jwt_core::{check_times_parsed, now};
+use super::jwt_core::check_times_parsed;
 use crate::claims::Claims;
+use crate::clock::now;
 use crate::error::AuthError;
 
 pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);

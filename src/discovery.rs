@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use reqwest::Url;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -14,6 +13,7 @@ use tokio::time::Instant;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
 use crate::provider_url::{self, ProviderUrl};
+use crate::single_flight::SingleFlight;
 
 /// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
 async fn fetch_metadata(http: &HttpFetcher, issuer: &str, url: &Url) -> Result<Value, AuthError> {
@@ -96,12 +96,10 @@ enum Inner {
     },
 }
 
-type Lookup = Shared<BoxFuture<'static, Result<Url, AuthError>>>;
-
 #[derive(Default)]
 struct State {
     known: Option<Url>,
-    in_flight: Option<Lookup>,
+    in_flight: SingleFlight<Result<Url, AuthError>>,
     failed_at: Option<Instant>,
 }
 
@@ -151,8 +149,8 @@ impl Endpoint {
                     if let Some(url) = &state.known {
                         return Ok(url.clone());
                     }
-                    match &state.in_flight {
-                        Some(lookup) => lookup.clone(),
+                    match state.in_flight.joined() {
+                        Some(lookup) => lookup,
                         None => {
                             if let Some(failed_at) = state.failed_at {
                                 let since = failed_at.elapsed();
@@ -163,9 +161,7 @@ impl Endpoint {
                                     .with_retry_after(retry - since));
                                 }
                             }
-                            let lookup = self.spawn_lookup(http)?;
-                            state.in_flight = Some(lookup.clone());
-                            lookup
+                            self.start_lookup(&mut state, http)?
                         }
                     }
                 };
@@ -178,7 +174,11 @@ impl Endpoint {
         }
     }
 
-    fn spawn_lookup(&self, http: &HttpFetcher) -> Result<Lookup, AuthError> {
+    fn start_lookup(
+        &self,
+        state: &mut State,
+        http: &HttpFetcher,
+    ) -> Result<crate::single_flight::Flight<Result<Url, AuthError>>, AuthError> {
         let Inner::Discovered {
             issuer,
             document,
@@ -194,30 +194,28 @@ impl Endpoint {
         let (endpoint, http) = (self.clone(), http.clone());
         let (issuer, document, field) = (issuer.clone(), document.clone(), *field);
         let insecure_http = *insecure_http;
-        let task = runtime.spawn(async move {
-            let found = fetch_metadata(&http, &issuer, &document)
+        let work = async move {
+            fetch_metadata(&http, &issuer, &document)
                 .await
-                .and_then(|doc| self::endpoint(&doc, field, &document, insecure_http));
-            endpoint.settle(&found);
-            found
-        });
-        Ok(task
-            .map(|joined| {
-                joined.unwrap_or_else(|e| {
-                    Err(AuthError::upstream("discovery did not complete").with_source(e))
-                })
-            })
-            .boxed()
-            .shared())
+                .and_then(|doc| self::endpoint(&doc, field, &document, insecure_http))
+        };
+        Ok(state.in_flight.start(
+            runtime,
+            work,
+            move |found| endpoint.settle(found),
+            |e| Err(AuthError::upstream("discovery did not complete").with_source(e)),
+        ))
     }
 
-    fn settle(&self, found: &Result<Url, AuthError>) {
+    /// The lookup ended: keeps the URL found, or the time of the failure (also when the task
+    /// panicked or was dropped), and lets the next lookup start.
+    fn settle(&self, found: Option<&Result<Url, AuthError>>) {
         if let Inner::Discovered { state, .. } = &*self.0 {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.in_flight = None;
+            state.in_flight.clear();
             match found {
-                Ok(url) => state.known = Some(url.clone()),
-                Err(_) => state.failed_at = Some(Instant::now()),
+                Some(Ok(url)) => state.known = Some(url.clone()),
+                Some(Err(_)) | None => state.failed_at = Some(Instant::now()),
             }
         }
     }

@@ -64,6 +64,7 @@ mod provider_url;
 mod require;
 mod resource_metadata;
 pub mod response;
+mod single_flight;
 #[cfg(test)]
 mod test_support;
 mod token;

@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::AccessToken;
 use super::error::{TokenError, TokenErrorKind};
 use super::grant::Grant;
+use crate::single_flight::{Flight, SingleFlight};
 
 /// How long before expiry a token is refreshed, at most. Default: 60 seconds.
 pub(crate) const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(60);
@@ -41,7 +41,7 @@ pub(crate) fn lifetime(expires_in: Option<Duration>) -> Duration {
     lifetime
 }
 
-type Refresh = Shared<BoxFuture<'static, Result<AccessToken, TokenError>>>;
+type Refresh = Flight<Result<AccessToken, TokenError>>;
 
 /// A grant, the token it last produced, and the refresh in flight.
 pub(crate) struct Refreshing<G> {
@@ -53,7 +53,7 @@ pub(crate) struct Refreshing<G> {
 #[derive(Default)]
 struct State {
     current: Option<AccessToken>,
-    in_flight: Option<Refresh>,
+    in_flight: SingleFlight<Result<AccessToken, TokenError>>,
 }
 
 impl<G: fmt::Debug> fmt::Debug for Refreshing<G> {
@@ -89,13 +89,9 @@ impl<G: Grant + Clone> Refreshing<G> {
             {
                 return Ok(token.clone());
             }
-            let refresh = match &state.in_flight {
-                Some(refresh) => refresh.clone(),
-                None => {
-                    let refresh = self.spawn_refresh()?;
-                    state.in_flight = Some(refresh.clone());
-                    refresh
-                }
+            let refresh = match state.in_flight.joined() {
+                Some(refresh) => refresh,
+                None => self.start_refresh(&mut state)?,
             };
             (refresh, held)
         };
@@ -113,72 +109,50 @@ impl<G: Grant + Clone> Refreshing<G> {
         }
     }
 
-    /// The shared refresh: on its first poll (outside the state lock, which the guard takes if
-    /// the task is dropped at once, as on a runtime that is shutting down) it spawns the token
-    /// request as a task, so the request goes on even if every caller gives up.
-    fn spawn_refresh(&self) -> Result<Refresh, TokenError> {
+    /// The shared refresh: on its first poll (outside the state lock, which its landing takes
+    /// if the task is dropped at once, as on a runtime that is shutting down) it spawns the
+    /// token request as a task, so the request goes on even if every caller gives up.
+    fn start_refresh(&self, state: &mut State) -> Result<Refresh, TokenError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             TokenError::new(
                 TokenErrorKind::Internal,
                 "obtaining a token needs a Tokio runtime",
             )
         })?;
-        let (grant, state) = (Arc::clone(&self.grant), Arc::clone(&self.state));
-        Ok(async move {
-            // Made before the task, not in it: if the task is dropped before it first runs, the
-            // guard still clears `in_flight`.
-            let guard = InFlight(Some(state));
-            let task = runtime.spawn(async move {
-                let result = grant.request().await.map(|issued| {
-                    let lifetime = lifetime(issued.expires_in);
-                    let now = Instant::now();
-                    // `lifetime` is at most a day, so this cannot overflow; if it ever did, the
-                    // token counts as expired rather than everlasting.
-                    let expires_at = now.checked_add(lifetime).unwrap_or(now);
-                    AccessToken::new(issued.access_token, Some(expires_at), lifetime)
-                });
-                guard.finish(result.as_ref().ok());
-                result
-            });
-            task.await.unwrap_or_else(|e| {
+        let (grant, held) = (Arc::clone(&self.grant), Arc::clone(&self.state));
+        let work = async move {
+            grant.request().await.map(|issued| {
+                let lifetime = lifetime(issued.expires_in);
+                let now = Instant::now();
+                // `lifetime` is at most a day, so this cannot overflow; if it ever did, the
+                // token counts as expired rather than everlasting.
+                let expires_at = now.checked_add(lifetime).unwrap_or(now);
+                AccessToken::new(issued.access_token, Some(expires_at), lifetime)
+            })
+        };
+        Ok(state.in_flight.start(
+            runtime,
+            work,
+            move |answer| finish(&held, answer),
+            |e| {
                 Err(TokenError::new(
                     TokenErrorKind::Internal,
                     "the token request did not complete",
                 )
                 .with_source(e))
-            })
-        }
-        .boxed()
-        .shared())
+            },
+        ))
     }
 }
 
-/// Clears `in_flight` when the refresh task ends, however it ends: finished, panicked or
-/// dropped (cancelled, or its runtime shut down). Without it a dead task would stay the shared
-/// refresh that every later call awaits, and fails on, forever.
-struct InFlight(Option<Arc<Mutex<State>>>);
-
-impl InFlight {
-    /// The refresh finished: keeps its token, if any, and lets the next refresh start.
-    fn finish(mut self, token: Option<&AccessToken>) {
-        if let Some(state) = self.0.take() {
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.in_flight = None;
-            if let Some(token) = token {
-                state.current = Some(token.clone());
-            }
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(state) = self.0.take() {
-            state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .in_flight = None;
-        }
+/// The refresh task ended, however it ended (finished, panicked or dropped: cancelled, or its
+/// runtime shut down): keeps its token, if any, and lets the next refresh start. Without it a
+/// dead task would stay the shared refresh that every later call awaits, and fails on, forever.
+fn finish(state: &Mutex<State>, answer: Option<&Result<AccessToken, TokenError>>) {
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    state.in_flight.clear();
+    if let Some(Ok(token)) = answer {
+        state.current = Some(token.clone());
     }
 }
 

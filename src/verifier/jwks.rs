@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::jwt::key_error;
@@ -38,6 +37,7 @@ use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
 use crate::fetch::{self, HttpFetcher};
 use crate::provider_url::ProviderUrl;
+use crate::single_flight::{Flight, SingleFlight};
 
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
@@ -124,12 +124,12 @@ enum Age {
     TooOld,
 }
 
-type Fetch = Shared<BoxFuture<'static, Result<(), AuthError>>>;
+type Fetch = Flight<Result<(), AuthError>>;
 
 #[derive(Default)]
 struct Refresh {
     last_attempt: Option<Instant>,
-    in_flight: Option<Fetch>,
+    in_flight: SingleFlight<Result<(), AuthError>>,
 }
 
 impl fmt::Debug for JwksVerifier {
@@ -412,8 +412,8 @@ impl SharedState {
             return Err(Duration::ZERO);
         };
         let mut refresh = self.lock();
-        if let Some(fetch) = &refresh.in_flight {
-            return Ok(fetch.clone());
+        if let Some(fetch) = refresh.in_flight.joined() {
+            return Ok(fetch);
         }
         let now = Instant::now();
         if let Some(last) = refresh.last_attempt {
@@ -423,21 +423,17 @@ impl SharedState {
             }
         }
         refresh.last_attempt = Some(now);
-        let state = Arc::clone(self);
-        let task = runtime.spawn(async move {
-            let result = state.fetch().await;
-            state.lock().in_flight = None;
-            result
-        });
-        let fetch = task
-            .map(|joined| {
-                joined.unwrap_or_else(|e| {
-                    Err(AuthError::upstream("the key fetch did not complete").with_source(e))
-                })
-            })
-            .boxed()
-            .shared();
-        refresh.in_flight = Some(fetch.clone());
+        let (state, landed) = (Arc::clone(self), Arc::clone(self));
+        let fetch = refresh.in_flight.start(
+            runtime.clone(),
+            async move { state.fetch().await },
+            move |_| landed.lock().in_flight.clear(),
+            |e| Err(AuthError::upstream("the key fetch did not complete").with_source(e)),
+        );
+        drop(refresh);
+        // Started now, outside the lock, whether or not a caller awaits it (a background
+        // refresh does not).
+        runtime.spawn(fetch.clone());
         Ok(fetch)
     }
 

@@ -146,7 +146,7 @@ impl HttpFetcher {
     /// No redirect is followed: a 3xx answer, or an answer from any URL but `url` (a user's
     /// client that follows redirects), is an [`Upstream`](crate::AuthErrorKind::Upstream) error.
     #[cfg(any(feature = "client", feature = "introspection"))]
-    pub(crate) async fn post_form(
+    async fn post_form(
         &self,
         url: Url,
         form: &[(&'static str, String)],
@@ -186,6 +186,36 @@ impl HttpFetcher {
         Ok(response)
     }
 
+    /// The one authenticated form POST (introspection, token requests): adds `auth`'s form
+    /// fields after `form` (or its `Authorization` header), POSTs to `url` without following
+    /// redirects (see [`post_form`](Self::post_form)), and reads the answer within the size cap:
+    /// a 4xx with whatever body it had (empty if unreadable or too large), or else the JSON of a
+    /// 2xx answer.
+    #[cfg(any(feature = "client", feature = "introspection"))]
+    pub(crate) async fn post_authenticated(
+        &self,
+        url: Url,
+        mut form: Vec<(&'static str, String)>,
+        auth: Option<&crate::credentials::ClientAuth>,
+        audience: &str,
+    ) -> Result<FormAnswer, AuthError> {
+        let mut authorization = None;
+        if let Some(auth) = auth {
+            let applied = auth.apply(audience)?;
+            authorization = applied.authorization;
+            form.extend(applied.form);
+        }
+        let response = self.post_form(url, &form, authorization).await?;
+        let status = response.status();
+        if status.is_client_error() {
+            let body = read_capped(response, self.max_body)
+                .await
+                .unwrap_or_default();
+            return Ok(FormAnswer::ClientError(status, body));
+        }
+        Ok(FormAnswer::Json(self.read_json(response).await?.value))
+    }
+
     /// Reads a JSON answer: a 2xx status, a body within the cap, valid JSON.
     pub(crate) async fn read_json(
         &self,
@@ -205,6 +235,15 @@ impl HttpFetcher {
         })?;
         Ok(Fetched { value, max_age })
     }
+}
+
+/// What an authenticated form POST got back.
+#[cfg(any(feature = "client", feature = "introspection"))]
+pub(crate) enum FormAnswer {
+    /// A 2xx answer's JSON.
+    Json(Value),
+    /// A 4xx status and its body (within the cap; empty if it could not be read).
+    ClientError(http::StatusCode, Vec<u8>),
 }
 
 /// The redirect statuses (`304 Not Modified` is not one).
@@ -231,16 +270,6 @@ fn redacted(url: &Url) -> Url {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url
-}
-
-impl HttpFetcher {
-    /// Reads a body within the size cap, whatever the status.
-    pub(crate) async fn read_body(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<Vec<u8>, AuthError> {
-        read_capped(response, self.max_body).await
-    }
 }
 
 /// Reads a body, refusing it as soon as it grows past `max` bytes.

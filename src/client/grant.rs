@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::error::{TokenError, TokenErrorKind};
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::discovery::Endpoint;
-use crate::fetch::{self, HttpFetcher};
+use crate::fetch::{self, FormAnswer, HttpFetcher};
 use crate::provider_url::ProviderUrl;
 
 /// How long after a failed discovery it is retried, by default.
@@ -69,30 +69,26 @@ impl TokenEndpoint {
     /// POSTs `form` (plus the client authentication, if any) and reads the token response.
     async fn post(
         &self,
-        mut form: Vec<(&'static str, String)>,
+        form: Vec<(&'static str, String)>,
         auth: Option<&ClientAuth>,
     ) -> Result<Issued, TokenError> {
         let url = self.endpoint.get(&self.http, self.retry).await?;
-        let mut authorization = None;
-        if let Some(auth) = auth {
-            let applied = auth.apply(&self.audience)?;
-            authorization = applied.authorization;
-            form.extend(applied.form);
-        }
-        let response = self.http.post_form(url, &form, authorization).await?;
-        let status = response.status();
-        if status.is_client_error() {
-            #[derive(Deserialize, Default)]
-            struct OAuthError {
-                error: Option<String>,
-                error_description: Option<String>,
+        let answer = self
+            .http
+            .post_authenticated(url, form, auth, &self.audience)
+            .await?;
+        match answer {
+            FormAnswer::Json(answer) => parse_token_response(&answer),
+            FormAnswer::ClientError(_, body) => {
+                #[derive(Deserialize, Default)]
+                struct OAuthError {
+                    error: Option<String>,
+                    error_description: Option<String>,
+                }
+                let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+                Err(TokenError::rejected(error.error, error.error_description))
             }
-            let body = self.http.read_body(response).await.unwrap_or_default();
-            let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(TokenError::rejected(error.error, error.error_description));
         }
-        let answer = self.http.read_json(response).await?.value;
-        parse_token_response(&answer)
     }
 }
 

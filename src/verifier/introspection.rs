@@ -29,7 +29,7 @@ use crate::clock::now;
 use crate::credentials::ClientAuth;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
-use crate::fetch::{self, HttpFetcher};
+use crate::fetch::{self, FormAnswer, HttpFetcher};
 use crate::provider_url::ProviderUrl;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
@@ -491,38 +491,26 @@ impl IntrospectionVerifier {
             )
             .with_retry_after(BUSY_RETRY));
         };
-        let auth = config.auth.apply(&config.issuer)?;
-        let mut form = auth.form;
-        form.push(("token", token.to_owned()));
-        form.push(("token_type_hint", "access_token".to_owned()));
-        let response = config
+        let form = vec![
+            ("token", token.to_owned()),
+            ("token_type_hint", "access_token".to_owned()),
+        ];
+        match config
             .http
-            .post_form(endpoint, &form, auth.authorization)
-            .await?;
-        let status = response.status();
-        if status.is_client_error() {
-            return self.refusal(status, response).await;
+            .post_authenticated(endpoint, form, Some(&config.auth), &config.issuer)
+            .await?
+        {
+            FormAnswer::Json(answer) => Ok(self.judge(answer)),
+            FormAnswer::ClientError(status, body) => self.refusal(status, &body),
         }
-        let answer = config.http.read_json(response).await?.value;
-        Ok(self.judge(answer))
     }
 
     /// A 4xx from the introspection endpoint. Our own credentials refused (401, 403, or
     /// `invalid_client`/`unauthorized_client`) is trouble with the provider: 503, logged as an
     /// error. Anything else is about the token (e.g. oidc-provider's `unsupported_token_type`
     /// for a JWT it will not introspect): the token is refused, like an inactive one.
-    async fn refusal(
-        &self,
-        status: http::StatusCode,
-        response: reqwest::Response,
-    ) -> Result<Verdict, AuthError> {
-        let body = self
-            .config
-            .http
-            .read_body(response)
-            .await
-            .unwrap_or_default();
-        let error = serde_json::from_slice::<Value>(&body)
+    fn refusal(&self, status: http::StatusCode, body: &[u8]) -> Result<Verdict, AuthError> {
+        let error = serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
         let ours = matches!(status.as_u16(), 401 | 403)

@@ -377,16 +377,8 @@ pub(super) fn random_numeric_id() -> io::Result<String> {
 
 /// PEM with 64-column base64 lines and `\n` line endings.
 fn pem_encode(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {label}-----\n");
-    for (index, c) in body.chars().enumerate() {
-        if index > 0 && index % 64 == 0 {
-            pem.push('\n');
-        }
-        pem.push(c);
-    }
-    pem.push_str(&format!("\n-----END {label}-----\n"));
-    pem
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der), config)
 }
 
 /// A minimal DER reader for the two structures the issuer needs to take apart.

@@ -14,7 +14,7 @@ use aws_lc_rs::signature::{
 };
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 /// A JWS signature algorithm supported by the development issuer.

@@ -146,8 +146,8 @@ impl fmt::Debug for JwksVerifier {
     }
 }
 
-/// What a synchronous look at the held keys found.
-enum Lookup {
+/// What checking a token against the held keys found (no waiting).
+enum KeyCheck {
     /// Verified with the key of this fingerprint.
     Verified(Claims, [u8; 32]),
     Refused(AuthError),
@@ -353,21 +353,21 @@ impl JwksVerifier {
         }
     }
 
-    fn lookup(&self, jwt: &ParsedJwt<'_>) -> Lookup {
+    fn check_keys(&self, jwt: &ParsedJwt<'_>) -> KeyCheck {
         let guard = self.shared.keys.load();
         let Some(loaded) = guard
             .as_ref()
             .filter(|loaded| Instant::now() < loaded.trusted_until)
         else {
-            return Lookup::NoKeysYet;
+            return KeyCheck::NoKeysYet;
         };
         match jwt.verify_signature(&loaded.keys) {
             Ok(key) => match jwt.claims(&self.validation) {
-                Ok(claims) => Lookup::Verified(claims, key.fingerprint()),
-                Err(error) => Lookup::Refused(error),
+                Ok(claims) => KeyCheck::Verified(claims, key.fingerprint()),
+                Err(error) => KeyCheck::Refused(error),
             },
-            Err(KeyError::UnknownKid) => Lookup::UnknownKid,
-            Err(error) => Lookup::Refused(key_error(error)),
+            Err(KeyError::UnknownKid) => KeyCheck::UnknownKid,
+            Err(error) => KeyCheck::Refused(key_error(error)),
         }
     }
 }
@@ -388,9 +388,9 @@ impl SharedState {
         self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The interval that gates fetches now: short while no usable keys are held, else the
+    /// The least time between fetch attempts now: short while no usable keys are held, else the
     /// minimum.
-    fn gate(&self) -> Duration {
+    fn fetch_interval(&self) -> Duration {
         let now = Instant::now();
         if self
             .keys
@@ -404,10 +404,10 @@ impl SharedState {
         }
     }
 
-    /// Joins the fetch in flight, or starts one if the last attempt is at least `gate` ago.
+    /// Joins the fetch in flight, or starts one if the last attempt is at least `interval` ago.
     /// `Err` carries how long until the next attempt is allowed (zero: there is no Tokio runtime
     /// to run the fetch on).
-    fn start_fetch(self: &Arc<Self>, gate: Duration) -> Result<Fetch, Duration> {
+    fn start_fetch(self: &Arc<Self>, interval: Duration) -> Result<Fetch, Duration> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(Duration::ZERO);
         };
@@ -418,8 +418,8 @@ impl SharedState {
         let now = Instant::now();
         if let Some(last) = refresh.last_attempt {
             let since = now.saturating_duration_since(last);
-            if since < gate {
-                return Err(gate - since);
+            if since < interval {
+                return Err(interval - since);
             }
         }
         refresh.last_attempt = Some(now);
@@ -573,16 +573,16 @@ impl Verifier for JwksVerifier {
             }
             Ok(claims)
         };
-        let missing = match self.lookup(&jwt) {
-            Lookup::Verified(claims, key) => return remember(claims, key),
-            Lookup::Refused(error) => return Err(error),
+        let missing = match self.check_keys(&jwt) {
+            KeyCheck::Verified(claims, key) => return remember(claims, key),
+            KeyCheck::Refused(error) => return Err(error),
             missing => missing,
         };
-        let gate = self.shared.gate();
-        match self.shared.start_fetch(gate) {
+        let interval = self.shared.fetch_interval();
+        match self.shared.start_fetch(interval) {
             Ok(fetch) => {
                 if let Err(error) = fetch.await
-                    && matches!(missing, Lookup::NoKeysYet)
+                    && matches!(missing, KeyCheck::NoKeysYet)
                 {
                     return Err(error.with_retry_after(self.shared.config.retry));
                 }
@@ -590,17 +590,19 @@ impl Verifier for JwksVerifier {
             Err(wait) if wait.is_zero() => return Err(no_runtime()),
             Err(wait) => {
                 return Err(match missing {
-                    Lookup::NoKeysYet => AuthError::upstream("the signing keys are not available")
-                        .with_retry_after(wait),
+                    KeyCheck::NoKeysYet => {
+                        AuthError::upstream("the signing keys are not available")
+                            .with_retry_after(wait)
+                    }
                     _ => key_error(KeyError::UnknownKid),
                 });
             }
         }
-        match self.lookup(&jwt) {
-            Lookup::Verified(claims, key) => remember(claims, key),
-            Lookup::Refused(error) => Err(error),
-            Lookup::UnknownKid => Err(key_error(KeyError::UnknownKid)),
-            Lookup::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
+        match self.check_keys(&jwt) {
+            KeyCheck::Verified(claims, key) => remember(claims, key),
+            KeyCheck::Refused(error) => Err(error),
+            KeyCheck::UnknownKid => Err(key_error(KeyError::UnknownKid)),
+            KeyCheck::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
                 .with_retry_after(self.shared.config.retry)),
         }
     }

@@ -178,13 +178,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("try (the example is its own client; grpcurl with -plaintext works as well):");
         println!("  cargo run --example zitadel_grpc -- --addr http://{local} --call list");
         println!(
-            "  cargo run --example zitadel_grpc -- --addr http://{local} --call list --token $token"
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call list --token=$token"
         );
         println!(
-            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token $token --task 'My new task'"
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token=$token --task 'My new task'"
         );
         println!(
-            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token $admin_token --task 'My new task'"
+            "  cargo run --example zitadel_grpc -- --addr http://{local} --call add --token=$admin_token --task 'My new task'"
         );
     }
     Server::builder()

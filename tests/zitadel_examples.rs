@@ -179,17 +179,19 @@ fn zitadel_grpc_answers_with_grpc_status_codes() {
         output.join("\n")
     };
     assert!(run(&["--call", "list"]).starts_with("Unauthenticated"));
-    assert_eq!(run(&["--call", "list", "--token", &user]), "OK []");
+    // `--token=<token>`, not `--token <token>`: a token may start with `-`, which would read as
+    // a flag.
+    let (user, admin) = (format!("--token={user}"), format!("--token={admin}"));
+    assert_eq!(run(&["--call", "list", &user]), "OK []");
     assert!(
-        run(&["--call", "add", "--token", &user, "--task", "My new task"])
-            .starts_with("PermissionDenied")
+        run(&["--call", "add", &user, "--task", "My new task"]).starts_with("PermissionDenied")
     );
     assert_eq!(
-        run(&["--call", "add", "--token", &admin, "--task", "My new task"]),
+        run(&["--call", "add", &admin, "--task", "My new task"]),
         "OK task `My new task` added"
     );
     assert_eq!(
-        run(&["--call", "list", "--token", &admin]),
+        run(&["--call", "list", &admin]),
         r#"OK ["My new task", "create a new task on AddTask"]"#
     );
     assert!(run(&["--call", "list", "--token", "garbage"]).starts_with("Unauthenticated"));

@@ -69,6 +69,8 @@ async fn service_account_with_flags_against_an_external_issuer() {
         .write_service_account_key_file(&key, user_id)
         .expect("key file");
     let key = key.display().to_string();
+    // `--pat=<token>`, not `--pat <token>`: a token may start with `-`, which would read as a flag.
+    let pat_arg = format!("--pat={pat}");
     let args = |extra: &[&str]| -> Vec<String> {
         ["--domain", issuer.issuer()]
             .iter()
@@ -77,12 +79,12 @@ async fn service_account_with_flags_against_an_external_issuer() {
             .collect()
     };
 
-    let both = run(args(&["--pat", &pat, "--key", &key])).await;
+    let both = run(args(&[&pat_arg, "--key", &key])).await;
     assert_eq!(both.len(), 2, "{both:#?}");
     for user in &both {
         assert_machine_user(user, user_id, "flags-service-account");
     }
-    let pat_only = run(args(&["--pat", &pat])).await;
+    let pat_only = run(args(&[&pat_arg])).await;
     assert_eq!(pat_only.len(), 1, "{pat_only:#?}");
     // The key file with the project's id instead of the reserved `zitadel`.
     let key_only = run(args(&[
@@ -99,7 +101,7 @@ async fn service_account_with_flags_against_an_external_issuer() {
     // accept, and no credentials at all.
     issuer.revoke(&pat);
     for extra in [
-        vec!["--pat", pat.as_str()],
+        vec![pat_arg.as_str()],
         vec!["--key", key.as_str(), "--project-id", "123"],
         vec![],
     ] {

@@ -4,7 +4,8 @@
 //!   verify with a pre-parsed key, one claims parse, claim checks): the least a correct
 //!   middleware can do;
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
-//!   and cached (verified-token cache hit), and an introspection cache hit;
+//!   and cached (verified-token cache hit), the same hit behind a `MultiIssuer`, and an
+//!   introspection cache hit;
 //! - `verifier/*`: the verifiers alone, without HTTP;
 //! - `baseline/no-auth`: the router with no authentication at all;
 //! - `throughput/*`: requests on a multi-threaded runtime with 1 and with 2 worker threads.
@@ -32,7 +33,7 @@ use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tower_authz::{
     AudienceCheck, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier, JwtVerifier,
-    Verifier,
+    MultiIssuer, Verifier,
 };
 use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer};
 
@@ -235,7 +236,9 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("HS256", |b| {
         b.iter(|| {
             hs_verifier
-                .verify_sync(black_box(&hs_token))
+                .verify(black_box(&hs_token))
+                .into_ready()
+                .expect("fixed keys answer at once")
                 .expect("valid")
         })
     });
@@ -298,6 +301,20 @@ fn per_request(c: &mut Criterion) {
     let rs_bearer = bearer(&s.tokens[0].1);
     group.bench_function("cached", |b| {
         b.to_async(&runtime).iter(|| call(&cached_app, &rs_bearer))
+    });
+    // Two issuers behind one layer: `iss` peeked, then the same cache hit.
+    let multi_app = router().layer(AuthLayer::new(
+        MultiIssuer::new()
+            .with_issuer(
+                "https://partner.example",
+                JwtVerifier::new("https://partner.example", AUDIENCE)
+                    .with_hmac_secret(HMAC_SECRET)
+                    .expect("secret"),
+            )
+            .with_issuer(s.issuer.issuer(), s.jwks.clone()),
+    ));
+    group.bench_function("multi-issuer-cached", |b| {
+        b.to_async(&runtime).iter(|| call(&multi_app, &rs_bearer))
     });
 
     // Introspection: an opaque token, answered from the cache after the first call.

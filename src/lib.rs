@@ -97,7 +97,10 @@ pub use token::{ExtractToken, TokenSource};
 pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
-pub use verifier::{Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verifier};
+pub use verifier::{
+    Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, PendingVerification, Tenants, Verification,
+    VerificationFuture, Verifier,
+};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireRole, RequireScope, Role, Scope};

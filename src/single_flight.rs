@@ -1,5 +1,5 @@
-//! Single flight: one piece of provider I/O (discovery, a JWKS fetch, a token request) run once
-//! for every concurrent caller.
+//! Single flight: one piece of provider I/O (discovery, a JWKS fetch, a token request, the
+//! introspection of one token) run once for every concurrent caller.
 //!
 //! The slot lives in the caller's own state, behind the caller's own lock, so the caller keeps
 //! its gating (a known answer, a retry interval, a held token) consistent with it. The work runs
@@ -8,7 +8,10 @@
 //! panicked, or dropped with its runtime), the caller's `land` runs once: it must clear the slot,
 //! or a dead flight would stay the one every later caller awaits.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::runtime::Handle;
@@ -49,23 +52,96 @@ where
         L: FnOnce(Option<&T>) + Send + 'static,
         E: FnOnce(JoinError) -> T + Send + 'static,
     {
-        let flight = async move {
-            // Made before the task, not in it: if the task is dropped before it first runs (as
-            // on a runtime that is shutting down), the guard still lands the flight. The first
-            // poll happens outside the caller's lock, which `land` takes.
-            let guard = Landing(Some(Box::new(land)));
-            let task = runtime.spawn(async move {
-                let answer = work.await;
-                guard.land(Some(&answer));
-                answer
-            });
-            task.await.unwrap_or_else(lost)
-        }
-        .boxed()
-        .shared();
+        let flight = launch(runtime, work, land, lost);
         self.0 = Some(flight.clone());
         flight
     }
+}
+
+/// One flight per key: the same piece of I/O asked for by concurrent callers (introspection of
+/// one token) runs once, different keys run side by side. The map holds only the flights in
+/// progress: each removes itself when it lands, and is spawned at once, so that a flight whose
+/// first caller went away still lands.
+pub(crate) struct FlightsByKey<K, T> {
+    flights: Arc<Mutex<HashMap<K, Flight<T>>>>,
+}
+
+impl<K, T> Default for FlightsByKey<K, T> {
+    fn default() -> Self {
+        Self {
+            flights: Arc::default(),
+        }
+    }
+}
+
+impl<K, T> FlightsByKey<K, T>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    /// Joins the flight in progress for `key`, or starts `work()` as it on `runtime`.
+    pub(crate) fn join_or_start<W, E>(
+        &self,
+        key: K,
+        runtime: &Handle,
+        work: impl FnOnce() -> W,
+        lost: E,
+    ) -> Flight<T>
+    where
+        W: Future<Output = T> + Send + 'static,
+        E: FnOnce(JoinError) -> T + Send + 'static,
+    {
+        let mut flights = lock(&self.flights);
+        if let Some(flight) = flights.get(&key) {
+            return flight.clone();
+        }
+        let (landed, landed_key) = (Arc::clone(&self.flights), key.clone());
+        let land = move |_: Option<&T>| {
+            lock(&landed).remove(&landed_key);
+        };
+        let flight = launch(runtime.clone(), work(), land, lost);
+        flights.insert(key, flight.clone());
+        drop(flights);
+        // Outside the lock, which `land` takes.
+        runtime.spawn(flight.clone());
+        flight
+    }
+
+    /// How many flights are in progress.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.flights).len()
+    }
+}
+
+/// The map stays consistent even if a holder panicked: every change is one insert or remove.
+fn lock<K, T>(flights: &Mutex<HashMap<K, Flight<T>>>) -> MutexGuard<'_, HashMap<K, Flight<T>>> {
+    flights.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The handle of `work`, spawned on `runtime` on its first poll, with `land` run once when the
+/// task ends (see [`SingleFlight::start`]).
+fn launch<T, W, L, E>(runtime: Handle, work: W, land: L, lost: E) -> Flight<T>
+where
+    T: Clone + Send + Sync + 'static,
+    W: Future<Output = T> + Send + 'static,
+    L: FnOnce(Option<&T>) + Send + 'static,
+    E: FnOnce(JoinError) -> T + Send + 'static,
+{
+    async move {
+        // Made before the task, not in it: if the task is dropped before it first runs (as
+        // on a runtime that is shutting down), the guard still lands the flight. The first
+        // poll happens outside the caller's lock, which `land` takes.
+        let guard = Landing(Some(Box::new(land)));
+        let task = runtime.spawn(async move {
+            let answer = work.await;
+            guard.land(Some(&answer));
+            answer
+        });
+        task.await.unwrap_or_else(lost)
+    }
+    .boxed()
+    .shared()
 }
 
 type Land<T> = Box<dyn FnOnce(Option<&T>) + Send>;
@@ -93,7 +169,6 @@ impl<T> Drop for Landing<T> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex, PoisonError};
 
     use super::*;
 
@@ -166,5 +241,40 @@ mod tests {
                 .joined()
                 .is_none()
         );
+    }
+    #[tokio::test]
+    async fn flights_by_key_share_a_run_per_key_and_forget_it_when_it_lands() {
+        let flights = FlightsByKey::<u8, u32>::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+        let runtime = Handle::current();
+        let counted = |value: u32, wait: Option<tokio::sync::oneshot::Receiver<()>>| {
+            let runs = Arc::clone(&runs);
+            move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                value
+            }
+        };
+        let lost = |_| 0;
+        let first = flights.join_or_start(1, &runtime, counted(7, Some(opened)), lost);
+        let joined = flights.join_or_start(1, &runtime, counted(8, None), lost);
+        let other = flights.join_or_start(2, &runtime, counted(9, None), lost);
+        assert_eq!(other.await, 9);
+        let _ = gate.send(());
+        assert_eq!((first.await, joined.await), (7, 7));
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "one run per key");
+        // Landed flights leave the map (the land runs in the task, just before the answer).
+        for _ in 0..100 {
+            if flights.len() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(flights.len(), 0);
+        let again = flights.join_or_start(1, &runtime, counted(10, None), lost);
+        assert_eq!(again.await, 10, "a landed key starts afresh");
     }
 }

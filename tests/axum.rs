@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_authz::{
     AuthError, AuthErrorKind, AuthLayer, Claims, JwksVerifier, JwtVerifier, MultiIssuer,
-    RequireRole, RequireScope, TokenSource, require_any_role, require_role, require_scope, role,
-    scope,
+    RequireRole, RequireScope, TokenSource, Verifier, require_any_role, require_role,
+    require_scope, role, scope,
 };
 use tower_authz_dev::{DevAlgorithm, DevIssuer};
 
@@ -232,11 +232,12 @@ async fn fixed_keys_hmac_pem_and_jwk() {
         .with_hmac_secret(secret)
         .expect("secret");
     let token = hs256(&claims, secret);
-    let verified = verifier.verify_sync(&token).expect("valid HS256");
+    let verified = verifier.verify(&token).await.expect("valid HS256");
     assert!(verified.has_role("admin"));
     assert!(
         verifier
-            .verify_sync(&hs256(&claims, b"another-secret-another-secret-32b"))
+            .verify(&hs256(&claims, b"another-secret-another-secret-32b"))
+            .await
             .is_err()
     );
 
@@ -252,14 +253,14 @@ async fn fixed_keys_hmac_pem_and_jwk() {
         let by_pem = JwtVerifier::new(issuer.issuer(), "dev-api")
             .with_public_key_pem(&key.public_key_pem(), Some(key.kid()))
             .expect("pem");
-        assert!(by_pem.verify_sync(&token).is_ok(), "{alg:?} by PEM");
+        assert!(by_pem.verify(&token).await.is_ok(), "{alg:?} by PEM");
         let by_jwk = JwtVerifier::new(issuer.issuer(), "dev-api")
             .with_jwk(&key.public_jwk().to_string())
             .expect("jwk");
-        assert!(by_jwk.verify_sync(&token).is_ok(), "{alg:?} by JWK");
+        assert!(by_jwk.verify(&token).await.is_ok(), "{alg:?} by JWK");
         // A public key never verifies an HMAC token keyed with itself.
         let confused = hs256(&issuer.token().claims(), key.public_key_pem().as_bytes());
-        assert!(by_pem.verify_sync(&confused).is_err());
+        assert!(by_pem.verify(&confused).await.is_err());
     }
 }
 

@@ -10,9 +10,10 @@ use tower_service::Service;
 
 use super::Settings;
 use super::future::ResponseFuture;
-use crate::claims::{Anonymous, Claims};
+use crate::claims::Anonymous;
 use crate::error::AuthError;
 use crate::response::{LayerResponder, ResponseForAuthError, refusal};
+use crate::verifier::{PendingVerification, Verification};
 
 /// Verifies the token of each request before passing it on. Built by
 /// [`AuthLayer`](super::AuthLayer).
@@ -61,13 +62,14 @@ impl<S, R> Auth<S, R> {
     }
 }
 
-/// What the layer can tell without waiting.
+/// What the layer decided about a request, with one look for the token and one question to
+/// the verifier.
 enum Decision {
     /// Pass the request on (claims or the anonymous marker are in its extensions).
     Pass,
     Refuse(AuthError),
-    /// The verifier must wait for something.
-    Wait,
+    /// The verifier has to wait for something (a key fetch, an introspection call).
+    Wait(PendingVerification),
 }
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, R>
@@ -89,9 +91,10 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         // The hot path: a token the verifier can answer for at once (a verified-token cache
-        // hit, fixed keys) costs no allocation, no reference count and no lock here with the
-        // default responder; your own responder adds one reference count and its extension.
-        match decide_now(&self.settings, &mut parts) {
+        // hit, fixed keys, an introspection cache hit) costs no allocation, no reference count
+        // and no lock here with the default responder; your own responder adds one reference
+        // count and its extension.
+        match decide(&self.settings, &mut parts) {
             Decision::Pass => {
                 insert_responder::<R, ResBody>(&self.settings, &mut parts);
                 ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
@@ -99,14 +102,14 @@ where
             Decision::Refuse(error) => {
                 ResponseFuture::refused(Ok(refusal(&*self.settings.responder, error, &parts)))
             }
-            Decision::Wait => {
+            Decision::Wait(verification) => {
                 // The clone is not ready; keep the one that is (tower's "cloning inner
                 // services" note).
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let settings = Arc::clone(&self.settings);
                 ResponseFuture::waiting(Box::pin(async move {
-                    match authenticate(&settings, &parts).await {
+                    match verification.await {
                         Ok(claims) => {
                             parts.extensions.insert(claims);
                             insert_responder::<R, ResBody>(&settings, &mut parts);
@@ -131,23 +134,25 @@ where
     }
 }
 
-/// Finds the token and, if the verifier can answer at once, decides.
-fn decide_now<R>(settings: &Settings<R>, parts: &mut Parts) -> Decision {
-    let claims = match find_token(settings, parts) {
+/// Finds the token and asks the verifier once.
+fn decide<R>(settings: &Settings<R>, parts: &mut Parts) -> Decision {
+    let verification = match find_token(settings, parts) {
         Err(error) => return Decision::Refuse(error),
         Ok(None) if settings.optional => {
             parts.extensions.insert(Anonymous);
             return Decision::Pass;
         }
         Ok(None) => return Decision::Refuse(AuthError::missing_credentials()),
-        Ok(Some(token)) => match settings.verifier.verify_now(token) {
-            None => return Decision::Wait,
-            Some(Err(error)) => return Decision::Refuse(error),
-            Some(Ok(claims)) => claims,
-        },
+        Ok(Some(token)) => settings.verifier.verify(token),
     };
-    parts.extensions.insert(claims);
-    Decision::Pass
+    match verification {
+        Verification::Ready(Ok(claims)) => {
+            parts.extensions.insert(claims);
+            Decision::Pass
+        }
+        Verification::Ready(Err(error)) => Decision::Refuse(error),
+        Verification::Pending(pending) => Decision::Wait(pending),
+    }
 }
 
 /// The token of the first source that has one.
@@ -161,12 +166,4 @@ fn find_token<'a, R>(
         }
     }
     Ok(None)
-}
-
-/// Verifies the token, waiting as needed (only reached when a token was found).
-async fn authenticate<R>(settings: &Settings<R>, parts: &Parts) -> Result<Claims, AuthError> {
-    match find_token(settings, parts)? {
-        Some(token) => settings.verifier.verify(token).await,
-        None => Err(AuthError::missing_credentials()),
-    }
 }

@@ -13,17 +13,17 @@
 //! `Retry-After` at once, without waiting.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use moka::Expiry;
-use moka::future::Cache;
+use moka::sync::Cache;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::Verifier;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_token_len};
 use super::verified::token_hash;
+use super::{Verification, Verifier};
 use crate::claims::{Claims, RoleSource};
 use crate::clock::now;
 use crate::credentials::ClientAuth;
@@ -31,6 +31,7 @@ use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 use crate::fetch::{self, FormAnswer, HttpFetcher};
 use crate::provider_url::ProviderUrl;
+use crate::single_flight::FlightsByKey;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -209,13 +210,62 @@ impl From<&String> for AudienceCheck {
 /// | largest token sent | 8 KiB | [`with_max_token_len`](Self::with_max_token_len) |
 /// | largest answer read | 256 KiB | [`with_max_document_size`](Self::with_max_document_size) |
 pub struct IntrospectionVerifier {
+    // Shared with the verifications that wait for the provider.
+    inner: Arc<Introspector>,
+}
+
+/// The settings, the caches and the calls in flight of one verifier.
+struct Introspector {
     config: Config,
     cache: Option<Cache<[u8; 32], Active>>,
     negative: Option<Cache<[u8; 32], AuthError>>,
     max_ttl: Duration,
+    max_calls: usize,
     calls: Semaphore,
+    /// One call per token, however many requests carry it at once (with the cache on).
+    in_flight: FlightsByKey<[u8; 32], Result<Active, AuthError>>,
 }
 
+impl Clone for Introspector {
+    /// The same settings with empty caches and no calls: used only while the verifier is still
+    /// being configured and a verification still holds the old state.
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            cache: self
+                .cache
+                .as_ref()
+                .map(|cache| active_cache(cache.policy().max_capacity())),
+            negative: self.negative.as_ref().map(|cache| {
+                let policy = cache.policy();
+                negative_cache(
+                    policy.time_to_live().unwrap_or(DEFAULT_NEGATIVE_TTL),
+                    policy.max_capacity(),
+                )
+            }),
+            max_ttl: self.max_ttl,
+            max_calls: self.max_calls,
+            calls: Semaphore::new(self.max_calls),
+            in_flight: FlightsByKey::default(),
+        }
+    }
+}
+
+fn active_cache(capacity: Option<u64>) -> Cache<[u8; 32], Active> {
+    Cache::builder()
+        .max_capacity(capacity.unwrap_or(DEFAULT_CAPACITY))
+        .expire_after(ActiveExpiry)
+        .build()
+}
+
+fn negative_cache(ttl: Duration, capacity: Option<u64>) -> Cache<[u8; 32], AuthError> {
+    Cache::builder()
+        .max_capacity(capacity.unwrap_or(DEFAULT_CAPACITY))
+        .time_to_live(ttl)
+        .build()
+}
+
+#[derive(Clone)]
 struct Config {
     issuer: String,
     endpoint: Endpoint,
@@ -258,17 +308,18 @@ impl Expiry<[u8; 32], Active> for ActiveExpiry {
 
 impl fmt::Debug for IntrospectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
         f.debug_struct("IntrospectionVerifier")
-            .field("issuer", &self.config.issuer)
-            .field("endpoint", &self.config.endpoint)
-            .field("auth", &self.config.auth)
-            .field("audiences", &self.config.audiences)
-            .field("cached", &self.cache.as_ref().map(Cache::entry_count))
+            .field("issuer", &inner.config.issuer)
+            .field("endpoint", &inner.config.endpoint)
+            .field("auth", &inner.config.auth)
+            .field("audiences", &inner.config.audiences)
+            .field("cached", &inner.cache.as_ref().map(Cache::entry_count))
             .field(
                 "cached_refusals",
-                &self.negative.as_ref().map(Cache::entry_count),
+                &inner.negative.as_ref().map(Cache::entry_count),
             )
-            .field("calls_available", &self.calls.available_permits())
+            .field("calls_available", &inner.calls.available_permits())
             .finish_non_exhaustive()
     }
 }
@@ -319,19 +370,27 @@ impl IntrospectionVerifier {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             retry: DEFAULT_RETRY,
         };
-        Ok(Self {
+        let inner = Introspector {
             config,
-            cache: None,
-            negative: None,
+            cache: Some(active_cache(Some(DEFAULT_CAPACITY))),
+            negative: Some(negative_cache(DEFAULT_NEGATIVE_TTL, Some(DEFAULT_CAPACITY))),
             max_ttl: DEFAULT_MAX_TTL,
+            max_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             calls: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
-        }
-        .with_cache(DEFAULT_MAX_TTL, DEFAULT_CAPACITY)
-        .with_negative_cache(DEFAULT_NEGATIVE_TTL, DEFAULT_CAPACITY))
+            in_flight: FlightsByKey::default(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The state, to change while building (copied if a verification still holds it).
+    fn inner_mut(&mut self) -> &mut Introspector {
+        Arc::make_mut(&mut self.inner)
     }
 
     fn config_mut(&mut self) -> &mut Config {
-        &mut self.config
+        &mut self.inner_mut().config
     }
 
     /// Where the roles are in the introspection answer. Default: a `roles` array; use
@@ -403,13 +462,9 @@ impl IntrospectionVerifier {
     /// # Ok::<(), tower_authz::ConfigError>(())
     /// ```
     pub fn with_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
-        self.cache = Some(
-            Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(ActiveExpiry)
-                .build(),
-        );
-        self.max_ttl = max_ttl;
+        let inner = self.inner_mut();
+        inner.cache = Some(active_cache(Some(capacity)));
+        inner.max_ttl = max_ttl;
         self
     }
 
@@ -429,12 +484,7 @@ impl IntrospectionVerifier {
     /// # Ok::<(), tower_authz::ConfigError>(())
     /// ```
     pub fn with_negative_cache(mut self, ttl: Duration, capacity: u64) -> Self {
-        self.negative = Some(
-            Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
-        );
+        self.inner_mut().negative = Some(negative_cache(ttl, Some(capacity)));
         self
     }
 
@@ -442,8 +492,9 @@ impl IntrospectionVerifier {
     /// then costs a round trip to the provider; use only where revocation must take effect at
     /// once. The bound on concurrent calls still applies.
     pub fn without_cache(mut self) -> Self {
-        self.cache = None;
-        self.negative = None;
+        let inner = self.inner_mut();
+        inner.cache = None;
+        inner.negative = None;
         self
     }
 
@@ -471,12 +522,14 @@ impl IntrospectionVerifier {
                 "the bound on concurrent introspection calls must be at least 1 and at most Semaphore::MAX_PERMITS",
             ));
         }
-        self.calls = Semaphore::new(calls);
+        let inner = self.inner_mut();
+        inner.max_calls = calls;
+        inner.calls = Semaphore::new(calls);
         Ok(self)
     }
 }
 
-impl IntrospectionVerifier {
+impl Introspector {
     /// Asks the provider about `token` and turns the answer into a verdict. `Err` only for a
     /// provider that could not be used (never cached).
     async fn introspect(&self, token: &str) -> Result<Verdict, AuthError> {
@@ -587,42 +640,86 @@ impl IntrospectionVerifier {
         })
     }
 
-    /// Introspects `token` for the positive cache: an active answer, or `Err` (never cached by
-    /// moka). A refusal goes to the negative cache on the way; a provider failure, or no permit
-    /// for a call, to no cache.
+    /// Introspects `token`: an active answer, put into the cache, or `Err`. A refusal goes to the
+    /// negative cache on the way; a provider failure, or no permit for a call, to no cache.
     async fn active(&self, token: &str, key: [u8; 32]) -> Result<Active, AuthError> {
         match self.introspect(token).await? {
-            Verdict::Active(active) => Ok(active),
+            Verdict::Active(active) => {
+                if let Some(cache) = &self.cache {
+                    cache.insert(key, active.clone());
+                }
+                Ok(active)
+            }
             Verdict::Refused(error) => {
                 if let Some(negative) = &self.negative {
-                    negative.insert(key, error.clone()).await;
+                    negative.insert(key, error.clone());
                 }
                 Err(error)
             }
         }
     }
+
+    /// The claims of an active answer, if `exp` has not passed since (a cached entry may outlive
+    /// `exp` by the cache's timer granularity).
+    fn unexpired(&self, active: Active) -> Result<Claims, AuthError> {
+        check_times(
+            active.claims.get("exp"),
+            None,
+            false,
+            self.config.leeway,
+            now(),
+        )?;
+        Ok(active.claims)
+    }
 }
 
-#[async_trait]
+/// Answers at once for a cached answer (active or refused) or a refusal before any call; pending
+/// while the provider is asked, joining the call already in flight for the same token. The
+/// pending answer carries the token's cache key, computed once.
 impl Verifier for IntrospectionVerifier {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        check_token_len(token, self.config.max_token_len)?;
-        let key = token_hash(token);
-        if let Some(negative) = &self.negative
-            && let Some(refusal) = negative.get(&key).await
-        {
-            return Err(refusal);
+    fn verify(&self, token: &str) -> Verification {
+        let inner = &self.inner;
+        if let Err(refusal) = check_token_len(token, inner.config.max_token_len) {
+            return Verification::Ready(Err(refusal));
         }
-        let Active { claims, .. } = match &self.cache {
-            None => self.active(token, key).await?,
-            Some(cache) => cache
-                .try_get_with(key, self.active(token, key))
-                .await
-                .map_err(|shared| (*shared).clone())?,
+        let key = token_hash(token);
+        if let Some(refusal) = inner.negative.as_ref().and_then(|cache| cache.get(&key)) {
+            return Verification::Ready(Err(refusal));
+        }
+        let Some(cache) = &inner.cache else {
+            let (inner, token) = (Arc::clone(inner), token.to_owned());
+            return Verification::pending(async move {
+                let active = inner.active(&token, key).await?;
+                inner.unexpired(active)
+            });
         };
-        // The entry may outlive `exp` by the cache's timer granularity: check again.
-        check_times(claims.get("exp"), None, false, self.config.leeway, now())?;
-        Ok(claims)
+        if let Some(active) = cache.get(&key) {
+            return Verification::Ready(inner.unexpired(active));
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Verification::Ready(Err(AuthError::upstream(
+                "the identity provider cannot be asked",
+            )
+            .with_source("introspection needs a Tokio runtime")));
+        };
+        let call = Arc::clone(inner);
+        let token = token.to_owned();
+        let flight = inner.in_flight.join_or_start(
+            key,
+            &runtime,
+            move || async move { call.active(&token, key).await },
+            |error| {
+                Err(
+                    AuthError::upstream("the introspection call did not complete")
+                        .with_source(error),
+                )
+            },
+        );
+        let inner = Arc::clone(inner);
+        Verification::pending(async move {
+            let active = flight.await?;
+            inner.unexpired(active)
+        })
     }
 }
 
@@ -646,7 +743,7 @@ pub(crate) fn judge_raw(answer: &[u8]) -> Result<Claims, AuthError> {
     let Some(verifier) = verifier else {
         return Err(AuthError::upstream("no verifier"));
     };
-    match verifier.judge(value) {
+    match verifier.inner.judge(value) {
         Verdict::Active(Active { claims, .. }) => Ok(claims),
         Verdict::Refused(error) => Err(error),
     }

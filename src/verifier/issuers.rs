@@ -4,11 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use super::Verifier;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, peek_issuer};
-use crate::claims::Claims;
+use super::{Verification, Verifier};
 use crate::error::AuthError;
 
 /// Dispatches each JWT to the verifier configured for its `iss`; other tokens go to a fallback.
@@ -133,35 +130,28 @@ impl MultiIssuer {
     }
 }
 
-#[async_trait]
+/// `iss` is peeked once; the chosen verifier's answer (at once or pending) is the answer.
 impl Verifier for MultiIssuer {
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN)?;
-        self.by_issuer.get(&issuer)?.verify_now(token)
-    }
-
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let issuer = peek_issuer(token, DEFAULT_MAX_TOKEN_LEN);
-        let chosen = issuer.as_deref().and_then(|iss| self.by_issuer.get(iss));
-        match (chosen, &self.fallback) {
-            (Some(verifier), _) => verifier.verify(token).await,
-            (None, Some(_))
-                if self
-                    .fallback_shape
-                    .as_ref()
-                    .is_some_and(|shape| !shape(token)) =>
-            {
-                Err(AuthError::invalid_token(
-                    "the token is of no configured issuer and not of the fallback's shape",
-                ))
+    fn verify(&self, token: &str) -> Verification {
+        peek_issuer(token, DEFAULT_MAX_TOKEN_LEN, |issuer| {
+            let chosen = issuer.and_then(|iss| self.by_issuer.get(iss));
+            let refused = |why| Verification::Ready(Err(AuthError::invalid_token(why)));
+            match (chosen, &self.fallback) {
+                (Some(verifier), _) => verifier.verify(token),
+                (None, Some(_))
+                    if self
+                        .fallback_shape
+                        .as_ref()
+                        .is_some_and(|shape| !shape(token)) =>
+                {
+                    refused("the token is of no configured issuer and not of the fallback's shape")
+                }
+                (None, Some(verifier)) => verifier.verify(token),
+                (None, None) if issuer.is_none() => {
+                    refused("the token is not a JWT with an issuer")
+                }
+                (None, None) => refused("the token is from an unknown issuer"),
             }
-            (None, Some(verifier)) => verifier.verify(token).await,
-            (None, None) if issuer.is_none() => Err(AuthError::invalid_token(
-                "the token is not a JWT with an issuer",
-            )),
-            (None, None) => Err(AuthError::invalid_token(
-                "the token is from an unknown issuer",
-            )),
-        }
+        })
     }
 }

@@ -23,15 +23,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::jwt::key_error;
-use super::jwt_core::{ParsedJwt, TENANT_PLACEHOLDER, Validation, check_token_len};
+use super::jwt_core::{OwnedJwt, ParsedJwt, TENANT_PLACEHOLDER, Validation, check_token_len};
 use super::keys::{KeyError, KeySet};
 use super::tenants::Tenants;
-use super::verified::{self, CacheLookup, VerifiedCache};
-use super::{Verifier, validation_setters};
+use super::verified::{self, CacheLookup, Miss, VerifiedCache};
+use super::{Verification, Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
@@ -73,7 +72,6 @@ const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 /// ZITADEL, Entra, FusionAuth and Keycloak send `typ: JWT`, so with them keep the API's audience
 /// distinct from the id of every client that logs users in (an ID token's `aud` is that client).
 pub struct JwksVerifier {
-    validation: Validation,
     shared: Arc<SharedState>,
 }
 
@@ -90,7 +88,10 @@ struct Config {
     verified: Option<VerifiedCache>,
 }
 
+/// Everything a verification needs, shared with the fetch task and with the verifications
+/// that wait for keys.
 struct SharedState {
+    validation: Validation,
     config: Config,
     keys: ArcSwapOption<Loaded>,
     refresh: Mutex<Refresh>,
@@ -102,7 +103,7 @@ impl Clone for SharedState {
     /// The same settings with fresh state: used only while the verifier is still being
     /// configured and something already holds the old state.
     fn clone(&self) -> Self {
-        Self::new(self.config.clone())
+        Self::new(self.validation.clone(), self.config.clone())
     }
 }
 
@@ -135,8 +136,8 @@ struct Refresh {
 impl fmt::Debug for JwksVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwksVerifier")
-            .field("issuer", &self.validation.issuer)
-            .field("audiences", &self.validation.audiences)
+            .field("issuer", &self.shared.validation.issuer)
+            .field("audiences", &self.shared.validation.audiences)
             .field("jwks_uri", &self.shared.config.jwks_uri)
             .field(
                 "keys_held",
@@ -236,7 +237,7 @@ impl JwksVerifier {
         }
         let jwks_uri = Endpoint::fixed(&jwks_uri.into(), "JWKS URL")?;
         let mut verifier = Self::build(issuer, audience.into(), jwks_uri)?;
-        verifier.validation.tenants = Some(tenants);
+        verifier.validation_mut().tenants = Some(tenants);
         Ok(verifier)
     }
 
@@ -252,12 +253,15 @@ impl JwksVerifier {
             verified: VerifiedCache::new(verified::DEFAULT_MAX_TTL, verified::DEFAULT_CAPACITY),
         };
         Ok(Self {
-            validation: Validation::new(issuer, audience),
-            shared: Arc::new(SharedState::new(config)),
+            shared: Arc::new(SharedState::new(Validation::new(issuer, audience), config)),
         })
     }
 
-    validation_setters!(validation);
+    validation_setters!(validation_mut);
+
+    fn validation_mut(&mut self) -> &mut Validation {
+        &mut Arc::make_mut(&mut self.shared).validation
+    }
 
     /// The timeout of each request to the provider, also with a client given to
     /// [`with_http_client`](Self::with_http_client) (in either order). Default: 5 seconds.
@@ -352,9 +356,22 @@ impl JwksVerifier {
             Err(_) => Err(no_runtime()),
         }
     }
+}
 
+impl SharedState {
+    fn new(validation: Validation, config: Config) -> Self {
+        Self {
+            validation,
+            config,
+            keys: ArcSwapOption::empty(),
+            refresh: Mutex::new(Refresh::default()),
+            too_old: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks `jwt` against the keys held now (no waiting).
     fn check_keys(&self, jwt: &ParsedJwt<'_>) -> KeyCheck {
-        let guard = self.shared.keys.load();
+        let guard = self.keys.load();
         let Some(loaded) = guard
             .as_ref()
             .filter(|loaded| Instant::now() < loaded.trusted_until)
@@ -370,15 +387,34 @@ impl JwksVerifier {
             Err(error) => KeyCheck::Refused(key_error(error)),
         }
     }
-}
 
-impl SharedState {
-    fn new(config: Config) -> Self {
-        Self {
-            config,
-            keys: ArcSwapOption::empty(),
-            refresh: Mutex::new(Refresh::default()),
-            too_old: AtomicBool::new(false),
+    /// A verified token's claims, remembered in the verified cache if the look-up missed.
+    fn remember(&self, miss: Option<Miss>, claims: Claims, key: [u8; 32]) -> Claims {
+        if let (Some(cache), Some(miss)) = (&self.config.verified, miss) {
+            cache.insert(miss, &claims, key);
+        }
+        claims
+    }
+
+    /// After the fetch that `missing` waited for: the held keys' answer.
+    fn verify_fetched(
+        &self,
+        jwt: &ParsedJwt<'_>,
+        miss: Option<Miss>,
+        fetched: Result<(), AuthError>,
+        missing: &KeyCheck,
+    ) -> Result<Claims, AuthError> {
+        if let Err(error) = fetched
+            && matches!(missing, KeyCheck::NoKeysYet)
+        {
+            return Err(error.with_retry_after(self.config.retry));
+        }
+        match self.check_keys(jwt) {
+            KeyCheck::Verified(claims, key) => Ok(self.remember(miss, claims, key)),
+            KeyCheck::Refused(error) => Err(error),
+            KeyCheck::UnknownKid => Err(key_error(KeyError::UnknownKid)),
+            KeyCheck::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
+                .with_retry_after(self.config.retry)),
         }
     }
 
@@ -539,72 +575,57 @@ fn no_runtime() -> AuthError {
         .with_source("fetching keys needs a Tokio runtime")
 }
 
-#[async_trait]
+/// Answers at once for a cache hit, a refusal, or a token whose key is held (the signature is
+/// checked during the call); pending only when the keys must be fetched first. The pending
+/// answer carries the parsed token and the cache miss, so nothing is looked up twice.
 impl Verifier for JwksVerifier {
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        if let Err(refusal) = check_token_len(token, self.validation.max_token_len) {
-            return Some(Err(refusal));
+    fn verify(&self, token: &str) -> Verification {
+        let shared = &self.shared;
+        if let Err(refusal) = check_token_len(token, shared.validation.max_token_len) {
+            return Verification::Ready(Err(refusal));
         }
-        if self.shared.refresh_if_stale() == Age::TooOld {
-            return None;
-        }
-        let cache = self.shared.config.verified.as_ref()?;
-        match cache.get(token, self.validation.leeway) {
-            CacheLookup::Hit(result) => Some(result),
-            CacheLookup::Miss(_) => None,
-        }
-    }
-
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        check_token_len(token, self.validation.max_token_len)?;
-        let age = self.shared.refresh_if_stale();
-        let verified = self.shared.config.verified.as_ref();
-        let mut hash = None;
-        if let Some(cache) = verified.filter(|_| age != Age::TooOld) {
-            match cache.get(token, self.validation.leeway) {
-                CacheLookup::Hit(result) => return result,
-                CacheLookup::Miss(miss) => hash = Some(miss),
+        let age = shared.refresh_if_stale();
+        let mut miss = None;
+        if let Some(cache) = shared
+            .config
+            .verified
+            .as_ref()
+            .filter(|_| age != Age::TooOld)
+        {
+            match cache.get(token, shared.validation.leeway) {
+                CacheLookup::Hit(result) => return Verification::Ready(result),
+                CacheLookup::Miss(missed) => miss = Some(missed),
             }
         }
-        let jwt = ParsedJwt::parse(token, &self.validation)?;
-        let remember = move |claims: Claims, key: [u8; 32]| {
-            if let (Some(cache), Some(hash)) = (verified, hash) {
-                cache.insert(hash, &claims, key);
-            }
-            Ok(claims)
+        let jwt = match ParsedJwt::parse(token, &shared.validation) {
+            Ok(jwt) => jwt,
+            Err(refusal) => return Verification::Ready(Err(refusal)),
         };
-        let missing = match self.check_keys(&jwt) {
-            KeyCheck::Verified(claims, key) => return remember(claims, key),
-            KeyCheck::Refused(error) => return Err(error),
+        let missing = match shared.check_keys(&jwt) {
+            KeyCheck::Verified(claims, key) => {
+                return Verification::Ready(Ok(shared.remember(miss, claims, key)));
+            }
+            KeyCheck::Refused(error) => return Verification::Ready(Err(error)),
             missing => missing,
         };
-        let interval = self.shared.fetch_interval();
-        match self.shared.start_fetch(interval) {
-            Ok(fetch) => {
-                if let Err(error) = fetch.await
-                    && matches!(missing, KeyCheck::NoKeysYet)
-                {
-                    return Err(error.with_retry_after(self.shared.config.retry));
-                }
-            }
-            Err(wait) if wait.is_zero() => return Err(no_runtime()),
+        let fetch = match shared.start_fetch(shared.fetch_interval()) {
+            Ok(fetch) => fetch,
+            Err(wait) if wait.is_zero() => return Verification::Ready(Err(no_runtime())),
             Err(wait) => {
-                return Err(match missing {
+                return Verification::Ready(Err(match missing {
                     KeyCheck::NoKeysYet => {
                         AuthError::upstream("the signing keys are not available")
                             .with_retry_after(wait)
                     }
                     _ => key_error(KeyError::UnknownKid),
-                });
+                }));
             }
-        }
-        match self.check_keys(&jwt) {
-            KeyCheck::Verified(claims, key) => remember(claims, key),
-            KeyCheck::Refused(error) => Err(error),
-            KeyCheck::UnknownKid => Err(key_error(KeyError::UnknownKid)),
-            KeyCheck::NoKeysYet => Err(AuthError::upstream("the signing keys are not available")
-                .with_retry_after(self.shared.config.retry)),
-        }
+        };
+        let (shared, jwt): (_, OwnedJwt) = (Arc::clone(shared), jwt.to_owned_jwt());
+        Verification::pending(async move {
+            let fetched = fetch.await;
+            shared.verify_fetched(&jwt.parsed(), miss, fetched, &missing)
+        })
     }
 }
 

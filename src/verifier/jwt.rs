@@ -2,13 +2,12 @@
 
 use std::fmt;
 
-use async_trait::async_trait;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::jwt_core::{ParsedJwt, Validation, check_token_len};
 use super::keys::{Key, KeyError, KeySet};
 use super::verified::{self, CacheLookup, VerifiedCache};
-use super::{Verifier, validation_setters};
+use super::{Verification, Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
 
@@ -66,7 +65,11 @@ impl JwtVerifier {
         self
     }
 
-    validation_setters!(validation);
+    validation_setters!(validation_mut);
+
+    fn validation_mut(&mut self) -> &mut Validation {
+        &mut self.validation
+    }
 
     /// Adds an HMAC secret, accepted for HS256 (and HS384/HS512 if it is long enough). The secret
     /// must be at least 32 bytes (RFC 7518 §3.2). A PEM document is refused (a public key used as
@@ -109,8 +112,8 @@ impl JwtVerifier {
         self
     }
 
-    /// Verifies a token synchronously (no I/O is ever needed with fixed keys).
-    pub fn verify_sync(&self, token: &str) -> Result<Claims, AuthError> {
+    /// Checks `token` against the fixed keys, through the verified-token cache.
+    fn check(&self, token: &str) -> Result<Claims, AuthError> {
         check_token_len(token, self.validation.max_token_len)?;
         let Some(cache) = &self.verified else {
             return self.verify_uncached(token).map(|(claims, _)| claims);
@@ -142,14 +145,11 @@ pub(crate) fn key_error(error: KeyError) -> AuthError {
     }
 }
 
-#[async_trait]
+/// Fixed keys never wait: every answer is [`Verification::Ready`], so
+/// `verifier.verify(token).into_ready()` is always `Some`.
 impl Verifier for JwtVerifier {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        self.verify_sync(token)
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        Some(self.verify_sync(token))
+    fn verify(&self, token: &str) -> Verification {
+        Verification::Ready(self.check(token))
     }
 }
 
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn hs256_round_trip() {
         let token = hs256(json!({"alg": "HS256", "typ": "JWT"}), claims(60), SECRET);
-        let c = verifier().verify_sync(&token).expect("valid");
+        let c = verifier().check(&token).expect("valid");
         assert_eq!(c.subject(), Some("u"));
     }
 
@@ -199,31 +199,31 @@ mod tests {
             b"another-secret-of-32-bytes-long!!",
         );
         assert_eq!(
-            verifier().verify_sync(&token).map_err(|e| e.kind()).err(),
+            verifier().check(&token).map_err(|e| e.kind()).err(),
             Some(AuthErrorKind::InvalidToken)
         );
         // A secret configured for HMAC is never used for RS256, and the other way round.
         let rs = hs256(json!({"alg": "RS256"}), claims(60), SECRET);
-        assert!(verifier().verify_sync(&rs).is_err());
+        assert!(verifier().check(&rs).is_err());
     }
 
     #[test]
     fn typ_check_is_opt_in() {
         let token = hs256(json!({"alg": "HS256", "typ": "JWT"}), claims(60), SECRET);
-        assert!(verifier().with_typ("at+jwt").verify_sync(&token).is_err());
+        assert!(verifier().with_typ("at+jwt").check(&token).is_err());
         let at = hs256(
             json!({"alg": "HS256", "typ": "application/at+jwt"}),
             claims(60),
             SECRET,
         );
-        assert!(verifier().with_typ("at+jwt").verify_sync(&at).is_ok());
+        assert!(verifier().with_typ("at+jwt").check(&at).is_ok());
     }
 
     #[test]
     fn expired_is_its_own_kind() {
         let token = hs256(json!({"alg": "HS256"}), claims(-3600), SECRET);
         assert_eq!(
-            verifier().verify_sync(&token).map_err(|e| e.kind()).err(),
+            verifier().check(&token).map_err(|e| e.kind()).err(),
             Some(AuthErrorKind::Expired)
         );
     }

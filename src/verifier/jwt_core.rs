@@ -212,6 +212,52 @@ impl<'a> ParsedJwt<'a> {
     }
 }
 
+/// A [`ParsedJwt`] that owns its token: what a verification waiting for keys carries, so that
+/// the token is not split and its header not parsed a second time once the keys are there.
+pub(crate) struct OwnedJwt {
+    token: String,
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    /// `header.payload`: where the signing input ends.
+    signing_input_len: usize,
+    payload_len: usize,
+}
+
+impl ParsedJwt<'_> {
+    /// This JWT with its own copy of the token.
+    pub(crate) fn to_owned_jwt(&self) -> OwnedJwt {
+        let mut token = String::with_capacity(self.signing_input.len() + 1 + self.signature.len());
+        token.push_str(self.signing_input);
+        token.push('.');
+        token.push_str(self.signature);
+        OwnedJwt {
+            token,
+            alg: self.alg,
+            kid: self.kid.as_deref().map(str::to_owned),
+            typ: self.typ.as_deref().map(str::to_owned),
+            signing_input_len: self.signing_input.len(),
+            payload_len: self.payload.len(),
+        }
+    }
+}
+
+impl OwnedJwt {
+    /// The parsed view again (slicing only: no parsing).
+    pub(crate) fn parsed(&self) -> ParsedJwt<'_> {
+        let end = self.signing_input_len;
+        let part = |range: std::ops::Range<usize>| self.token.get(range).unwrap_or_default();
+        ParsedJwt {
+            alg: self.alg,
+            kid: self.kid.as_deref().map(Cow::Borrowed),
+            typ: self.typ.as_deref().map(Cow::Borrowed),
+            signing_input: part(0..end),
+            payload: part(end.saturating_sub(self.payload_len)..end),
+            signature: part(end.saturating_add(1)..self.token.len()),
+        }
+    }
+}
+
 /// Checks `exp`, `nbf`, `iss` and `aud` of a claims object.
 fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
     let Value::Object(map) = claims else {
@@ -350,19 +396,37 @@ fn decode_into<'b>(input: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     buf.get(..n)
 }
 
-/// Reads the `iss` claim of a JWT without verifying it, to pick the verifier for that issuer.
-/// `None` if the token is not a JWT with a string `iss`.
-pub(crate) fn peek_issuer(token: &str, max_len: usize) -> Option<String> {
+/// Reads the `iss` claim of a JWT without verifying it, to pick the verifier for that issuer,
+/// and hands it to `choose`: `None` if the token is not a JWT with a string `iss`. The payload is
+/// decoded on the stack (it fits whenever the token is within the default size limit) and `iss`
+/// borrowed from it unless it has escapes.
+pub(crate) fn peek_issuer<T>(
+    token: &str,
+    max_len: usize,
+    choose: impl FnOnce(Option<&str>) -> T,
+) -> T {
     #[derive(Deserialize)]
     struct Iss<'a> {
         #[serde(borrow)]
         iss: Option<Cow<'a, str>>,
     }
-    check_token_len(token, max_len).ok()?;
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let iss: Iss<'_> = serde_json::from_slice(&bytes).ok()?;
-    iss.iss.map(Cow::into_owned)
+    fn read(payload: &[u8]) -> Option<Iss<'_>> {
+        serde_json::from_slice(payload).ok()
+    }
+    let Some(payload) = check_token_len(token, max_len)
+        .ok()
+        .and_then(|()| token.split('.').nth(1))
+    else {
+        return choose(None);
+    };
+    let mut on_stack = [0u8; DEFAULT_MAX_TOKEN_LEN / 4 * 3];
+    if let Some(bytes) = decode_into(payload, &mut on_stack) {
+        return choose(read(bytes).and_then(|iss| iss.iss).as_deref());
+    }
+    match URL_SAFE_NO_PAD.decode(payload) {
+        Ok(bytes) => choose(read(&bytes).and_then(|iss| iss.iss).as_deref()),
+        Err(_) => choose(None),
+    }
 }
 
 #[cfg(test)]
@@ -534,18 +598,60 @@ mod tests {
     }
 
     #[test]
+    fn an_owned_jwt_gives_back_the_same_parsed_view() {
+        let header = b64(&json!({"alg": "HS256", "kid": "k1", "typ": "at+jwt"}));
+        let payload = b64(&json!({"iss": "https://iss"}));
+        let token = format!("{header}.{payload}.c2lnbmF0dXJl");
+        let parsed = ParsedJwt::parse(&token, &validation()).expect("parses");
+        let owned = parsed.to_owned_jwt();
+        let again = owned.parsed();
+        assert_eq!(again.alg, parsed.alg);
+        assert_eq!(
+            (again.kid(), again.typ.as_deref()),
+            (Some("k1"), Some("at+jwt"))
+        );
+        assert_eq!(again.signing_input, format!("{header}.{payload}"));
+        assert_eq!(again.payload, payload);
+        assert_eq!(again.signature, "c2lnbmF0dXJl");
+    }
+
+    #[test]
     fn peek_issuer_reads_only_iss() {
         let token = format!("e30.{}.sig", b64(&json!({"iss": "https://a"})));
-        assert_eq!(peek_issuer(&token, 8192).as_deref(), Some("https://a"));
-        assert_eq!(peek_issuer("opaque-token", 8192), None);
+        let owned = |iss: Option<&str>| iss.map(str::to_owned);
+        assert_eq!(
+            peek_issuer(&token, 8192, owned).as_deref(),
+            Some("https://a")
+        );
+        // JSON text with escapes: `iss` is unescaped into its own string.
+        let escaped = URL_SAFE_NO_PAD.encode(r#"{"iss":"https:\/\/a"}"#);
+        let escaped = format!("e30.{escaped}.sig");
+        assert_eq!(
+            peek_issuer(&escaped, 8192, owned).as_deref(),
+            Some("https://a")
+        );
+        let large = format!(
+            "e30.{}.sig",
+            b64(&json!({"iss": "https://a", "pad": "x".repeat(9000)}))
+        );
+        assert_eq!(
+            peek_issuer(&large, 8192, owned),
+            None,
+            "over the size limit"
+        );
+        assert_eq!(
+            peek_issuer(&large, 32 * 1024, owned).as_deref(),
+            Some("https://a")
+        );
+        assert_eq!(peek_issuer("opaque-token", 8192, owned), None);
     }
 
     // Property tests: any token gives claims or a typed error, never a panic; and what is
     // accepted is exactly what the rules accept.
     mod properties {
         use super::*;
-        use crate::JwtVerifier;
         use crate::test_support::{json_with_names, member_name};
+        use crate::{JwtVerifier, Verifier};
         use aws_lc_rs::hmac;
         use proptest::prelude::*;
         use proptest::sample::select;
@@ -738,6 +844,14 @@ mod tests {
                 .without_verified_cache()
         }
 
+        /// The answer of [`verifier`] (fixed keys: always at once).
+        fn verify(token: &str) -> Result<Claims, AuthError> {
+            verifier()
+                .verify(token)
+                .into_ready()
+                .unwrap_or_else(|| Err(AuthError::upstream("fixed keys never wait")))
+        }
+
         fn date(value: &Value) -> Option<u64> {
             let n = value.as_number()?;
             n.as_u64().or_else(|| {
@@ -797,10 +911,10 @@ mod tests {
                 if let Err(e) = ParsedJwt::parse(&token, &validation()) {
                     prop_assert_eq!(e.kind(), AuthErrorKind::InvalidToken);
                 }
-                if let Err(e) = verifier().verify_sync(&token) {
+                if let Err(e) = verify(&token) {
                     prop_assert!(typed(&e), "{e:?}");
                 }
-                let _ = peek_issuer(&token, DEFAULT_MAX_TOKEN_LEN);
+                peek_issuer(&token, DEFAULT_MAX_TOKEN_LEN, |_| ());
             }
 
             #[test]
@@ -808,7 +922,7 @@ mod tests {
                 parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 3..=5),
             ) {
                 let token = parts.iter().map(|p| URL_SAFE_NO_PAD.encode(p)).collect::<Vec<_>>().join(".");
-                match verifier().verify_sync(&token) {
+                match verify(&token) {
                     Ok(_) => prop_assert!(false, "random bytes verified: {token}"),
                     Err(e) => prop_assert!(typed(&e), "{e:?}"),
                 }
@@ -823,7 +937,7 @@ mod tests {
                 let header_bytes = serde_json::to_vec(&header).expect("json");
                 let payload = serde_json::to_vec(&claims).expect("json");
                 let token = token(&header_bytes, &payload, forged.as_deref());
-                let result = verifier().verify_sync(&token);
+                let result = verify(&token);
                 if let Err(e) = &result {
                     prop_assert!(typed(e), "{e:?}");
                 }
@@ -846,10 +960,10 @@ mod tests {
                 let payload = serde_json::to_vec(&claims).expect("json");
                 let token = token(&header_bytes, &payload, signature.as_deref());
                 prop_assert!(ParsedJwt::parse(&token, &validation()).is_err());
-                prop_assert!(verifier().verify_sync(&token).is_err());
+                prop_assert!(verify(&token).is_err());
                 // And with an empty signature, the usual shape of an unsecured JWT.
                 let unsigned = format!("{}.", &token[..token.rfind('.').expect("dot")]);
-                prop_assert!(verifier().verify_sync(&unsigned).is_err());
+                prop_assert!(verify(&unsigned).is_err());
             }
 
             #[test]
@@ -862,7 +976,7 @@ mod tests {
                 let now = now();
                 let claims = serde_json::json!({"iss": "https://iss", "aud": "api", "exp": now + 3600, "sub": "alice"});
                 let original = token(br#"{"alg":"HS256","typ":"JWT"}"#, claims.to_string().as_bytes(), None);
-                prop_assert!(verifier().verify_sync(&original).is_ok());
+                prop_assert!(verify(&original).is_ok());
                 let mut bytes = original.clone().into_bytes();
                 for (at, op, byte) in edits {
                     match op {
@@ -873,7 +987,7 @@ mod tests {
                     }
                 }
                 let changed = String::from_utf8(bytes).expect("ascii");
-                match verifier().verify_sync(&changed) {
+                match verify(&changed) {
                     Ok(_) => prop_assert_eq!(&changed, &original),
                     Err(e) => prop_assert!(typed(&e), "{e:?}"),
                 }

@@ -12,11 +12,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use crate::claims::Claims;
-use crate::error::AuthError;
-
 #[cfg(feature = "introspection")]
 mod introspection;
 mod issuers;
@@ -25,6 +20,7 @@ mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
 mod tenants;
+mod verification;
 mod verified;
 
 #[cfg(feature = "introspection")]
@@ -38,92 +34,108 @@ pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
 pub use keys::Algorithm;
 pub use tenants::Tenants;
+pub use verification::{PendingVerification, Verification, VerificationFuture};
 
 /// Checks a token and returns its claims.
 ///
+/// One method, answered once: [`Verification::Ready`] when nothing has to be waited for (a
+/// cache hit, fixed keys, a refusal), so that the layer's hot path allocates nothing, or
+/// [`Verification::pending`] with a future that owns what the look-up already computed and
+/// waits for the rest.
+///
 /// Implementations must not panic on any input and must not block: anything that needs the
-/// network is awaited, with a timeout. An unreachable provider is an
+/// network goes in the pending future, with a timeout. An unreachable provider is an
 /// [`Upstream`](crate::AuthErrorKind::Upstream) error (503), never an invalid token.
 ///
 /// ```
-/// use tower_authz::{AuthError, Claims, RoleSource, Verifier};
+/// use tower_authz::{AuthError, Claims, RoleSource, Verification, Verifier};
 ///
 /// /// Accepts one fixed API key (for a health checker, say).
 /// struct ApiKey(&'static str);
 ///
-/// #[async_trait::async_trait]
 /// impl Verifier for ApiKey {
-///     async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-///         if token == self.0 {
+///     fn verify(&self, token: &str) -> Verification {
+///         Verification::Ready(if token == self.0 {
 ///             Claims::from_value(serde_json::json!({"sub": "health-checker"}), &RoleSource::default())
 ///                 .ok_or(AuthError::invalid_token("bad claims"))
 ///         } else {
 ///             Err(AuthError::invalid_token("unknown API key"))
-///         }
+///         })
 ///     }
 /// }
 /// ```
-#[async_trait]
+///
+/// A verifier that waits keeps its state behind an `Arc` and moves a clone into the future:
+///
+/// ```
+/// use std::collections::HashSet;
+/// use std::sync::{Arc, RwLock};
+/// use tower_authz::{AuthError, Claims, RoleSource, Verification, Verifier};
+///
+/// /// API keys kept by another service, looked up per request.
+/// struct RemoteKeys(Arc<RwLock<HashSet<String>>>);
+///
+/// async fn ask_key_service(keys: &RwLock<HashSet<String>>, key: &str) -> bool {
+///     keys.read().is_ok_and(|keys| keys.contains(key))
+/// }
+///
+/// impl Verifier for RemoteKeys {
+///     fn verify(&self, token: &str) -> Verification {
+///         let (keys, token) = (Arc::clone(&self.0), token.to_owned());
+///         Verification::pending(async move {
+///             if ask_key_service(&keys, &token).await {
+///                 Claims::from_value(serde_json::json!({"sub": "key-holder"}), &RoleSource::default())
+///                     .ok_or(AuthError::invalid_token("bad claims"))
+///             } else {
+///                 Err(AuthError::invalid_token("unknown API key"))
+///             }
+///         })
+///     }
+/// }
+/// ```
 pub trait Verifier: Send + Sync + 'static {
-    /// Verifies `token` and returns its claims.
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError>;
-
-    /// Answers at once when no waiting is needed (a verified-token cache hit, fixed keys), so
-    /// that the layer's hot path allocates nothing; `None` means "call [`verify`](Self::verify)".
-    /// The default is `None`. An answer must be the one `verify` would give.
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        let _ = token;
-        None
-    }
+    /// Verifies `token`: its claims, or why it is refused, now or after waiting.
+    fn verify(&self, token: &str) -> Verification;
 }
 
-#[async_trait]
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        (**self).verify(token).await
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        (**self).verify_now(token)
+    fn verify(&self, token: &str) -> Verification {
+        (**self).verify(token)
     }
 }
 
-#[async_trait]
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        (**self).verify(token).await
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<Claims, AuthError>> {
-        (**self).verify_now(token)
+    fn verify(&self, token: &str) -> Verification {
+        (**self).verify(token)
     }
 }
 
-/// The `with_*` settings every JWT verifier shares, forwarded to its `Validation`.
+/// The `with_*` settings every JWT verifier shares, forwarded to the `Validation` that the
+/// verifier's method `$validation` hands out mutably.
 macro_rules! validation_setters {
-    ($($validation:ident).+) => {
+    ($validation:ident) => {
         /// Accepts tokens whose `aud` contains `audience`, in addition to those configured.
         pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
-            self.$($validation).+.audiences.push(audience.into());
+            self.$validation().audiences.push(audience.into());
             self
         }
 
         /// Accepts any `aud`. Only for a provider whose tokens carry no meaningful audience;
         /// RFC 8725 §3.9 asks for the audience check.
         pub fn with_any_audience(mut self) -> Self {
-            self.$($validation).+.any_audience = true;
+            self.$validation().any_audience = true;
             self
         }
 
         /// The clock skew allowed on `exp` and `nbf`. Default: 60 seconds.
         pub fn with_leeway(mut self, leeway: std::time::Duration) -> Self {
-            self.$($validation).+.leeway = leeway.as_secs();
+            self.$validation().leeway = leeway.as_secs();
             self
         }
 
         /// Whether a token without `exp` is refused. Default: `true`.
         pub fn with_required_exp(mut self, required: bool) -> Self {
-            self.$($validation).+.require_exp = required;
+            self.$validation().require_exp = required;
             self
         }
 
@@ -131,26 +143,29 @@ macro_rules! validation_setters {
         /// `application/`), e.g. `at+jwt` for RFC 9068 tokens. Default: not checked, because
         /// ZITADEL, Entra and FusionAuth send `typ: JWT`.
         pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
-            self.$($validation).+.typ = Some(typ.into());
+            self.$validation().typ = Some(typ.into());
             self
         }
 
         /// Accepts only these algorithms (each key still allows only those of its type).
         /// Default: every algorithm the key type allows.
-        pub fn with_algorithms(mut self, algorithms: impl IntoIterator<Item = crate::Algorithm>) -> Self {
-            self.$($validation).+.algorithms = Some(algorithms.into_iter().collect());
+        pub fn with_algorithms(
+            mut self,
+            algorithms: impl IntoIterator<Item = crate::Algorithm>,
+        ) -> Self {
+            self.$validation().algorithms = Some(algorithms.into_iter().collect());
             self
         }
 
         /// The largest token accepted, checked before anything else. Default: 8 KiB.
         pub fn with_max_token_len(mut self, bytes: usize) -> Self {
-            self.$($validation).+.max_token_len = bytes;
+            self.$validation().max_token_len = bytes;
             self
         }
 
         /// Where the roles are in the token. Default: a `roles` array claim.
         pub fn with_role_source(mut self, roles: crate::RoleSource) -> Self {
-            self.$($validation).+.roles = roles;
+            self.$validation().roles = roles;
             self
         }
     };

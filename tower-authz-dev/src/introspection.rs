@@ -11,12 +11,12 @@ use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use super::client_auth::{self, UNAUTHORIZED_CLIENT};
-use super::reply::{FormBody, OAuthError, Params, gate, no_store};
+use super::clock::unix_now;
+use super::reply::{FormBody, OAuthError, Params, no_store, simulated_fault};
 use super::state::Shared;
 use super::store::{StoredToken, TokenKind};
-use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_ORG_ID, DEV_PROJECT_ID};
-use tower_authz::{Claims, JwtVerifier};
+use tower_authz::{Claims, JwtVerifier, Verifier};
 
 /// The members of an active answer that are not copied from a JWT's claims.
 const ANSWER_MEMBERS: [&str; 12] = [
@@ -40,7 +40,7 @@ pub(super) async fn introspect(
     body: FormBody,
 ) -> Response {
     shared.introspection_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(refusal) = gate(&shared).await {
+    if let Some(refusal) = simulated_fault(&shared).await {
         return refusal;
     }
     let params = match Params::parse(body) {
@@ -132,7 +132,8 @@ pub(super) fn verify_own_jwt(shared: &Shared, token: &str) -> Option<Claims> {
         .with_leeway(Duration::ZERO)
         .with_jwks(&shared.jwks().to_string())
         .ok()?
-        .verify_sync(token)
+        .verify(token)
+        .into_ready()?
         .ok()
 }
 

@@ -224,6 +224,7 @@
 mod assertion;
 mod client_auth;
 mod clients;
+mod clock;
 mod fusionauth;
 mod introspection;
 mod key;

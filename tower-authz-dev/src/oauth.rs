@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::clients::{AssertionKey, DevApiApp, DevClient, DevServiceAccount, KeyUse};
+use super::clock::unix_now;
 use super::key::{DevAlgorithm, DevKey, random_numeric_id};
 use super::opaque::OpaqueTokenBuilder;
 use super::revocation::revoke_token;
 use super::state::{INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH};
 use super::store::{StoredToken, TokenKind};
-use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DevIssuer, keyfile};
 
 /// Lifetime of personal access tokens.

@@ -18,7 +18,7 @@ use super::{
     DEV_ORG_DOMAIN, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TENANT_ID, DevAlgorithm, DevApiApp, DevClient,
     DevIssuer, DevKey, DevServiceAccount, OpaqueTokenBuilder,
 };
-use tower_authz::JwtVerifier;
+use tower_authz::{JwtVerifier, Verifier};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -784,7 +784,7 @@ async fn client_credentials_jwt_access_tokens() -> TestResult {
     // It verifies with the published keys.
     let verifier = JwtVerifier::new(issuer.issuer(), DEV_PROJECT_ID)
         .with_jwk(&key.public_jwk().to_string())?;
-    assert_eq!(verifier.verify_sync(token)?.subject(), Some("jwt-client"));
+    assert_eq!(verifier.verify(token).await?.subject(), Some("jwt-client"));
 
     // Introspection and revocation through the endpoints.
     assert_eq!(introspect(&issuer, RS, token).await["active"], true);
@@ -861,7 +861,7 @@ async fn entra_shaped_app_tokens() -> TestResult {
     // Verifies like an Entra token would, with the Entra role source.
     let verifier =
         JwtVerifier::new(issuer.issuer(), "my-app-id").with_jwks(&issuer_jwks(&issuer))?;
-    let verified = verifier.verify_sync(&token)?;
+    let verified = verifier.verify(&token).await?;
     assert!(verified.has_role("Tasks.Write"));
     assert_eq!(verified.client_id(), Some("entra-client"));
 

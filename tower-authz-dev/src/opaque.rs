@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::clock::unix_now;
 use super::state::Shared;
 use super::store::{StoredToken, TokenKind};
-use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_PROJECT_ID};
 
 const HOUR: u64 = 3600;

@@ -55,7 +55,7 @@ impl Params {
 
 /// Waits for the configured response delay, then answers `503` if the issuer
 /// is unavailable. `None` means: go on and answer.
-pub(super) async fn gate(shared: &Shared) -> Option<Response> {
+pub(super) async fn simulated_fault(shared: &Shared) -> Option<Response> {
     if let Some(delay) = shared.response_delay() {
         tokio::time::sleep(delay).await;
     }
@@ -64,12 +64,12 @@ pub(super) async fn gate(shared: &Shared) -> Option<Response> {
 
 /// Middleware: answers `503` (after the configured delay) while the issuer is
 /// unavailable, before the request is even looked at.
-pub(super) async fn gated(
+pub(super) async fn simulate_faults(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(refusal) = gate(&shared).await {
+    if let Some(refusal) = simulated_fault(&shared).await {
         return refusal;
     }
     next.run(request).await

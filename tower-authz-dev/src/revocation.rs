@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::client_auth::{self, UNAUTHORIZED_CLIENT};
 use super::introspection::verify_own_jwt;
-use super::reply::{FormBody, OAuthError, Params, gate};
+use super::reply::{FormBody, OAuthError, Params, simulated_fault};
 use super::state::Shared;
 
 pub(super) async fn revoke(
@@ -19,7 +19,7 @@ pub(super) async fn revoke(
     body: FormBody,
 ) -> Response {
     shared.revocation_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(refusal) = gate(&shared).await {
+    if let Some(refusal) = simulated_fault(&shared).await {
         return refusal;
     }
     let params = match Params::parse(body) {

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use http::HeaderValue;
 use http::header::CACHE_CONTROL;
 
-use super::reply::{gate, gated};
+use super::reply::{simulate_faults, simulated_fault};
 use super::state::{
     DISCOVERY_PATH, FUSIONAUTH_JWKS_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared,
     TOKEN_PATH, USERS_ME_PATH,
@@ -30,7 +30,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route_layer(AuthLayer::new(SelfVerifier {
             shared: Arc::clone(&shared),
         }))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), gated));
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            simulate_faults,
+        ));
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
@@ -45,7 +48,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     shared.discovery_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(refusal) = gate(&shared).await {
+    if let Some(refusal) = simulated_fault(&shared).await {
         return refusal;
     }
     Json(shared.discovery()).into_response()
@@ -53,7 +56,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(refusal) = gate(&shared).await {
+    if let Some(refusal) = simulated_fault(&shared).await {
         return refusal;
     }
     let mut response = Json(shared.jwks()).into_response();

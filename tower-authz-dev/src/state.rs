@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::clients::Registry;
+use super::clock::unix_now;
 use super::fusionauth;
 use super::key::{DevAlgorithm, DevKey, random_b64, random_token};
 use super::store::{StoredToken, TokenStore};
-use super::token::unix_now;
 
 /// Path of the JWKS (ZITADEL's).
 pub(super) const JWKS_PATH: &str = "/oauth/v2/keys";
@@ -31,7 +31,7 @@ pub(super) const USERS_ME_PATH: &str = "/auth/v1/users/me";
 
 /// The issuer's keys.
 #[derive(Debug)]
-struct KeySet {
+struct SigningKeys {
     /// Published keys, oldest first.
     published: Vec<Arc<DevKey>>,
     /// The current key of each algorithm, indexed like [`DevAlgorithm::ALL`].
@@ -40,7 +40,7 @@ struct KeySet {
     current: [Arc<DevKey>; 3],
 }
 
-impl KeySet {
+impl SigningKeys {
     fn current(&self, alg: DevAlgorithm) -> &Arc<DevKey> {
         &self.current[alg_index(alg)]
     }
@@ -68,7 +68,7 @@ pub(super) struct Shared {
     issuer: String,
     /// When the issuer started (Unix seconds).
     started_at: u64,
-    keys: RwLock<KeySet>,
+    keys: RwLock<SigningKeys>,
     jwks_max_age: Mutex<Option<Duration>>,
     available: AtomicBool,
     response_delay: Mutex<Option<Duration>>,
@@ -91,7 +91,7 @@ impl Shared {
     /// `keys` holds the initial key of each algorithm, in [`DevAlgorithm::ALL`] order.
     pub(super) fn new(issuer: String, keys: [DevKey; 3]) -> Self {
         let current = keys.map(Arc::new);
-        let keys = KeySet {
+        let keys = SigningKeys {
             published: current.to_vec(),
             current,
         };
@@ -127,11 +127,11 @@ impl Shared {
         format!("{}{path}", self.issuer)
     }
 
-    fn read_keys(&self) -> RwLockReadGuard<'_, KeySet> {
+    fn read_keys(&self) -> RwLockReadGuard<'_, SigningKeys> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_keys(&self) -> RwLockWriteGuard<'_, KeySet> {
+    fn write_keys(&self) -> RwLockWriteGuard<'_, SigningKeys> {
         self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -357,7 +357,12 @@ async fn hmac_secret_signs_hs256() -> TestResult {
     assert!(hmac::verify(&key, message.as_bytes(), &signature).is_ok());
     let verifier =
         tower_authz::JwtVerifier::new(issuer.issuer(), "dev-api").with_hmac_secret(secret)?;
-    assert_eq!(verifier.verify_sync(&token)?.subject(), Some("alice"));
+    assert_eq!(
+        tower_authz::Verifier::verify(&verifier, &token)
+            .await?
+            .subject(),
+        Some("alice")
+    );
 
     // A kid only when asked for; the last of signed_with / hmac_secret wins.
     let token = issuer.token().hmac_secret(secret).kid("hmac-key").sign()?;

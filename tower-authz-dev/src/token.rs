@@ -3,10 +3,11 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::clock::unix_now;
 use super::key::{DevAlgorithm, DevKey, sign_hs256};
 use super::state::Shared;
 
@@ -303,11 +304,4 @@ where
     I::Item: Into<String>,
 {
     Value::Array(items.into_iter().map(|s| Value::String(s.into())).collect())
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }

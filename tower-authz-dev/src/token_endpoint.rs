@@ -12,10 +12,10 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::clients::{DevClient, KeyUse};
-use super::reply::{FormBody, OAuthError, Params, gate, no_store};
+use super::clock::unix_now;
+use super::reply::{FormBody, OAuthError, Params, no_store, simulated_fault};
 use super::state::Shared;
 use super::store::{StoredToken, TokenKind};
-use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_PROJECT_ID, assertion, client_auth};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -30,7 +30,7 @@ pub(super) async fn token(
     body: FormBody,
 ) -> Response {
     shared.token_requests.fetch_add(1, Ordering::SeqCst);
-    let response = match gate(&shared).await {
+    let response = match simulated_fault(&shared).await {
         Some(refusal) => refusal,
         None => match Params::parse(body) {
             Ok(params) => grant(&shared, &headers, &params),

@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::clock::unix_now;
 use super::introspection::{Audience, active_answer};
 use super::state::{Shared, USERS_ME_PATH};
-use super::token::unix_now;
 use super::{DEV_ORG_DOMAIN, DEV_ORG_ID, DevIssuer};
-use tower_authz::{AuthError, Claims, RoleSource, Verifier};
+use tower_authz::{AuthError, Claims, RoleSource, Verification, Verifier};
 
 impl DevIssuer {
     /// ZITADEL's `GetMyUser`: issuer + `/auth/v1/users/me`.
@@ -38,14 +37,17 @@ pub(super) struct SelfVerifier {
     pub(super) shared: Arc<Shared>,
 }
 
-#[async_trait]
 impl Verifier for SelfVerifier {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let answer = active_answer(&self.shared, token, Audience::ZitadelApi).ok_or(
-            AuthError::invalid_token("the token is not active for ZITADEL's APIs"),
-        )?;
-        Claims::from_value(answer, &RoleSource::zitadel())
-            .ok_or(AuthError::invalid_token("the token has no claims"))
+    fn verify(&self, token: &str) -> Verification {
+        let claims = active_answer(&self.shared, token, Audience::ZitadelApi)
+            .ok_or(AuthError::invalid_token(
+                "the token is not active for ZITADEL's APIs",
+            ))
+            .and_then(|answer| {
+                Claims::from_value(answer, &RoleSource::zitadel())
+                    .ok_or(AuthError::invalid_token("the token has no claims"))
+            });
+        Verification::Ready(claims)
     }
 }
 

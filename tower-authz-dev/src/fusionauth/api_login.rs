@@ -10,9 +10,9 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::super::clock::unix_now;
 use super::super::reply::no_store;
 use super::super::state::Shared;
-use super::super::token::unix_now;
 use super::FUSIONAUTH_TENANT_ID;
 use super::app::{FusionAuthApp, FusionAuthUser};
 use super::hosted::server_error;

@@ -14,10 +14,10 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::super::clock::unix_now;
 use super::super::key::random_b64;
 use super::super::reply::no_store;
 use super::super::state::Shared;
-use super::super::token::unix_now;
 use super::DEFAULT_SCOPE;
 use super::app::{FusionAuthApp, FusionAuthUser};
 use super::cookies::{self, Cookies};

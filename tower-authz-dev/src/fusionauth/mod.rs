@@ -22,9 +22,10 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 use super::DevIssuer;
-use super::reply::gated;
+use super::clock::unix_now;
+use super::reply::simulate_faults;
 use super::state::Shared;
-use super::token::{TokenBuilder, unix_now};
+use super::token::TokenBuilder;
 use tower_authz::{AuthLayer, TokenSource};
 
 pub use app::FusionAuthApp;
@@ -113,6 +114,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/app/refresh/{client_id}", post(hosted::refresh))
         .route("/app/logout/{client_id}", get(hosted::logout))
         .merge(me)
-        .layer(from_fn_with_state(Arc::clone(&shared), gated))
-        .layer(from_fn_with_state(shared, cors::cors))
+        .layer(from_fn_with_state(Arc::clone(&shared), simulate_faults))
+        .layer(cors::layer(&shared))
 }

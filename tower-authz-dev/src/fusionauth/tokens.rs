@@ -4,7 +4,6 @@
 use std::io;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,7 +15,7 @@ use super::super::token::TokenBuilder;
 use super::app::{FusionAuthApp, FusionAuthUser};
 use super::store::Grant;
 use super::{FUSIONAUTH_HMAC_KEY_ID, FUSIONAUTH_TENANT_ID};
-use tower_authz::{AuthError, Claims, JwtVerifier, Verifier};
+use tower_authz::{AuthError, JwtVerifier, Verification, Verifier};
 
 /// FusionAuth's default refresh token lifetime (43 200 minutes).
 pub(super) const REFRESH_TOKEN_LIFETIME: u64 = 30 * 24 * 3600;
@@ -213,17 +212,17 @@ impl AccessTokenVerifier {
     }
 }
 
-#[async_trait]
 impl Verifier for AccessTokenVerifier {
-    async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        self.shared
+    fn verify(&self, token: &str) -> Verification {
+        let claims = self
+            .shared
             .fusionauth
             .apps()
             .iter()
-            .filter_map(|app| self.for_app(app)?.verify_sync(token).ok())
-            .find(|claims| claims.get("applicationId").is_some())
-            .ok_or(AuthError::invalid_token(
-                "not an access token of a FusionAuth application of this issuer",
-            ))
+            .filter_map(|app| self.for_app(app)?.verify(token).into_ready()?.ok())
+            .find(|claims| claims.get("applicationId").is_some());
+        Verification::Ready(claims.ok_or(AuthError::invalid_token(
+            "not an access token of a FusionAuth application of this issuer",
+        )))
     }
 }

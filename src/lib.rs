@@ -57,14 +57,11 @@ mod auth;
 mod claims;
 mod clock;
 mod credentials;
-mod discovery;
 mod error;
-mod fetch;
-mod provider_url;
+mod provider;
 mod require;
 mod resource_metadata;
 pub mod response;
-mod single_flight;
 #[cfg(test)]
 mod test_support;
 mod token;
@@ -84,7 +81,7 @@ pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-pub use provider_url::ProviderUrl;
+pub use provider::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
 };

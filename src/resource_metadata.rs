@@ -63,7 +63,7 @@ impl ProtectedResourceMetadata {
     /// `http`) URL without query or fragment. Bearer tokens are announced in the `header`.
     pub fn new(resource: impl Into<String>) -> Result<Self, ConfigError> {
         let resource = resource.into();
-        let url = crate::fetch::parse_url(&resource, "resource identifier")?;
+        let url = crate::provider::fetch::parse_url(&resource, "resource identifier")?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidUrl,

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::error::{TokenError, TokenErrorKind};
 use crate::credentials::{ClientAuth, ServiceAccountKey};
-use crate::discovery::Endpoint;
-use crate::fetch::{self, FormAnswer, HttpFetcher};
-use crate::provider_url::ProviderUrl;
+use crate::provider::discovery::Endpoint;
+use crate::provider::fetch::{self, FormAnswer, HttpFetcher};
+use crate::provider::url::ProviderUrl;
 
 /// How long after a failed discovery it is retried, by default.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(5);

@@ -61,7 +61,7 @@ pub use reqwest_ext::RequestBuilderExt;
 
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::error::ConfigError;
-use crate::provider_url::ProviderUrl;
+use crate::provider::url::ProviderUrl;
 use grant::{ClientCredentialsGrant, JwtBearerGrant, TokenEndpoint};
 use refresh::Refreshing;
 
@@ -215,7 +215,8 @@ macro_rules! endpoint_setters {
         /// After a failed discovery of the token endpoint, how long calls fail at once before
         /// discovery is tried again. Default: 5 seconds; at least 1 second.
         pub fn with_retry_interval(mut self, interval: Duration) -> Self {
-            self.inner.grant_mut().endpoint.retry = interval.max(crate::fetch::MIN_RETRY_INTERVAL);
+            self.inner.grant_mut().endpoint.retry =
+                interval.max(crate::provider::fetch::MIN_RETRY_INTERVAL);
             self
         }
     };

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::AccessToken;
 use super::error::{TokenError, TokenErrorKind};
 use super::grant::Grant;
-use crate::single_flight::{Flight, SingleFlight};
+use crate::provider::single_flight::{Flight, SingleFlight};
 
 /// How long before expiry a token is refreshed, at most. Default: 60 seconds.
 pub(crate) const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(60);

@@ -27,11 +27,11 @@ use super::{Verification, Verifier};
 use crate::claims::{Claims, RoleSource};
 use crate::clock::now;
 use crate::credentials::ClientAuth;
-use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
-use crate::fetch::{self, FormAnswer, HttpFetcher};
-use crate::provider_url::ProviderUrl;
-use crate::single_flight::FlightsByKey;
+use crate::provider::discovery::Endpoint;
+use crate::provider::fetch::{self, FormAnswer, HttpFetcher};
+use crate::provider::single_flight::FlightsByKey;
+use crate::provider::url::ProviderUrl;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);

@@ -32,11 +32,11 @@ use super::tenants::Tenants;
 use super::verified::{self, CacheLookup, Miss, VerifiedCache};
 use super::{Verification, Verifier, validation_setters};
 use crate::claims::Claims;
-use crate::discovery::Endpoint;
 use crate::error::{AuthError, ConfigError};
-use crate::fetch::{self, HttpFetcher};
-use crate::provider_url::ProviderUrl;
-use crate::single_flight::{Flight, SingleFlight};
+use crate::provider::discovery::Endpoint;
+use crate::provider::fetch::{self, HttpFetcher};
+use crate::provider::single_flight::{Flight, SingleFlight};
+use crate::provider::url::ProviderUrl;
 
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);

@@ -398,8 +398,8 @@ fn decode_into<'b>(input: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
 
 /// Reads the `iss` claim of a JWT without verifying it, to pick the verifier for that issuer,
 /// and hands it to `choose`: `None` if the token is not a JWT with a string `iss`. The payload is
-/// decoded on the stack (it fits whenever the token is within the default size limit) and `iss`
-/// borrowed from it unless it has escapes.
+/// decoded on the stack when it fits in 1 KiB (else on the heap) and `iss` borrowed from it
+/// unless it has escapes.
 pub(crate) fn peek_issuer<T>(
     token: &str,
     max_len: usize,
@@ -419,7 +419,8 @@ pub(crate) fn peek_issuer<T>(
     else {
         return choose(None);
     };
-    let mut on_stack = [0u8; DEFAULT_MAX_TOKEN_LEN / 4 * 3];
+    // Most payloads fit in 1 KiB; a larger buffer would cost more to zero than it saves.
+    let mut on_stack = [0u8; 1024];
     if let Some(bytes) = decode_into(payload, &mut on_stack) {
         return choose(read(bytes).and_then(|iss| iss.iss).as_deref());
     }

@@ -11,9 +11,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::{AuthError, ConfigError};
-use crate::fetch::{self, HttpFetcher};
-use crate::provider_url::{self, ProviderUrl};
-use crate::single_flight::SingleFlight;
+use crate::provider::fetch::{self, HttpFetcher};
+use crate::provider::single_flight::SingleFlight;
+use crate::provider::url::{ProviderUrl, require_https};
 
 /// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
 async fn fetch_metadata(http: &HttpFetcher, issuer: &str, url: &Url) -> Result<Value, AuthError> {
@@ -54,7 +54,7 @@ pub(crate) fn endpoint(
     if url.scheme() == "http" {
         let refused = if discovery.scheme() == "https" {
             Some("the https issuer's discovery document names a plain http endpoint")
-        } else if provider_url::require_https(&url, field, insecure_http).is_err() {
+        } else if require_https(&url, field, insecure_http).is_err() {
             Some("the discovery document names a plain http endpoint on a non-loopback host")
         } else {
             None
@@ -178,7 +178,7 @@ impl Endpoint {
         &self,
         state: &mut State,
         http: &HttpFetcher,
-    ) -> Result<crate::single_flight::Flight<Result<Url, AuthError>>, AuthError> {
+    ) -> Result<crate::provider::single_flight::Flight<Result<Url, AuthError>>, AuthError> {
         let Inner::Discovered {
             issuer,
             document,

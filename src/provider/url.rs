@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use reqwest::Url;
 
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::fetch;
+use crate::provider::fetch;
 
 /// A URL of the identity provider (an issuer, a JWKS, an introspection or token endpoint).
 ///

@@ -21,10 +21,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use tonic::service::Routes;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
-use tower_authz::{AuthLayer, require_role};
+use tower_authz::policy::{self, GrpcMethods};
+use tower_authz::{AuthLayer, require};
 // The code generated from examples/proto/tasks.proto (a crate of its own, built by its build.rs).
 use tower_authz_examples_proto::tasks as pb;
 
@@ -153,17 +153,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (verifier, dev, _key_path) =
         zitadel::verifier("zitadel-grpc", args.domain.as_deref(), args.key.as_deref()).await?;
 
-    // One tonic service; `AddTask` alone is wrapped with the role check, both with the AuthLayer.
-    let tasks = TaskServiceServer::new(TaskApi::default());
-    let router = axum::Router::new()
-        .route_service(
-            "/tasks.v1.TaskService/AddTask",
-            tower::ServiceBuilder::new()
-                .layer(require_role("admin"))
-                .service(tasks.clone()),
-        )
-        .route_service("/tasks.v1.TaskService/{method}", tasks)
-        .layer(AuthLayer::new(verifier));
+    // One tonic service behind the AuthLayer and a rule per method: `ListTasks` for any
+    // verified caller, `AddTask` for admins; any other method is refused.
+    let rules = GrpcMethods::new()
+        .method("/tasks.v1.TaskService/ListTasks", policy::authenticated())
+        .method("/tasks.v1.TaskService/AddTask", policy::has_role("admin"));
 
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -188,7 +182,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Server::builder()
-        .add_routes(Routes::from(router))
+        .layer(AuthLayer::new(verifier))
+        .layer(require(rules))
+        .add_service(TaskServiceServer::new(TaskApi::default()))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await?;
     Ok(())

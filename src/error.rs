@@ -133,6 +133,12 @@ impl AuthError {
         error
     }
 
+    /// The caller may not do this (a policy refused): 403 `insufficient_scope`, with
+    /// `description` saying why in a fixed sentence and no scope named.
+    pub fn forbidden(description: &'static str) -> Self {
+        Self::new(AuthErrorKind::InsufficientScope, description)
+    }
+
     /// The identity provider could not be used; `description` says what failed.
     pub fn upstream(description: &'static str) -> Self {
         Self::new(AuthErrorKind::Upstream, description)

@@ -111,7 +111,7 @@ struct Rejected {
 
 impl AuthRejection {
     /// Builds, logs and annotates the refusal of `error` for the request `parts`.
-    fn new(error: AuthError, parts: &Parts) -> Self {
+    pub(crate) fn new(error: AuthError, parts: &Parts) -> Self {
         let response = refusal_behind_layer(&Rfc6750::default(), error.clone(), parts);
         Self {
             inner: Box::new(Rejected { error, response }),

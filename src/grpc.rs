@@ -1,4 +1,5 @@
-//! tonic glue: [`AuthError`] as a [`tonic::Status`], and the claims of a tonic request.
+//! tonic glue: [`AuthError`] as a [`tonic::Status`], the claims of a tonic request, and the
+//! gRPC service names of wrapped services.
 //!
 //! [`AuthLayer`](crate::AuthLayer) already answers gRPC requests with gRPC status codes; this is
 //! for handlers that check claims themselves.
@@ -26,4 +27,15 @@ pub fn claims<T>(request: &tonic::Request<T>) -> Result<&Claims, tonic::Status> 
         .extensions()
         .get::<Claims>()
         .ok_or_else(|| AuthError::missing_credentials().into())
+}
+
+/// An [`Auth`](crate::Auth)-wrapped tonic service keeps its gRPC name, so that it can be given
+/// to `Server::add_service` directly (or use `Server::builder().layer(AuthLayer::new(..))`).
+impl<S: tonic::server::NamedService, R> tonic::server::NamedService for crate::Auth<S, R> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// A [`Require`](crate::Require)-wrapped tonic service keeps its gRPC name.
+impl<S: tonic::server::NamedService, R> tonic::server::NamedService for crate::Require<S, R> {
+    const NAME: &'static str = S::NAME;
 }

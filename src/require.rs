@@ -24,39 +24,37 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::future::{Either, Ready, ready};
+use http::request::Parts;
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::claims::{Claims, claims_in};
+use crate::auth::ResponseFuture;
+use crate::claims::claims_in;
 use crate::error::AuthError;
+use crate::policy::{self, Rule, Verdict, evaluate_policy};
 use crate::response::{ResponseForAuthError, Rfc6750, refusal, refusal_behind_layer};
 
-/// What the claims must have.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    AnyRole(Box<[Box<str>]>),
-    AnyScope(Box<[Box<str>]>),
+/// Requires what `rule` says (a [`policy`](crate::policy) or a combination of them); the role
+/// and scope layers below are shorthands for it.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_authz::{AuthLayer, JwtVerifier, policy, require};
+///
+/// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+/// let app: Router = Router::new()
+///     .route("/reports", get(|| async { "reports" }))
+///     .route_layer(require(policy::has_role("auditor").or(policy::has_scope("reports:read"))))
+///     .layer(AuthLayer::new(verifier));
+/// ```
+pub fn require(rule: impl Into<Rule>) -> RequireLayer {
+    RequireLayer::new(rule.into())
 }
 
-impl Requirement {
-    fn check(&self, claims: &Claims) -> Result<(), AuthError> {
-        let (ok, wanted) = match self {
-            Self::AnyRole(roles) => (roles.iter().any(|r| claims.has_role(r)), roles),
-            Self::AnyScope(scopes) => (scopes.iter().any(|s| claims.has_scope(s)), scopes),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(AuthError::insufficient_scope(wanted.join(" ")))
-        }
-    }
-}
-
-/// Requires the role `role`.
+/// Requires the role `role`: [`require`]`(`[`policy::has_role`]`(role))`.
 pub fn require_role(role: impl Into<Box<str>>) -> RequireLayer {
-    RequireLayer::new(Requirement::AnyRole(Box::new([role.into()])))
+    require(policy::has_role(role))
 }
 
 /// Requires at least one of `roles`.
@@ -65,14 +63,12 @@ where
     I: IntoIterator,
     I::Item: Into<Box<str>>,
 {
-    RequireLayer::new(Requirement::AnyRole(
-        roles.into_iter().map(Into::into).collect(),
-    ))
+    require(policy::has_any_role(roles))
 }
 
 /// Requires the scope `scope`.
 pub fn require_scope(scope: impl Into<Box<str>>) -> RequireLayer {
-    RequireLayer::new(Requirement::AnyScope(Box::new([scope.into()])))
+    require(policy::has_scope(scope))
 }
 
 /// Requires at least one of `scopes`.
@@ -81,20 +77,18 @@ where
     I: IntoIterator,
     I::Item: Into<Box<str>>,
 {
-    RequireLayer::new(Requirement::AnyScope(
-        scopes.into_iter().map(Into::into).collect(),
-    ))
+    require(policy::has_any_scope(scopes))
 }
 
-/// A layer that checks the verified claims for a role or scope. Built by [`require_role`] and
-/// its siblings.
+/// A layer that checks each request's verified claims (and head) against a rule. Built by
+/// [`require`], [`require_role`] and their siblings.
 pub struct RequireLayer<R = Rfc6750> {
     // One `Arc`: applying the layer (which axum may do per request) costs one reference count.
     settings: Arc<RequireSettings<R>>,
 }
 
 struct RequireSettings<R> {
-    requirement: Requirement,
+    rule: Rule,
     responder: R,
     /// Whether `responder` was given with `with_response`; if not, it is the default
     /// `Rfc6750` and the `AuthLayer`'s responder takes precedence.
@@ -102,10 +96,10 @@ struct RequireSettings<R> {
 }
 
 impl RequireLayer {
-    fn new(requirement: Requirement) -> Self {
+    fn new(rule: Rule) -> Self {
         Self {
             settings: Arc::new(RequireSettings {
-                requirement,
+                rule,
                 responder: Rfc6750::default(),
                 own_responder: false,
             }),
@@ -119,7 +113,7 @@ impl<R> RequireLayer<R> {
     pub fn with_response<R2>(self, responder: R2) -> RequireLayer<R2> {
         RequireLayer {
             settings: Arc::new(RequireSettings {
-                requirement: self.settings.requirement.clone(),
+                rule: self.settings.rule.clone(),
                 responder,
                 own_responder: true,
             }),
@@ -138,7 +132,7 @@ impl<R> Clone for RequireLayer<R> {
 impl<R> fmt::Debug for RequireLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireLayer")
-            .field("requirement", &self.settings.requirement)
+            .field("rule", &self.settings.rule)
             .finish_non_exhaustive()
     }
 }
@@ -195,34 +189,63 @@ impl<S, R> Require<S, R> {
     }
 }
 
+impl<R> RequireSettings<R> {
+    /// The refusal of `error`: by this layer's own responder if it was given one, else by the
+    /// `AuthLayer`'s.
+    fn refusal<B: 'static>(&self, error: AuthError, parts: &Parts) -> Response<B>
+    where
+        R: ResponseForAuthError<B>,
+    {
+        if self.own_responder {
+            refusal(&self.responder, error, parts)
+        } else {
+            refusal_behind_layer(&self.responder, error, parts)
+        }
+    }
+}
+
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
     R: ResponseForAuthError<ResBody>,
-    ResBody: 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response<ResBody>, S::Error>>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
         let settings = &self.layer.settings;
-        let verdict =
-            claims_in(request.extensions()).and_then(|claims| settings.requirement.check(claims));
+        let verdict = match claims_in(&parts.extensions) {
+            Ok(claims) => evaluate_policy(&settings.rule, claims, &parts),
+            Err(error) => Verdict::Ready(Err(error)),
+        };
         match verdict {
-            Ok(()) => Either::Left(self.inner.call(request)),
-            Err(error) => {
-                let (parts, _body) = request.into_parts();
-                let response = if settings.own_responder {
-                    refusal(&settings.responder, error, &parts)
-                } else {
-                    refusal_behind_layer(&settings.responder, error, &parts)
-                };
-                Either::Right(ready(Ok(response)))
+            Verdict::Ready(Ok(())) => {
+                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+            }
+            Verdict::Ready(Err(error)) => {
+                ResponseFuture::refused(Ok(settings.refusal(error, &parts)))
+            }
+            Verdict::Pending(pending) => {
+                // The clone is not ready; keep the one that is (tower's "cloning inner
+                // services" note).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let settings = Arc::clone(settings);
+                ResponseFuture::waiting(Box::pin(async move {
+                    match pending.await {
+                        Ok(()) => inner.call(Request::from_parts(parts, body)).await,
+                        Err(error) => Ok(settings.refusal(error, &parts)),
+                    }
+                }))
             }
         }
     }

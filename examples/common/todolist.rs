@@ -20,17 +20,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tower_authz::{
-    AuthError, AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require_any_role,
-    require_role,
-};
+use tower_authz::policy::{self, Access, Policy, Rule, Verdict};
+use tower_authz::{AuthError, AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The app permission that allows reading every item.
@@ -82,10 +79,11 @@ pub(crate) fn verifier(
     Ok(verifier.with_audience(format!("api://{client_id}")))
 }
 
-/// The API's router: the routes, the role checks, the app-only check and the `AuthLayer`.
+/// The API's router: the routes, their policies (app-only tokens with the read or write app
+/// permission) and the `AuthLayer`.
 pub(crate) fn router(verifier: JwksVerifier) -> Router {
-    let read = || require_any_role([READ_ALL, READ_WRITE_ALL]);
-    let write = || require_role(READ_WRITE_ALL);
+    let read = || require(app_only().and(policy::has_any_role([READ_ALL, READ_WRITE_ALL])));
+    let write = || require(app_only().and(policy::has_role(READ_WRITE_ALL)));
     Router::new()
         .route(
             "/api/todolist",
@@ -100,7 +98,6 @@ pub(crate) fn router(verifier: JwksVerifier) -> Router {
                 .merge(put(update).merge(delete(remove)).route_layer(write())),
         )
         .with_state(Store::default())
-        .layer(middleware::from_fn(app_only))
         .layer(AuthLayer::new(verifier))
 }
 
@@ -118,15 +115,22 @@ fn is_app_token(claims: &Claims) -> bool {
     }
 }
 
-/// Refuses delegated (user) tokens with 403 `insufficient_scope`: this API serves daemons.
-async fn app_only(claims: Option<Claims>, request: Request, next: Next) -> Response {
-    match claims {
-        Some(claims) if !is_app_token(&claims) => {
-            AuthError::insufficient_scope(format!("{READ_ALL} {READ_WRITE_ALL}")).into_response()
+/// Refuses delegated (user) tokens with 403 `insufficient_scope`, naming the app permissions:
+/// this API serves daemons.
+fn app_only() -> Rule {
+    struct AppOnly;
+    impl Policy for AppOnly {
+        fn evaluate(&self, access: &Access<'_>) -> Verdict {
+            Verdict::Ready(if is_app_token(access.claims()) {
+                Ok(())
+            } else {
+                Err(AuthError::insufficient_scope(format!(
+                    "{READ_ALL} {READ_WRITE_ALL}"
+                )))
+            })
         }
-        // No claims: only with an optional AuthLayer, which the role checks then answer 401.
-        _ => next.run(request).await,
     }
+    Rule::new("app-only token", AppOnly)
 }
 
 /// A to-do item, as the sample's `ToDo` serializes.

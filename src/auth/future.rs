@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: what a call to [`Auth`](super::Auth) returns.
+//! [`ResponseFuture`]: what a call to [`Auth`](super::Auth) or [`Require`](crate::Require)
+//! returns.
 
 use std::fmt;
 use std::future::Future;
@@ -6,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pin_project_lite::pin_project! {
-    /// The response future of [`Auth`](super::Auth).
+    /// The response future of [`Auth`](super::Auth) and [`Require`](crate::Require).
     pub struct ResponseFuture<F: Future> {
         #[pin]
         kind: Kind<F>,
@@ -27,14 +28,14 @@ pin_project_lite::pin_project! {
 
 impl<F: Future> ResponseFuture<F> {
     /// The inner service's future, for a request let through at once.
-    pub(super) fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
         }
     }
 
     /// A refusal decided at once.
-    pub(super) fn refused(response: F::Output) -> Self {
+    pub(crate) fn refused(response: F::Output) -> Self {
         Self {
             kind: Kind::Refused {
                 response: Some(response),
@@ -43,7 +44,7 @@ impl<F: Future> ResponseFuture<F> {
     }
 
     /// Verification that has to wait, then the inner service.
-    pub(super) fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
+    pub(crate) fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
         Self {
             kind: Kind::Waiting { future },
         }

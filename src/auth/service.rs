@@ -10,10 +10,12 @@ use tower_service::Service;
 
 use super::Settings;
 use super::future::ResponseFuture;
+use crate::answer::Pending;
 use crate::claims::Anonymous;
+use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::response::{LayerResponder, ResponseForAuthError, refusal};
-use crate::verifier::{PendingVerification, Verification};
+use crate::verifier::Verification;
 
 /// Verifies the token of each request before passing it on. Built by
 /// [`AuthLayer`](super::AuthLayer).
@@ -69,7 +71,7 @@ enum Decision {
     Pass,
     Refuse(AuthError),
     /// The verifier has to wait for something (a key fetch, an introspection call).
-    Wait(PendingVerification),
+    Wait(Pending<Claims>),
 }
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, R>

@@ -1,4 +1,4 @@
-//! Verifiers: a token in, [`Claims`] or an [`AuthError`] out.
+//! Verifiers: a token in, [`Claims`] or an [`AuthError`](crate::AuthError) out.
 //!
 //! | verifier | for |
 //! |---|---|
@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use crate::claims::Claims;
+
 #[cfg(feature = "introspection")]
 mod introspection;
 mod issuers;
@@ -20,7 +22,6 @@ mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
 mod tenants;
-mod verification;
 mod verified;
 
 #[cfg(feature = "introspection")]
@@ -34,7 +35,9 @@ pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
 pub use keys::Algorithm;
 pub use tenants::Tenants;
-pub use verification::{PendingVerification, Verification, VerificationFuture};
+
+/// What a [`Verifier`] answers about a token: its claims, or why it is refused, now or later.
+pub type Verification = crate::answer::Answer<Claims>;
 
 /// Checks a token and returns its claims.
 ///

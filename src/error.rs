@@ -30,6 +30,11 @@ pub enum AuthErrorKind {
     /// The token is valid but lacks a required scope or role. HTTP 403 `insufficient_scope`; gRPC
     /// `PERMISSION_DENIED`.
     InsufficientScope,
+    /// The token is valid but its user authentication is not strong enough or too old for this
+    /// resource (RFC 9470 step-up): HTTP 401 `insufficient_user_authentication` with
+    /// `acr_values` and/or `max_age` in the challenge, so that the client asks the authorization
+    /// server for a new token; gRPC `UNAUTHENTICATED`.
+    InsufficientUserAuthentication,
     /// The identity provider could not be reached or answered nonsense, and the token could not be
     /// verified without it. HTTP 503 with `Retry-After`; gRPC `UNAVAILABLE`.
     Upstream,
@@ -43,9 +48,10 @@ impl AuthErrorKind {
     pub fn status(self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            Self::MissingCredentials | Self::InvalidToken | Self::Expired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingCredentials
+            | Self::InvalidToken
+            | Self::Expired
+            | Self::InsufficientUserAuthentication => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::Upstream => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +65,7 @@ impl AuthErrorKind {
             Self::InvalidRequest => Some("invalid_request"),
             Self::InvalidToken | Self::Expired => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
+            Self::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
             Self::MissingCredentials | Self::Upstream | Self::NotConfigured => None,
         }
     }
@@ -69,7 +76,8 @@ impl AuthErrorKind {
             Self::MissingCredentials
             | Self::InvalidRequest
             | Self::InvalidToken
-            | Self::Expired => 16,
+            | Self::Expired
+            | Self::InsufficientUserAuthentication => 16,
             Self::InsufficientScope => 7,
             Self::Upstream => 14,
             Self::NotConfigured => 13,
@@ -89,6 +97,7 @@ pub struct AuthError {
     kind: AuthErrorKind,
     description: &'static str,
     required: Option<Cow<'static, str>>,
+    step_up: Option<Box<StepUp>>,
     retry_after: Option<Duration>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -103,6 +112,7 @@ impl AuthError {
             kind,
             description,
             required: None,
+            step_up: None,
             retry_after: None,
             source: None,
         }
@@ -139,6 +149,31 @@ impl AuthError {
         Self::new(AuthErrorKind::InsufficientScope, description)
     }
 
+    /// The user's authentication is not enough for this resource (RFC 9470): the client should
+    /// get a new token whose `acr` is one of `acr_values` (space-separated, if given) and whose
+    /// `auth_time` is at most `max_age` old (if given).
+    pub fn insufficient_user_authentication(
+        acr_values: Option<Cow<'static, str>>,
+        max_age: Option<Duration>,
+    ) -> Self {
+        let mut error = Self::new(
+            AuthErrorKind::InsufficientUserAuthentication,
+            "a different authentication level is required",
+        );
+        error.step_up = Some(Box::new(StepUp {
+            acr_values,
+            max_age: max_age.map(|d| d.as_secs()),
+        }));
+        error
+    }
+
+    /// Names the scope(s) that would have been enough, space-separated (the challenge's `scope`,
+    /// RFC 6750 §3): for a 401 to an anonymous caller of a route that requires a scope.
+    pub fn with_required(mut self, required: impl Into<Cow<'static, str>>) -> Self {
+        self.required = Some(required.into());
+        self
+    }
+
     /// The identity provider could not be used; `description` says what failed.
     pub fn upstream(description: &'static str) -> Self {
         Self::new(AuthErrorKind::Upstream, description)
@@ -171,6 +206,18 @@ impl AuthError {
         self.required.as_deref()
     }
 
+    /// The acceptable `acr` values (space-separated), for
+    /// [`InsufficientUserAuthentication`](AuthErrorKind::InsufficientUserAuthentication).
+    pub fn acr_values(&self) -> Option<&str> {
+        self.step_up.as_ref()?.acr_values.as_deref()
+    }
+
+    /// The largest accepted age of the user's authentication in seconds, for
+    /// [`InsufficientUserAuthentication`](AuthErrorKind::InsufficientUserAuthentication).
+    pub fn max_age(&self) -> Option<u64> {
+        self.step_up.as_ref()?.max_age
+    }
+
     /// How long a client should wait before retrying, for [`Upstream`](AuthErrorKind::Upstream).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
@@ -182,6 +229,13 @@ impl AuthError {
     }
 }
 
+/// What a step-up refusal asks for (RFC 9470 §3).
+#[derive(Debug, Clone)]
+struct StepUp {
+    acr_values: Option<Cow<'static, str>>,
+    max_age: Option<u64>,
+}
+
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("AuthError");
@@ -189,6 +243,9 @@ impl fmt::Debug for AuthError {
             .field("description", &self.description);
         if let Some(required) = &self.required {
             s.field("required", required);
+        }
+        if let Some(step_up) = &self.step_up {
+            s.field("step_up", step_up);
         }
         if let Some(source) = &self.source {
             s.field("source", &format_args!("{source}"));

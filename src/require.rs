@@ -31,7 +31,7 @@ use tower_service::Service;
 
 use crate::auth::ResponseFuture;
 use crate::claims::claims_in;
-use crate::error::AuthError;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::policy::{self, Rule, Verdict, evaluate_policy};
 use crate::response::{ResponseForAuthError, Rfc6750, refusal, refusal_behind_layer};
 
@@ -225,7 +225,13 @@ where
         let settings = &self.layer.settings;
         let verdict = match claims_in(&parts.extensions) {
             Ok(claims) => evaluate_policy(&settings.rule, claims, &parts),
-            Err(error) => Verdict::Ready(Err(error)),
+            // An anonymous caller is told which scopes would do (RFC 6750 §3, RFC 9728).
+            Err(error) => Verdict::Ready(Err(match settings.rule.scopes() {
+                Some(scopes) if error.kind() == AuthErrorKind::MissingCredentials => {
+                    error.with_required(String::from(&**scopes))
+                }
+                _ => error,
+            })),
         };
         match verdict {
             Verdict::Ready(Ok(())) => {

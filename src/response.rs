@@ -6,6 +6,7 @@
 //! | [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest) | 400, `Bearer error="invalid_request"` | 16 `UNAUTHENTICATED` |
 //! | [`InvalidToken`](crate::AuthErrorKind::InvalidToken), [`Expired`](crate::AuthErrorKind::Expired) | 401, `Bearer error="invalid_token"` | 16 `UNAUTHENTICATED` |
 //! | [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope) | 403, `Bearer error="insufficient_scope"` | 7 `PERMISSION_DENIED` |
+//! | [`InsufficientUserAuthentication`](crate::AuthErrorKind::InsufficientUserAuthentication) | 401, `Bearer error="insufficient_user_authentication"`, `acr_values`, `max_age` (RFC 9470) | 16 `UNAUTHENTICATED` |
 //! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503, `Retry-After` | 14 `UNAVAILABLE` |
 //!
 //! Bodies are empty. Whatever the response, the [`AuthError`] is put into its extensions.
@@ -187,9 +188,15 @@ impl Rfc6750 {
         if let Some(code) = kind.rfc6750_code() {
             params.push("error", code);
             params.push("error_description", error.description());
-            if let Some(required) = error.required() {
-                params.push("scope", required);
-            }
+        }
+        if let Some(required) = error.required() {
+            params.push("scope", required);
+        }
+        if let Some(acr_values) = error.acr_values() {
+            params.push("acr_values", acr_values);
+        }
+        if let Some(max_age) = error.max_age() {
+            params.push("max_age", &max_age.to_string());
         }
         if let Some(url) = &self.resource_metadata {
             params.push("resource_metadata", url);

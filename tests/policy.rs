@@ -284,3 +284,105 @@ async fn a_require_layer_behind_no_auth_layer_is_a_configuration_error() {
     assert_eq!(get_with(&format!("{base}/x"), None).await.status, 500);
     assert_eq!(hits.count(), 0);
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[tokio::test]
+async fn step_up_refusals_ask_for_a_stronger_or_fresher_login() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let hits = Hits::default();
+    let routes = Router::new()
+        .route(
+            "/transfer",
+            get(hits.handler()).route_layer(require(policy::acr_one_of(["phrh", "phr"]))),
+        )
+        .route(
+            "/password",
+            get(hits.handler()).route_layer(require(policy::authenticated_within(
+                std::time::Duration::from_secs(300),
+            ))),
+        );
+    let base = start(routes, &issuer).await;
+    let with = |name: &str, value: serde_json::Value| {
+        issuer.token().claim(name, value).sign().expect("token")
+    };
+
+    let strong = with("acr", "phrh".into());
+    assert_eq!(
+        get_with(&format!("{base}/transfer"), Some(&strong))
+            .await
+            .status,
+        200
+    );
+    for weak in [
+        with("acr", "pwd".into()),
+        issuer.token().sign().expect("token"),
+    ] {
+        let refused = get_with(&format!("{base}/transfer"), Some(&weak)).await;
+        refused.assert_refused(401, "insufficient_user_authentication");
+        let challenge = refused.challenge.unwrap_or_default();
+        assert!(challenge.contains("acr_values=\"phrh phr\""), "{challenge}");
+        assert!(!challenge.contains("max_age"), "{challenge}");
+    }
+
+    let fresh = with("auth_time", (unix_now() - 10).into());
+    assert_eq!(
+        get_with(&format!("{base}/password"), Some(&fresh))
+            .await
+            .status,
+        200
+    );
+    for stale in [
+        with("auth_time", (unix_now() - 1000).into()),
+        issuer.token().sign().expect("token"),
+    ] {
+        let refused = get_with(&format!("{base}/password"), Some(&stale)).await;
+        refused.assert_refused(401, "insufficient_user_authentication");
+        let challenge = refused.challenge.unwrap_or_default();
+        assert!(challenge.contains("max_age=\"300\""), "{challenge}");
+    }
+    assert_eq!(hits.count(), 2);
+}
+
+#[tokio::test]
+async fn an_anonymous_callers_401_names_the_scopes_that_would_do() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let hits = Hits::default();
+    let verifier = JwksVerifier::discover(issuer.issuer(), AUDIENCE).expect("verifier");
+    let routes = Router::new()
+        .route(
+            "/todos",
+            get(hits.handler()).route_layer(require(policy::scope_or_role(
+                ["todo:read"],
+                ["Todo.Read.All"],
+            ))),
+        )
+        .route(
+            "/admin",
+            get(hits.handler()).route_layer(require(policy::has_role("admin"))),
+        )
+        .layer(
+            AuthLayer::new(verifier)
+                .optional()
+                .with_resource_metadata("http://127.0.0.1/.well-known/oauth-protected-resource"),
+        );
+    let (base, _task) = serve(routes).await;
+    let anonymous = get_with(&format!("{base}/todos"), None).await;
+    assert_eq!(anonymous.status, 401);
+    let challenge = anonymous.challenge.unwrap_or_default();
+    assert!(challenge.contains("scope=\"todo:read\""), "{challenge}");
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    assert!(
+        !challenge.contains("error="),
+        "no token is not an error: {challenge}"
+    );
+    // A rule about roles names no scope.
+    let admin = get_with(&format!("{base}/admin"), None).await;
+    assert_eq!(admin.status, 401);
+    assert!(!admin.challenge.unwrap_or_default().contains("scope="));
+    assert_eq!(hits.count(), 0);
+}

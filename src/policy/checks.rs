@@ -23,6 +23,7 @@ impl AnyOf {
             .collect::<Vec<_>>()
             .join(" ");
         let name = format!("any of {wanted:?}");
+        let hint = scopes.join(" ");
         Rule::new(
             name,
             Self {
@@ -31,6 +32,7 @@ impl AnyOf {
                 wanted: wanted.into(),
             },
         )
+        .with_scopes(Some(hint.into()))
     }
 }
 

@@ -10,7 +10,8 @@ use crate::error::{AuthError, AuthErrorKind};
 pub fn all(rules: impl IntoIterator<Item = Rule>) -> Rule {
     let rules: Box<[Rule]> = rules.into_iter().collect();
     let name = format!("all({})", list(&rules));
-    Rule::new(name, All(rules))
+    let scopes = scopes(&rules);
+    Rule::new(name, All(rules)).with_scopes(scopes)
 }
 
 /// The first rule that allows; if none does, the refusal of the last one. Rules that answer at
@@ -19,7 +20,8 @@ pub fn all(rules: impl IntoIterator<Item = Rule>) -> Rule {
 pub fn any(rules: impl IntoIterator<Item = Rule>) -> Rule {
     let rules: Box<[Rule]> = rules.into_iter().collect();
     let name = format!("any({})", list(&rules));
-    Rule::new(name, Any(rules))
+    let scopes = scopes(&rules);
+    Rule::new(name, Any(rules)).with_scopes(scopes)
 }
 
 /// Allowed exactly when `rule` refuses (403); a refusal of `not` is 403 `insufficient_scope`.
@@ -28,6 +30,16 @@ pub fn any(rules: impl IntoIterator<Item = Rule>) -> Rule {
 pub fn not(rule: Rule) -> Rule {
     let name = format!("not({})", rule.name());
     Rule::new(name, Not(rule))
+}
+
+/// The scopes the rules name, space-separated.
+fn scopes(rules: &[Rule]) -> Option<std::sync::Arc<str>> {
+    let named: Vec<&str> = rules
+        .iter()
+        .filter_map(|r| r.scopes())
+        .map(|s| &**s)
+        .collect();
+    (!named.is_empty()).then(|| named.join(" ").into())
 }
 
 fn list(rules: &[Rule]) -> String {

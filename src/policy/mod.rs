@@ -55,6 +55,7 @@ mod combinators;
 #[cfg(feature = "axum")]
 mod extract;
 mod grpc_methods;
+mod step_up;
 
 pub use access::Access;
 pub use checks::{
@@ -65,6 +66,7 @@ pub use combinators::{all, any, not};
 #[cfg(feature = "axum")]
 pub use extract::Authorized;
 pub use grpc_methods::GrpcMethods;
+pub use step_up::{acr_one_of, authenticated_within};
 
 /// What a [`Policy`] answers about a request: allowed (`Ok(())`), refused (the [`AuthError`]
 /// to answer with, e.g. [`AuthError::forbidden`]), now or after waiting.
@@ -110,6 +112,10 @@ pub struct Rule {
     policy: Arc<dyn Policy>,
     /// What the rule is, for `Debug` and logs (never a claim value).
     name: Arc<str>,
+    /// The scopes that would satisfy it, space-separated, if it is about scopes: named in the
+    /// 401 challenge to an anonymous caller (RFC 6750 §3 `scope`), so that a client (an MCP
+    /// client reading RFC 9728 metadata, say) knows what to ask for.
+    scopes: Option<Arc<str>>,
 }
 
 impl Rule {
@@ -118,7 +124,19 @@ impl Rule {
         Self {
             policy: Arc::new(policy),
             name: name.into(),
+            scopes: None,
         }
+    }
+
+    /// This rule, naming `scopes` (space-separated) as what satisfies it.
+    pub(crate) fn with_scopes(mut self, scopes: Option<Arc<str>>) -> Self {
+        self.scopes = scopes.filter(|s| !s.is_empty());
+        self
+    }
+
+    /// The scopes that satisfy this rule, space-separated, if it says.
+    pub(crate) fn scopes(&self) -> Option<&Arc<str>> {
+        self.scopes.as_ref()
     }
 
     /// Both this rule and `other` (`other` is not evaluated if this one refuses).

@@ -8,8 +8,10 @@
 //! header or a cookie), a [`Verifier`] checks it ([`JwksVerifier`], [`JwtVerifier`],
 //! [`MultiIssuer`] or your own), the [`Claims`] go into the request extensions (with roles read
 //! through a [`RoleSource`]), and the [`AuthLayer`] either passes the request on or answers
-//! 400/401/403/503 per RFC 6750 (gRPC status codes for gRPC requests). Role and scope checks
-//! ([`require_role`], [`RequireRole`], ...) then run in the router.
+//! 400/401/403/503 per RFC 6750 (gRPC status codes for gRPC requests). Authorization then runs
+//! in the router: [`policy`] rules (roles, scopes, "scope or app role", predicates on the request,
+//! look-ups, step-up, a rule per gRPC method) applied with the [`require`] layer or the
+//! [`policy::Authorized`] extractor, and the shorthands [`require_role`], [`RequireRole`], ...
 //!
 //! ```
 //! use axum::{Router, routing::get};

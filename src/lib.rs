@@ -58,6 +58,7 @@ mod claims;
 mod clock;
 mod credentials;
 mod error;
+mod problem;
 mod provider;
 mod require;
 mod resource_metadata;
@@ -81,6 +82,7 @@ pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require_any_role, require_any_scope, require_role, require_scope,
@@ -88,7 +90,7 @@ pub use require::{
 pub use resource_metadata::{
     ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
 };
-pub use response::{ResponseForAuthError, Rfc6750};
+pub use response::{BearerChallenges, ResponseForAuthError, Rfc6750};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::AudienceCheck;

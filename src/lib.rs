@@ -11,6 +11,23 @@
 //! 400/401/403/503 per RFC 6750 (gRPC status codes for gRPC requests). Role and scope checks
 //! ([`require_role`], [`RequireRole`], ...) then run in the router.
 //!
+//! Every refusal, the layer's, the require layers' and the extractors', is answered by the
+//! responder the `AuthLayer` was given: [`Rfc6750`] (empty bodies, the default),
+//! [`ProblemDetails`] (an RFC 9457 `application/problem+json` body beside the same challenge),
+//! or your own ([`ResponseForAuthError`]), with the [`AuthError`] in the response's extensions.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_authz::{AuthLayer, JwksVerifier, ProblemDetails, require_role};
+//!
+//! let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api").unwrap();
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hello, admin" }))
+//!     .route_layer(require_role("admin"))
+//!     // A 403 from `require_role` is problem+json too, with `realm="api"` in its challenge.
+//!     .layer(AuthLayer::new(verifier).with_response(ProblemDetails::default()).with_realm("api"));
+//! ```
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::{AuthLayer, Claims, JwksVerifier, require_role};

@@ -7,7 +7,8 @@
 //! - `/api/add-task`: needs the role `admin`; reads the form field `task`.
 //!
 //! Like the Go example, any HTTP method is accepted and refusals carry the guide's plain-text
-//! bodies (the library's own answers are RFC 6750; the response hook turns them into these).
+//! bodies (the library's own answers are RFC 6750; the responder given once to the `AuthLayer`
+//! turns them into these, for the role check and the extractors behind it too).
 //!
 //! With no flags it starts the development issuer, writes the API's key file, and prints tokens
 //! and the guide's curl lines:
@@ -32,10 +33,12 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::routing::any;
 use clap::Parser;
 use serde::Serialize;
-use tower_authz::{AuthError, AuthErrorKind, AuthLayer, Claims, require_role};
+use tower_authz::{AuthLayer, Claims, require_role};
 
 #[path = "common/zitadel.rs"]
 mod zitadel;
+#[path = "common/zitadel_guide.rs"]
+mod zitadel_guide;
 
 #[derive(Parser, Debug)]
 #[command(about = "The ZITADEL Go guide's API, protected by tower-authz")]
@@ -60,43 +63,6 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// A refusal the way Go's `http.Error` writes it, with the guide's texts.
-fn guide_error(error: &AuthError, _: &http::request::Parts) -> Response<Body> {
-    let (status, text) = match error.kind() {
-        AuthErrorKind::MissingCredentials | AuthErrorKind::InvalidRequest => (
-            StatusCode::UNAUTHORIZED,
-            "unauthorized: authorization header is empty".to_owned(),
-        ),
-        AuthErrorKind::InsufficientScope => (
-            StatusCode::FORBIDDEN,
-            format!(
-                "permission denied: missing required role: `{}`",
-                error.required().unwrap_or_default()
-            ),
-        ),
-        AuthErrorKind::Upstream => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service unavailable: token introspection failed".to_owned(),
-        ),
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            format!("unauthorized: {}", error.description()),
-        ),
-    };
-    let mut response = Response::new(Body::from(format!("{text}\n")));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
     );
     response
 }
@@ -165,9 +131,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tasks = Tasks::default();
     let app = Router::new()
         .route("/api/add-task", any(add_task))
-        .route_layer(require_role("admin").with_response(guide_error))
+        .route_layer(require_role("admin"))
         .route("/api/tasks", any(list_tasks))
-        .route_layer(AuthLayer::new(verifier).with_response(guide_error))
+        // The guide's answers, set once: the layer's refusals, the role check's and the
+        // extractors' all come out this way.
+        .route_layer(AuthLayer::new(verifier).with_response(zitadel_guide::guide_error))
         .route("/api/healthz", any(healthz))
         .with_state(tasks);
 

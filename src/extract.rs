@@ -1,8 +1,9 @@
 //! axum extractors: [`Claims`], `Option<Claims>`, [`RequireRole`] and [`RequireScope`].
 //!
 //! They refuse like the require layers do: 401 when an optional [`AuthLayer`](crate::AuthLayer)
-//! let the request through anonymously, 403 for a missing role or scope, 500 (`NotConfigured`)
-//! when no `AuthLayer` runs in front of the route, each answered by the `AuthLayer`'s responder
+//! let the request through anonymously (`Option<Claims>` gives `None` then), 403 for a missing
+//! role or scope, 500 (`NotConfigured`, logged at error) when no `AuthLayer` runs in front of
+//! the route (`Option<Claims>` too), each answered by the `AuthLayer`'s responder
 //! ([`with_response`](crate::AuthLayer::with_response)) and with the [`AuthError`] in the
 //! response's extensions; the rejection is an [`AuthRejection`].
 //!
@@ -38,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::claims::{Claims, claims_in};
-use crate::error::AuthError;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::response::{Rfc6750, refusal, refusal_behind_layer};
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims {
@@ -52,14 +53,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
     }
 }
 
+/// `Some` with claims, `None` for a request an optional [`AuthLayer`](crate::AuthLayer) let
+/// through without a token, and the 500 refusal (`NotConfigured`) when no `AuthLayer` runs in
+/// front: a missing layer is a mistake to see, not an anonymous caller.
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
-    type Rejection = std::convert::Infallible;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Claims>().cloned())
+        match claims_in(&parts.extensions) {
+            Ok(claims) => Ok(Some(claims.clone())),
+            Err(error) if error.kind() == AuthErrorKind::MissingCredentials => Ok(None),
+            Err(error) => Err(AuthRejection::new(error, parts)),
+        }
     }
 }
 

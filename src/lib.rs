@@ -13,6 +13,23 @@
 //! look-ups, step-up, a rule per gRPC method) applied with the [`require`] layer or the
 //! [`policy::Authorized`] extractor, and the shorthands [`require_role`], [`RequireRole`], ...
 //!
+//! Every refusal, the layer's, the require layers' and the extractors', is answered by the
+//! responder the `AuthLayer` was given: [`Rfc6750`] (empty bodies, the default),
+//! [`ProblemDetails`] (an RFC 9457 `application/problem+json` body beside the same challenge),
+//! or your own ([`ResponseForAuthError`]), with the [`AuthError`] in the response's extensions.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_authz::{AuthLayer, JwksVerifier, ProblemDetails, require_role};
+//!
+//! let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api").unwrap();
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hello, admin" }))
+//!     .route_layer(require_role("admin"))
+//!     // A 403 from `require_role` is problem+json too, with `realm="api"` in its challenge.
+//!     .layer(AuthLayer::new(verifier).with_response(ProblemDetails::default()).with_realm("api"));
+//! ```
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::{AuthLayer, Claims, JwksVerifier, require_role};
@@ -69,6 +86,7 @@ mod clock;
 mod credentials;
 mod error;
 pub mod policy;
+mod problem;
 mod provider;
 mod require;
 mod resource_metadata;
@@ -93,6 +111,7 @@ pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;
 pub use require::{
     Require, RequireLayer, require, require_any_role, require_any_scope, require_role,
@@ -101,7 +120,7 @@ pub use require::{
 pub use resource_metadata::{
     ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
 };
-pub use response::{ResponseForAuthError, Rfc6750};
+pub use response::{BearerChallenges, ResponseForAuthError, Rfc6750};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::AudienceCheck;

@@ -9,7 +9,9 @@
 //! | [`InsufficientUserAuthentication`](crate::AuthErrorKind::InsufficientUserAuthentication) | 401, `Bearer error="insufficient_user_authentication"`, `acr_values`, `max_age` (RFC 9470) | 16 `UNAUTHENTICATED` |
 //! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503, `Retry-After` | 14 `UNAVAILABLE` |
 //!
-//! Bodies are empty. Whatever the response, the [`AuthError`] is put into its extensions.
+//! Bodies are empty; [`ProblemDetails`](crate::ProblemDetails) sends the same status and headers
+//! with an RFC 9457 `application/problem+json` body. Whatever the response, the [`AuthError`] is
+//! put into its extensions.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -37,7 +39,8 @@ where
 /// The responder of the [`AuthLayer`](crate::AuthLayer) a request went through, for response
 /// bodies `B`, put into the request's extensions so that the refusals made behind the layer
 /// (require layers, extractors) come out in the same format. Not put there for a plain
-/// [`Rfc6750`], which is what those refusals fall back to anyway.
+/// [`Rfc6750`], which is what those refusals fall back to anyway (and such a layer takes out
+/// the responder of an outer layer, so that the innermost layer's format holds).
 pub(crate) struct LayerResponder<B>(Arc<dyn ResponseForAuthError<B>>);
 
 impl<B> Clone for LayerResponder<B> {
@@ -130,6 +133,26 @@ where
     }
 }
 
+/// A responder that sends the RFC 6750 `WWW-Authenticate: Bearer` challenges of an [`Rfc6750`]:
+/// [`Rfc6750`] itself and [`ProblemDetails`](crate::ProblemDetails). Through it,
+/// [`AuthLayer::with_realm`](crate::AuthLayer::with_realm) and
+/// [`AuthLayer::with_protected_resource`](crate::AuthLayer::with_protected_resource) add their
+/// parameters to the challenges of whichever of them the layer answers with.
+///
+/// ```
+/// use tower_authz::{AuthLayer, JwtVerifier, ProblemDetails};
+///
+/// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+/// // `realm="api"` in the challenges of the problem+json refusals.
+/// let layer = AuthLayer::new(verifier)
+///     .with_response(ProblemDetails::default())
+///     .with_realm("api");
+/// ```
+pub trait BearerChallenges {
+    /// The settings of the challenges this responder sends.
+    fn challenges_mut(&mut self) -> &mut Rfc6750;
+}
+
 /// The default answers: RFC 6750 for HTTP requests, gRPC status codes for gRPC requests.
 #[derive(Debug, Clone, Default)]
 pub struct Rfc6750 {
@@ -202,6 +225,12 @@ impl Rfc6750 {
             params.push("resource_metadata", url);
         }
         HeaderValue::from_str(&value).ok()
+    }
+}
+
+impl BearerChallenges for Rfc6750 {
+    fn challenges_mut(&mut self) -> &mut Rfc6750 {
+        self
     }
 }
 

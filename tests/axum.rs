@@ -482,3 +482,88 @@ async fn the_layers_responder_answers_the_refusals_behind_it() {
     assert_eq!(answer.status, StatusCode::IM_A_TEAPOT, "{answer:?}");
     assert_eq!(answer.body, "own");
 }
+
+/// `Option<Claims>`: the claims, `None` for an anonymous caller an optional layer let through,
+/// and a 500 when no `AuthLayer` runs in front (it used to give `None`, hiding the mistake).
+#[tokio::test]
+async fn optional_claims_are_none_only_behind_an_optional_layer() {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let routes = Router::new().route(
+        "/maybe",
+        get(move |claims: Option<Claims>| async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            claims.map_or("anonymous".to_owned(), |c| {
+                c.subject().unwrap_or_default().to_owned()
+            })
+        }),
+    );
+
+    let (base, _task) = serve(routes.clone()).await;
+    let answer = get_with(&format!("{base}/maybe"), None).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{answer:?}"
+    );
+    assert_eq!(answer.challenge, None);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let response = routes
+        .clone()
+        .oneshot(Request::get("/maybe").body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let kind = response
+        .extensions()
+        .get::<AuthError>()
+        .map(AuthError::kind);
+    assert_eq!(kind, Some(AuthErrorKind::NotConfigured));
+
+    let verifier = JwtVerifier::new("iss", "aud")
+        .with_hmac_secret([9u8; 32])
+        .expect("secret");
+    let (base, _task) = serve(routes.layer(AuthLayer::new(verifier).optional())).await;
+    let anonymous = get_with(&format!("{base}/maybe"), None).await;
+    assert_eq!(
+        (anonymous.status.as_u16(), anonymous.body.as_str()),
+        (200, "anonymous")
+    );
+    let user = get_with(&format!("{base}/maybe"), Some(&user_token(&[9u8; 32]))).await;
+    assert_eq!((user.status.as_u16(), user.body.as_str()), (200, "u1"));
+}
+
+/// Behind two layers, the inner one's format holds for the refusals behind it, also when the
+/// inner one is the plain default and the outer one has its own responder.
+#[tokio::test]
+async fn the_innermost_layers_responder_answers_behind_it() {
+    let verifier = || {
+        JwtVerifier::new("iss", "aud")
+            .with_hmac_secret([9u8; 32])
+            .expect("secret")
+    };
+    let outer = AuthLayer::new(verifier()).optional().with_response(
+        |error: &AuthError, _: &http::request::Parts| {
+            let mut response = http::Response::new(Body::from("outer"));
+            *response.status_mut() = error.status();
+            response
+        },
+    );
+    let inner = Router::new()
+        .route("/inner", get(|| async { "ok" }))
+        .route_layer(require_role("admin"))
+        .route_layer(AuthLayer::new(verifier()));
+    let app = Router::new()
+        .route("/outer", get(|| async { "ok" }))
+        .route_layer(require_role("admin"))
+        .merge(inner)
+        .layer(outer);
+    let (base, _task) = serve(app).await;
+    let token = user_token(&[9u8; 32]);
+
+    let inner = get_with(&format!("{base}/inner"), Some(&token)).await;
+    // The plain RFC 6750 answer of the inner layer, not the outer layer's.
+    inner.assert_refused(403, "insufficient_scope");
+    assert_eq!(inner.body, "");
+    let outer = get_with(&format!("{base}/outer"), Some(&token)).await;
+    assert_eq!((outer.status.as_u16(), outer.body.as_str()), (403, "outer"));
+}

@@ -2,9 +2,16 @@
 //! `cargo test`, run as processes and driven over 127.0.0.1.
 
 mod common;
+#[path = "../examples/common/zitadel_guide.rs"]
+mod zitadel_guide;
 
-use common::{Example, client};
+use axum::Router;
+use axum::routing::any;
+use common::{Example, client, serve};
+use tower_authz::{AuthLayer, Claims, JwksVerifier, RequireRole, require_role, role};
 use tower_authz_dev::DevIssuer;
+
+role!(Admin = "admin");
 
 struct Reply {
     status: u16,
@@ -163,6 +170,46 @@ async fn zitadel_api_with_domain_and_key_flags() {
     let base = example.wait_for("zitadel_api listening on ");
     guide_sequence(&base, &user, &admin).await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `zitadel_api` gives the guide's responder to its `AuthLayer` only; its role check answers in
+/// the guide's format (the 403 of `guide_sequence`), and so do the extractors behind such a
+/// layer, which the example's required layer never lets refuse.
+#[tokio::test]
+async fn the_guides_answers_reach_the_role_check_and_the_extractors() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let app = Router::new()
+        .route("/layer", any(|| async { "ok" }))
+        .route_layer(require_role("admin"))
+        .route("/claims", any(|_: Claims| async { "ok" }))
+        .route("/extractor", any(|_: RequireRole<Admin>| async { "ok" }))
+        .layer(
+            AuthLayer::new(verifier)
+                .optional()
+                .with_response(zitadel_guide::guide_error),
+        );
+    let (base, _task) = serve(app).await;
+    let user = issuer.token().roles(["user"]).sign().expect("token");
+    let empty = "unauthorized: authorization header is empty\n";
+    let denied = "permission denied: missing required role: `admin`\n";
+    let cases = [
+        ("/claims", None, 401, empty),
+        ("/extractor", None, 401, empty),
+        ("/layer", None, 401, empty),
+        ("/extractor", Some(user.as_str()), 403, denied),
+        ("/layer", Some(user.as_str()), 403, denied),
+    ];
+    for (path, token, status, body) in cases {
+        text(
+            &call("GET", &format!("{base}{path}"), token, None).await,
+            status,
+            body,
+        );
+    }
+    let admin = issuer.token().roles(["admin"]).sign().expect("token");
+    let passed = call("GET", &format!("{base}/extractor"), Some(&admin), None).await;
+    assert_eq!((passed.status, passed.body.as_str()), (200, "ok"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use tower_layer::Layer;
 
 use super::Settings;
 use super::service::Auth;
-use crate::response::Rfc6750;
+use crate::response::{BearerChallenges, Rfc6750};
 use crate::token::TokenSource;
 use crate::verifier::Verifier;
 
@@ -72,18 +72,30 @@ impl AuthLayer {
             }),
         }
     }
+}
 
-    /// Adds `realm="..."` to the default challenges.
+impl<R: BearerChallenges + Clone> AuthLayer<R> {
+    /// Adds `realm="..."` to the challenges of the layer's responder ([`Rfc6750`], the default,
+    /// or [`ProblemDetails`](crate::ProblemDetails)), for its own refusals and those made
+    /// behind it.
+    ///
+    /// ```
+    /// use tower_authz::{AuthLayer, JwtVerifier};
+    ///
+    /// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+    /// // A 401 says `WWW-Authenticate: Bearer realm="tasks"`.
+    /// let layer = AuthLayer::new(verifier).with_realm("tasks");
+    /// ```
     pub fn with_realm(mut self, realm: impl Into<Arc<str>>) -> Self {
-        let settings = self.settings_mut();
-        settings.responder = Arc::new((*settings.responder).clone().with_realm(realm));
+        let challenges = self.responder_mut().challenges_mut();
+        *challenges = std::mem::take(challenges).with_realm(realm);
         self
     }
 
-    /// Adds `resource_metadata="..."` (RFC 9728) to the default challenges.
+    /// Adds `resource_metadata="..."` (RFC 9728) to the challenges of the layer's responder.
     pub fn with_resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
-        let settings = self.settings_mut();
-        settings.responder = Arc::new((*settings.responder).clone().with_resource_metadata(url));
+        let challenges = self.responder_mut().challenges_mut();
+        *challenges = std::mem::take(challenges).with_resource_metadata(url);
         self
     }
 
@@ -91,6 +103,11 @@ impl AuthLayer {
     /// [`ProtectedResourceMetadata::layer`](crate::ProtectedResourceMetadata::layer).
     pub fn with_protected_resource(self, metadata: &crate::ProtectedResourceMetadata) -> Self {
         self.with_resource_metadata(metadata.metadata_url())
+    }
+
+    /// The responder, to change while building (copied if a built `Auth` shares it).
+    fn responder_mut(&mut self) -> &mut R {
+        Arc::make_mut(&mut self.settings_mut().responder)
     }
 }
 
@@ -120,8 +137,20 @@ impl<R> AuthLayer<R> {
 
     /// Answers refusals with `responder` instead of the RFC 6750 defaults: the layer's own, and
     /// those made behind it by the require layers ([`require_role`](crate::require_role), ...)
-    /// and the axum extractors (unless a require layer has its own `with_response`). The
+    /// and the axum extractors (unless a require layer has its own `with_response`), e.g.
+    /// [`ProblemDetails`](crate::ProblemDetails) or a closure. The
     /// [`AuthError`](crate::AuthError) is put into the response's extensions either way.
+    ///
+    /// The new responder replaces the old one with its settings: call
+    /// [`with_realm`](Self::with_realm) and [`with_protected_resource`](Self::with_protected_resource)
+    /// after this, not before.
+    ///
+    /// ```
+    /// use tower_authz::{AuthLayer, JwtVerifier, ProblemDetails};
+    ///
+    /// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+    /// let layer = AuthLayer::new(verifier).with_response(ProblemDetails::default());
+    /// ```
     pub fn with_response<R2>(self, responder: R2) -> AuthLayer<R2> {
         let Settings {
             verifier,

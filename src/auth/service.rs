@@ -126,13 +126,20 @@ where
 }
 
 /// Hands the layer's responder to the refusals made behind it (require layers, extractors).
+/// With the plain default there is nothing to hand on, but an outer layer's responder must not
+/// stand in for it: the refusals behind a layer answer in that layer's format.
 fn insert_responder<R, B>(settings: &Settings<R>, parts: &mut Parts)
 where
     R: ResponseForAuthError<B>,
     B: 'static,
 {
-    if let Some(responder) = LayerResponder::<B>::for_layer(&settings.responder) {
-        parts.extensions.insert(responder);
+    match LayerResponder::<B>::for_layer(&settings.responder) {
+        Some(responder) => {
+            parts.extensions.insert(responder);
+        }
+        None => {
+            parts.extensions.remove::<LayerResponder<B>>();
+        }
     }
 }
 

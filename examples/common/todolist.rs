@@ -26,9 +26,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use tower_authz::{
-    AuthError, AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require_any_role,
+    AuthError, AuthLayer, ConfigError, CustomClaims, JwksVerifier, Tenants, require_any_role,
     require_role,
 };
 use tower_authz_dev::{DevClient, DevIssuer};
@@ -109,19 +110,41 @@ pub(crate) async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
-/// Whether the token was issued to an application rather than to a user: the sample's
-/// `IsAppMakingRequest`.
-fn is_app_token(claims: &Claims) -> bool {
-    match claims.get("idtyp") {
-        Some(idtyp) => idtyp.as_str() == Some("app"),
-        None => claims.get("roles").is_some() && claims.get("scp").is_none(),
+/// The claims of an Entra v2 access token this API reads. A token whose `idtyp`, `oid` or `tid`
+/// is not a string is refused with 401 `invalid_token`.
+#[derive(Debug, Deserialize)]
+struct EntraClaims {
+    /// `app` for an app-only token, `user` for a delegated one (an optional claim).
+    idtyp: Option<String>,
+    /// The app roles, whatever their shape: only their presence counts here.
+    roles: Option<IgnoredAny>,
+    /// The delegated scopes: only their presence counts here.
+    scp: Option<IgnoredAny>,
+    /// The caller's object id: for an app token, the daemon's service principal.
+    oid: Option<String>,
+    /// The caller's tenant.
+    tid: Option<String>,
+}
+
+impl EntraClaims {
+    /// Whether the token was issued to an application rather than to a user: the sample's
+    /// `IsAppMakingRequest`.
+    fn is_app_token(&self) -> bool {
+        match &self.idtyp {
+            Some(idtyp) => idtyp == "app",
+            None => self.roles.is_some() && self.scp.is_none(),
+        }
     }
 }
 
 /// Refuses delegated (user) tokens with 403 `insufficient_scope`: this API serves daemons.
-async fn app_only(claims: Option<Claims>, request: Request, next: Next) -> Response {
+async fn app_only(
+    claims: Option<CustomClaims<EntraClaims>>,
+    request: Request,
+    next: Next,
+) -> Response {
     match claims {
-        Some(claims) if !is_app_token(&claims) => {
+        Some(claims) if !claims.is_app_token() => {
             AuthError::insufficient_scope(format!("{READ_ALL} {READ_WRITE_ALL}")).into_response()
         }
         // No claims: only with an optional AuthLayer, which the role checks then answer 401.
@@ -175,7 +198,12 @@ async fn get_one(State(store): State<Store>, Path(id): Path<u64>) -> Response {
     }
 }
 
-async fn create(State(store): State<Store>, Json(body): Json<ToDoBody>) -> Response {
+async fn create(
+    State(store): State<Store>,
+    // Deserialized once, by `app_only`: this is the value it made.
+    caller: CustomClaims<EntraClaims>,
+    Json(body): Json<ToDoBody>,
+) -> Response {
     // App tokens only (see `app_only`): the owner is whoever the daemon says.
     let Some(owner) = body.owner.filter(|o| !o.is_empty()) else {
         return bad_request("owner is required");
@@ -193,6 +221,12 @@ async fn create(State(store): State<Store>, Json(body): Json<ToDoBody>) -> Respo
         s.items.insert(item.id, item.clone());
         item
     });
+    tracing::info!(
+        id = item.id,
+        tenant = caller.tid.as_deref(),
+        app = caller.oid.as_deref(),
+        "to-do created"
+    );
     let location = HeaderValue::from_str(&format!("/todolist/{}", item.id));
     let mut response = (StatusCode::CREATED, Json(&item)).into_response();
     if let Ok(location) = location {

@@ -126,8 +126,8 @@ async fn echo_header(State(name): State<HeaderName>, request: Request, next: Nex
     response
 }
 
-async fn admin(RequireRole(claims, ..): RequireRole<Admin>) -> Json<Value> {
-    Json(json!({ "message": "hello, admin", "sub": claims.subject() }))
+async fn admin(admin: RequireRole<Admin>) -> Json<Value> {
+    Json(json!({ "message": "hello, admin", "sub": admin.subject() }))
 }
 
 #[tokio::main]

@@ -78,6 +78,11 @@ impl Claims {
         }
     }
 
+    /// Whether `self` and `other` are the same claims (clones of one value), not merely equal.
+    pub(crate) fn same_as(&self, other: &Claims) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The `sub` claim.
     pub fn subject(&self) -> Option<&str> {
         self.str_claim("sub")

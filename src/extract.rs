@@ -20,8 +20,8 @@
 //!     claims.subject().unwrap_or_default().to_owned()
 //! }
 //!
-//! async fn admin(RequireRole(claims, ..): RequireRole<Admin>) -> &'static str {
-//!     "welcome, admin"
+//! async fn admin(admin: RequireRole<Admin>) -> String {
+//!     format!("welcome, {}", admin.subject().unwrap_or_default())
 //! }
 //!
 //! # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
@@ -87,9 +87,10 @@ fn claims_with(
     }
 }
 
-/// Why [`Claims`], [`RequireRole`] or [`RequireScope`] could not be extracted: the [`AuthError`]
-/// and the response already built for it by the `AuthLayer`'s responder (the RFC 6750 answers
-/// by default), logged, with the error in its extensions.
+/// Why [`Claims`], [`CustomClaims`](crate::CustomClaims), [`RequireRole`] or [`RequireScope`]
+/// could not be extracted: the [`AuthError`] and the response already built for it by the
+/// `AuthLayer`'s responder (the RFC 6750 answers by default), logged, with the error in its
+/// extensions.
 ///
 /// ```
 /// use axum::response::IntoResponse;
@@ -214,8 +215,30 @@ macro_rules! scope {
 
 /// Extracts the claims if the caller has the role `R`; otherwise answers 403
 /// (`insufficient_scope`). Also usable as a layer with `axum::middleware::from_extractor`.
+///
+/// Derefs to [`Claims`]: `admin.subject()`, or `admin.claims()`, `admin.into_claims()`.
 #[derive(Debug, Clone)]
-pub struct RequireRole<R: Role>(pub Claims, pub PhantomData<R>);
+pub struct RequireRole<R: Role>(Claims, PhantomData<R>);
+
+impl<R: Role> RequireRole<R> {
+    /// The caller's claims.
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+
+    /// The caller's claims, without the proof of the role.
+    pub fn into_claims(self) -> Claims {
+        self.0
+    }
+}
+
+impl<R: Role> std::ops::Deref for RequireRole<R> {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.0
+    }
+}
 
 impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
     type Rejection = AuthRejection;
@@ -228,8 +251,30 @@ impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
 
 /// Extracts the claims if the token has the scope `S`; otherwise answers 403
 /// (`insufficient_scope`).
+///
+/// Derefs to [`Claims`]: `reader.subject()`, or `reader.claims()`, `reader.into_claims()`.
 #[derive(Debug, Clone)]
-pub struct RequireScope<S: Scope>(pub Claims, pub PhantomData<S>);
+pub struct RequireScope<S: Scope>(Claims, PhantomData<S>);
+
+impl<S: Scope> RequireScope<S> {
+    /// The caller's claims.
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+
+    /// The caller's claims, without the proof of the scope.
+    pub fn into_claims(self) -> Claims {
+        self.0
+    }
+}
+
+impl<S: Scope> std::ops::Deref for RequireScope<S> {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.0
+    }
+}
 
 impl<St: Send + Sync, S: Scope> FromRequestParts<St> for RequireScope<S> {
     type Rejection = AuthRejection;

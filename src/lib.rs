@@ -63,8 +63,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`RequireRole`], [`RequireScope`] (rejection [`AuthRejection`]); `IntoResponse` for [`AuthError`] |
-//! | `tonic` | no | `From<AuthError> for tonic::Status` and [`grpc::claims`] |
+//! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`CustomClaims<T>`], [`RequireRole`], [`RequireScope`] (rejection [`AuthRejection`]); `IntoResponse` for [`AuthError`] |
+//! | `tonic` | no | `From<AuthError> for tonic::Status`, [`grpc::claims`] and [`grpc::custom_claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
 #![forbid(unsafe_code)]
@@ -84,6 +84,7 @@ mod auth;
 mod claims;
 mod clock;
 mod credentials;
+mod custom_claims;
 mod error;
 pub mod policy;
 mod problem;
@@ -110,6 +111,7 @@ pub use answer::{Answer, AnswerFuture, Pending};
 pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
+pub use custom_claims::CustomClaims;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;

@@ -62,13 +62,15 @@ async fn role_and_scope_extractors() {
     let app = Router::new()
         .route(
             "/admin",
-            get(|RequireRole(claims, ..): RequireRole<Admin>| async move {
-                claims.subject().unwrap_or_default().to_owned()
+            get(|admin: RequireRole<Admin>| async move {
+                admin.subject().unwrap_or_default().to_owned()
             }),
         )
         .route(
             "/tasks",
-            get(|_: RequireScope<ReadTasks>| async { "tasks" }),
+            get(|reader: RequireScope<ReadTasks>| async move {
+                format!("tasks of {}", reader.claims().subject().unwrap_or_default())
+            }),
         )
         .layer(AuthLayer::new(verifier));
     let (base, _task) = serve(app).await;
@@ -90,14 +92,14 @@ async fn role_and_scope_extractors() {
 
     let reader = issuer
         .token()
+        .subject("reader")
         .scopes(["openid", "tasks:read"])
         .sign()
         .expect("token");
+    let answer = get_with(&format!("{base}/tasks"), Some(&reader)).await;
     assert_eq!(
-        get_with(&format!("{base}/tasks"), Some(&reader))
-            .await
-            .status,
-        200
+        (answer.status.as_u16(), answer.body.as_str()),
+        (200, "tasks of reader")
     );
     let answer = get_with(&format!("{base}/admin"), Some(&reader)).await;
     answer.assert_refused(403, "insufficient_scope");

@@ -27,7 +27,9 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_authz::policy::{self, Access, Policy, Rule, Verdict};
-use tower_authz::{AuthError, AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require};
+use tower_authz::{
+    AuthError, AuthLayer, Claims, ConfigError, CustomClaims, JwksVerifier, Tenants, require,
+};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The app permission that allows reading every item.
@@ -106,6 +108,17 @@ pub(crate) async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
+/// The claims of an Entra v2 access token that `create` logs, read once per request with
+/// `CustomClaims`. A token whose `oid` or `tid` is not a string is refused with 401
+/// `invalid_token`.
+#[derive(Debug, Deserialize)]
+struct EntraClaims {
+    /// The caller's object id: for an app token, the daemon's service principal.
+    oid: Option<String>,
+    /// The caller's tenant.
+    tid: Option<String>,
+}
+
 /// Whether the token was issued to an application rather than to a user: the sample's
 /// `IsAppMakingRequest`.
 fn is_app_token(claims: &Claims) -> bool {
@@ -179,7 +192,12 @@ async fn get_one(State(store): State<Store>, Path(id): Path<u64>) -> Response {
     }
 }
 
-async fn create(State(store): State<Store>, Json(body): Json<ToDoBody>) -> Response {
+async fn create(
+    State(store): State<Store>,
+    // Deserialized once, by `app_only`: this is the value it made.
+    caller: CustomClaims<EntraClaims>,
+    Json(body): Json<ToDoBody>,
+) -> Response {
     // App tokens only (see `app_only`): the owner is whoever the daemon says.
     let Some(owner) = body.owner.filter(|o| !o.is_empty()) else {
         return bad_request("owner is required");
@@ -197,6 +215,12 @@ async fn create(State(store): State<Store>, Json(body): Json<ToDoBody>) -> Respo
         s.items.insert(item.id, item.clone());
         item
     });
+    tracing::info!(
+        id = item.id,
+        tenant = caller.tid.as_deref(),
+        app = caller.oid.as_deref(),
+        "to-do created"
+    );
     let location = HeaderValue::from_str(&format!("/todolist/{}", item.id));
     let mut response = (StatusCode::CREATED, Json(&item)).into_response();
     if let Ok(location) = location {

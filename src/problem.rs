@@ -11,6 +11,7 @@
 //! | [`InvalidRequest`](crate::AuthErrorKind::InvalidRequest) | 400 `Bad Request` | `invalid_request` | `WWW-Authenticate: Bearer error=..` |
 //! | [`InvalidToken`](crate::AuthErrorKind::InvalidToken), [`Expired`](crate::AuthErrorKind::Expired) | 401 `Unauthorized` | `invalid_token` | `WWW-Authenticate: Bearer error=..` |
 //! | [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope) | 403 `Forbidden` | `insufficient_scope`, and `scope` | `WWW-Authenticate: Bearer error=..` |
+//! | [`InsufficientUserAuthentication`](crate::AuthErrorKind::InsufficientUserAuthentication) | 401 `Unauthorized` | `insufficient_user_authentication`, and `acr_values` / `max_age` (RFC 9470) | `WWW-Authenticate: Bearer error=..` |
 //! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503 `Service Unavailable` | none | `Retry-After` |
 //! | [`NotConfigured`](crate::AuthErrorKind::NotConfigured) | 500 `Internal Server Error` | none | none |
 //!
@@ -159,6 +160,10 @@ struct Problem<'a> {
     error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr_values: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age: Option<u64>,
 }
 
 /// The problem document of `error`, as JSON text.
@@ -171,6 +176,8 @@ fn document(error: &AuthError) -> String {
         detail: error.description(),
         error: error.kind().rfc6750_code(),
         scope: error.required(),
+        acr_values: error.acr_values(),
+        max_age: error.max_age(),
     };
     // Serializing strings and a number cannot fail; an empty body would still carry the status
     // and the challenge.
@@ -212,6 +219,32 @@ mod tests {
         assert_eq!(
             response.body(),
             r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"the token lacks a required role or scope","error":"insufficient_scope","scope":"admin"}"#
+        );
+    }
+
+    #[test]
+    fn a_step_up_refusal_says_what_would_do_in_body_and_challenge() {
+        let error = AuthError::insufficient_user_authentication(
+            Some("phrh".into()),
+            Some(Duration::from_secs(300)),
+        );
+        let (response, body) = problem(&error);
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            challenge.contains("error=\"insufficient_user_authentication\""),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains("acr_values=\"phrh\", max_age=\"300\""),
+            "{challenge}"
+        );
+        assert_eq!(body["error"], "insufficient_user_authentication");
+        assert_eq!(
+            (body["acr_values"].as_str(), body["max_age"].as_u64()),
+            (Some("phrh"), Some(300))
         );
     }
 

@@ -26,6 +26,14 @@ struct Reply {
     body: String,
 }
 
+/// One call of the table: method, path, the token (named, for the message) and the body.
+type Call<'a> = (
+    &'a str,
+    String,
+    Option<(&'a str, &'a String)>,
+    Option<&'a Value>,
+);
+
 async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
     let mut request = client().request(method.parse().expect("method"), url);
     if let Some(token) = token {
@@ -147,7 +155,7 @@ async fn cedar_policies_answer_as_the_rust_rules_do() {
 
     // The table: (method, path, token, body), in order (the calls change the items).
     let bad = "not.a.token".to_owned();
-    let mut table: Vec<(&str, String, Option<(&str, &String)>, Option<&Value>)> = vec![
+    let mut table: Vec<Call<'_>> = vec![
         ("GET", list.into(), None, None),
         ("GET", list.into(), Some(("bad", &bad)), None),
     ];

@@ -196,10 +196,10 @@ fn add_claims(
         if attributes.contains_key(&**attribute) {
             continue;
         }
-        if let Some(value) = access.claims().get(claim) {
-            if let Some(value) = to_cedar(value, claim)? {
-                attributes.insert(attribute.to_string(), value);
-            }
+        if let Some(value) = access.claims().get(claim)
+            && let Some(value) = to_cedar(value, claim)?
+        {
+            attributes.insert(attribute.to_string(), value);
         }
     }
     Ok(())

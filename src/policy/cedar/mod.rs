@@ -81,8 +81,8 @@ type Loader = Box<dyn Fn(&Access<'_>) -> Answer<Map<String, Value>> + Send + Syn
 ///   no such annotation, none.
 /// - No Cedar request can be built (no `sub`; an action, a path parameter or a claim that the
 ///   schema does not declare; a claim that is not a Cedar value, such as a fraction): 403,
-///   logged at debug with the reason (never a claim's value). A route without an action in the
-///   schema is closed.
+///   logged at debug with the reason (Cedar's, which may quote the subject and the offending
+///   value; never sent to the client). A route without an action in the schema is closed.
 /// - The resource loader fails: its error (a database that is down: 503).
 ///
 /// ```

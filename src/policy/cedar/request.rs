@@ -14,7 +14,7 @@ use crate::policy::Access;
 use crate::response::is_grpc;
 
 /// Why no Cedar request could be built: the request is refused (403), and this is logged at
-/// debug. Never a claim value or a path parameter's value.
+/// debug (Cedar's own reasons may quote the subject or a value; the client never sees them).
 #[derive(Debug)]
 pub(super) struct Unjudgeable(pub(super) String);
 

@@ -8,7 +8,13 @@
 //!   introspection cache hit;
 //! - `verifier/*`: the verifiers alone, without HTTP;
 //! - `baseline/no-auth`: the router with no authentication at all;
-//! - `throughput/*`: requests on a multi-threaded runtime with 1 and with 2 worker threads.
+//! - `throughput/*`: requests on a multi-threaded runtime with 1 and with 2 worker threads;
+//! - `policy/*`: one policy decision alone (`Policy::evaluate`, no HTTP), for a user's token
+//!   allowed to `GET /api/todolist`: `policy/rust` the Rust rule `scope_or_role`,
+//!   `policy/cedar-small` the 5 Cedar policies of examples/todolist.cedar, `policy/cedar-100`
+//!   100 Cedar policies that all apply to the action (each condition evaluated), the last one
+//!   allowing (feature `cedar`: `cargo bench --bench verify --features cedar,introspection --
+//!   '^policy/'`).
 //!
 //! Run with `cargo bench --bench verify`; `python3 scripts/bench-report` prints the table and
 //! ratios of BENCHMARKS.md from the results.
@@ -413,5 +419,82 @@ fn throughput(c: &mut Criterion) {
     drop(s);
 }
 
-criterion_group!(benches, per_request, throughput);
+/// The Cedar policy set of `policy/cedar-100`: 100 policies on every action, the last one
+/// satisfied by the scope `s99`, and its schema.
+#[cfg(feature = "cedar")]
+fn hundred_cedar_policies() -> (String, String) {
+    let policies = (0..100)
+        .map(|i| {
+            format!(
+                "@id(\"p{i}\")\npermit (principal, action, resource)\n\
+                 when {{ principal.scopes.contains(\"s{i}\") && context.method == \"GET\" }};\n"
+            )
+        })
+        .collect();
+    let schema = r#"
+        entity Principal = { roles: Set<String>, scopes: Set<String> };
+        entity Route;
+        action "GET /api/todolist" appliesTo {
+            principal: Principal, resource: Route, context: { method: String },
+        };
+    "#;
+    (policies, schema.to_owned())
+}
+
+fn policies(c: &mut Criterion) {
+    use tower_authz::policy::{self, Access, Policy, Verdict};
+    use tower_authz::{Claims, RoleSource};
+
+    let user = |scopes: &str| {
+        let claims = serde_json::json!({
+            "sub": "Ab3", "oid": "2f9c", "idtyp": "user", "scp": scopes,
+        });
+        Claims::from_value(claims, &RoleSource::default()).expect("claims")
+    };
+    let (parts, ()) = Request::get("/api/todolist")
+        .body(())
+        .expect("request")
+        .into_parts();
+    let allowed = |rule: &dyn Policy, claims: &Claims| {
+        matches!(
+            rule.evaluate(black_box(&Access::new(claims, &parts))),
+            Verdict::Ready(Ok(()))
+        )
+    };
+
+    let mut group = c.benchmark_group("policy");
+    let reader = user("ToDoList.Read");
+    let rust = policy::scope_or_role(
+        ["ToDoList.Read", "ToDoList.ReadWrite"],
+        ["ToDoList.Read.All", "ToDoList.ReadWrite.All"],
+    );
+    assert!(allowed(&rust, &reader));
+    group.bench_function("rust", |b| b.iter(|| allowed(&rust, &reader)));
+
+    #[cfg(feature = "cedar")]
+    {
+        use tower_authz::policy::CedarPolicy;
+
+        let small = CedarPolicy::builder(
+            include_str!("../examples/todolist.cedar"),
+            include_str!("../examples/todolist.cedarschema"),
+        )
+        .with_principal_claim("oid", "oid")
+        .with_principal_claim("idtyp", "idtyp")
+        .build()
+        .expect("examples/todolist.cedar");
+        assert!(allowed(&small, &reader));
+        group.bench_function("cedar-small", |b| b.iter(|| allowed(&small, &reader)));
+
+        let (policies, schema) = hundred_cedar_policies();
+        let hundred = CedarPolicy::from_str(&policies, &schema).expect("100 policies");
+        assert_eq!(hundred.len(), 100);
+        let last = user("s99");
+        assert!(allowed(&hundred, &last));
+        group.bench_function("cedar-100", |b| b.iter(|| allowed(&hundred, &last)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_request, throughput, policies);
 criterion_main!(benches);

@@ -249,8 +249,10 @@ async fn main() -> Result<(), Error> {
             todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID, None)?;
         let listener = todolist::bind(0).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        // The rules in Rust (`entra_todolist_api --policies` runs them from Cedar files).
+        let app = todolist::router(verifier, None)?;
         tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, todolist::router(verifier)).await {
+            if let Err(error) = axum::serve(listener, app).await {
                 eprintln!("the ToDoList API stopped: {error}");
             }
         });

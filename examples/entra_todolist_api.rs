@@ -3,13 +3,23 @@
 //! app roles).
 //!
 //! - `GET /api/todolist`, `GET /api/todolist/{id}`: app role `ToDoList.Read.All` or
-//!   `ToDoList.ReadWrite.All`.
+//!   `ToDoList.ReadWrite.All` (a daemon), or scope `ToDoList.Read` or `ToDoList.ReadWrite` (a
+//!   user, for their own items).
 //! - `POST /api/todolist` (201, `Location: /todolist/{id}`), `PUT /api/todolist/{id}`,
-//!   `DELETE /api/todolist/{id}`: app role `ToDoList.ReadWrite.All`.
-//! - Items are `{"id": 1, "owner": "<GUID from the request body>", "description": "..."}`, in
-//!   memory. Delegated (user) tokens are refused with 403; a token without the role gets 403
-//!   `insufficient_scope`, a missing or bad token 401 (RFC 6750).
+//!   `DELETE /api/todolist/{id}`: app role `ToDoList.ReadWrite.All`, or scope
+//!   `ToDoList.ReadWrite` (a user, for their own items).
+//! - Items are `{"id": 1, "owner": "<GUID>", "description": "..."}`, in memory; the owner is
+//!   the request body's for a daemon, the user's `oid` for a user. A token without the
+//!   permission, or a user's token for another user's item, gets 403 `insufficient_scope`; a
+//!   missing or bad token 401 (RFC 6750).
 //! - Accepted audiences: the API's client id and its app id URI `api://{client id}`.
+//!
+//! The rules are written in Rust (examples/common/todolist.rs). With `--policies`, the same
+//! rules come from Cedar policies instead (feature `cedar`), with the schema beside them:
+//!
+//! ```sh
+//! cargo run --features cedar --example entra_todolist_api -- --policies examples/todolist.cedar
+//! ```
 //!
 //! With no flags it starts the embedded development issuer, registers a daemon client with the
 //! role `ToDoList.ReadWrite.All`, and prints a token it obtained with client credentials plus
@@ -44,6 +54,8 @@
 #[path = "common/todolist.rs"]
 mod todolist;
 
+use std::path::PathBuf;
+
 use clap::Parser;
 use tower_authz::client::{ClientCredentials, TokenProvider};
 use tower_authz::{ClientAuth, Tenants};
@@ -74,6 +86,14 @@ struct Args {
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 44351)]
     port: u16,
+    /// Take the rules from this Cedar policy set (e.g. examples/todolist.cedar) instead of the
+    /// Rust ones; needs the `cedar` feature.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// The Cedar schema of --policies. Default: the policies' file with the extension
+    /// `.cedarschema` (examples/todolist.cedarschema).
+    #[arg(long, requires = "policies")]
+    schema: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -121,9 +141,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             verifier
         }
     };
+    let schema = args
+        .schema
+        .clone()
+        .or_else(|| Some(args.policies.as_ref()?.with_extension("cedarschema")));
+    let cedar = args.policies.as_deref().zip(schema.as_deref());
+    // Built before listening: Cedar files that do not parse or type-check stop the start.
+    let app = todolist::router(verifier, cedar)?;
     let listener = todolist::bind(args.port).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!("entra_todolist_api listening on {base}");
+    if let Some((policies, _)) = cedar {
+        println!("rules: the Cedar policies of {}", policies.display());
+    }
     if let Some(issuer) = &dev {
         let scope = todolist::default_scope(todolist::DEV_API_CLIENT_ID);
         let tokens = ClientCredentials::discover(
@@ -166,6 +196,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             todolist::DEV_DAEMON_SECRET
         );
     }
-    axum::serve(listener, todolist::router(verifier)).await?;
+    axum::serve(listener, app).await?;
     Ok(())
 }

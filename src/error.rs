@@ -290,6 +290,9 @@ pub enum ConfigErrorKind {
     InvalidValue,
     /// A file could not be read.
     Io,
+    /// A policy does not parse or does not type-check against its schema, or the schema does
+    /// not parse (feature `cedar`); the message names the policy and the line.
+    InvalidPolicy,
 }
 
 /// A configuration that cannot work: a bad URL, a key that does not parse, a malformed key file.

@@ -265,8 +265,9 @@ async fn api_answers_per_rfc_6750_and_the_sample() {
         let refused = call(method, &url, Some(&reader), Some(new_item.clone())).await;
         refused.assert_refused(403, "insufficient_scope");
         let challenge = refused.challenge.unwrap_or_default();
+        // The permissions that would do: the user's scope or the daemon's app role.
         assert!(
-            challenge.contains("scope=\"ToDoList.ReadWrite.All\""),
+            challenge.contains("scope=\"ToDoList.ReadWrite ToDoList.ReadWrite.All\""),
             "{challenge}"
         );
     }
@@ -303,17 +304,57 @@ async fn api_answers_per_rfc_6750_and_the_sample() {
     let again = call("POST", &list, Some(&writer), Some(new_item.clone())).await;
     assert_eq!(again.location.as_deref(), Some("/todolist/2"));
 
-    // Delegated (user) tokens are refused, even with the app role.
-    let user = issuer
-        .token()
-        .audience(API)
-        .claim("scp", "ToDoList.Read")
-        .claim("idtyp", "user")
-        .sign()
-        .expect("token");
-    call("GET", &list, Some(&user), None)
-        .await
-        .assert_refused(403, "insufficient_scope");
+    // Delegated (user) tokens: their own items only (item 2 is the daemon's, for another owner).
+    let user = |oid: &str, scp: &str| {
+        issuer
+            .token()
+            .audience(API)
+            .claim("scp", scp)
+            .claim("oid", oid)
+            .claim("idtyp", "user")
+            .sign()
+            .expect("token")
+    };
+    let alice = user("a11ce000-0000-4000-8000-000000000001", "ToDoList.ReadWrite");
+    let reading_alice = user("a11ce000-0000-4000-8000-000000000001", "ToDoList.Read");
+    let mine = call("POST", &list, Some(&alice), Some(new_item.clone())).await;
+    assert_eq!(mine.status, 201, "{mine:?}");
+    assert_eq!(mine.json()["owner"], "a11ce000-0000-4000-8000-000000000001");
+    let listed = call("GET", &list, Some(&reading_alice), None).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(
+        listed.json().as_array().map(Vec::len),
+        Some(1),
+        "{listed:?}"
+    );
+    assert_eq!(
+        call("GET", &item(3), Some(&reading_alice), None)
+            .await
+            .status,
+        200
+    );
+    for (method, body) in [
+        ("GET", None),
+        ("PUT", Some(json!({"description": "x"}))),
+        ("DELETE", None),
+    ] {
+        let refused = call(method, &item(2), Some(&alice), body).await;
+        refused.assert_refused(403, "insufficient_scope");
+        assert!(!refused.challenge.unwrap_or_default().contains("scope="));
+    }
+    call(
+        "PUT",
+        &item(3),
+        Some(&reading_alice),
+        Some(json!({"description": "x"})),
+    )
+    .await
+    .assert_refused(403, "insufficient_scope");
+    assert_eq!(
+        call("DELETE", &item(3), Some(&alice), None).await.status,
+        200
+    );
+    // A user's token with a daemon's app role is still a user's: only its own items.
     let user_with_role = issuer
         .token()
         .audience(API)
@@ -321,7 +362,9 @@ async fn api_answers_per_rfc_6750_and_the_sample() {
         .claim("scp", "ToDoList.ReadWrite")
         .sign()
         .expect("token");
-    call("GET", &list, Some(&user_with_role), None)
+    let listed = call("GET", &list, Some(&user_with_role), None).await;
+    assert_eq!((listed.status, listed.body.as_str()), (200, "[]"));
+    call("DELETE", &item(2), Some(&user_with_role), None)
         .await
         .assert_refused(403, "insufficient_scope");
 

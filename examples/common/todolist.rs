@@ -3,21 +3,31 @@
 //! `entra_todolist_api` example (which serves it) and the `entra_daemon` example (which runs it
 //! in-process when started with no flags).
 //!
-//! | route | app permission (`roles`) | answer |
+//! | route | permission: delegated (`scp`) or application (`roles`) | answer |
 //! |---|---|---|
-//! | `GET /api/todolist` | `ToDoList.Read.All` or `ToDoList.ReadWrite.All` | every item |
-//! | `GET /api/todolist/{id}` | read | the item, or 404 |
-//! | `POST /api/todolist` | `ToDoList.ReadWrite.All` | 201, `Location: /todolist/{id}`, the item |
-//! | `PUT /api/todolist/{id}` | write | updates `description`: 200 with the item, or 404 |
-//! | `DELETE /api/todolist/{id}` | write | 200 with an empty body, or 404 |
+//! | `GET /api/todolist` | `ToDoList.Read` / `ToDoList.ReadWrite`, or `ToDoList.Read.All` / `ToDoList.ReadWrite.All` | the caller's items (a daemon: every item) |
+//! | `GET /api/todolist/{id}` | read; a user's token only for its own item | the item, or 404 |
+//! | `POST /api/todolist` | `ToDoList.ReadWrite`, or `ToDoList.ReadWrite.All` | 201, `Location: /todolist/{id}`, the item |
+//! | `PUT /api/todolist/{id}` | write; a user's token only for its own item | updates `description`: 200 with the item, or 404 |
+//! | `DELETE /api/todolist/{id}` | write; a user's token only for its own item | 200 with an empty body, or 404 |
 //!
-//! Only app-only tokens are accepted (the sample's test: `idtyp` is `app`, or, without `idtyp`,
-//! `roles` is present and `scp` absent); a delegated (user) token gets 403
-//! `insufficient_scope`. With an app token the owner of a new item is the `owner` of the request
-//! body, and every item is visible to every caller.
+//! As in the sample, the permission is Microsoft.Identity.Web's `RequiredScopeOrAppPermission`
+//! (`policy::scope_or_role`), and what a caller may touch depends on who calls: an app-only
+//! token (the sample's `IsAppMakingRequest`: `idtyp` is `app`, or, without `idtyp`, app roles
+//! and no scopes) sees every item and names the owner of a new one in the request body; a
+//! user's (delegated) token owns what it creates (its `oid`), lists only that, and gets 403
+//! `insufficient_scope` for anyone else's item. A missing permission is 403 `insufficient_scope`
+//! naming the permissions that would do; a missing or bad token 401 (RFC 6750).
+//!
+//! The rules are Rust ([`router`] with no Cedar files) or the Cedar policies of
+//! `examples/todolist.cedar` with the schema `examples/todolist.cedarschema` (feature `cedar`):
+//! the same answers either way (tests/cedar.rs). In Cedar, owner-only needs the item's owner,
+//! which the request does not carry: a resource loader reads it from the store into the
+//! resource's `owner` attribute, as a database look-up would.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{Path, State};
@@ -26,16 +36,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tower_authz::policy::{self, Access, Policy, Rule, Verdict};
-use tower_authz::{
-    AuthError, AuthLayer, Claims, ConfigError, CustomClaims, JwksVerifier, Tenants, require,
-};
+use tower_authz::policy::{self, Access, Rule};
+use tower_authz::{AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The app permission that allows reading every item.
 pub(crate) const READ_ALL: &str = "ToDoList.Read.All";
 /// The app permission that allows reading and writing every item.
 pub(crate) const READ_WRITE_ALL: &str = "ToDoList.ReadWrite.All";
+/// The delegated permission (scope) that allows a user to read their items.
+pub(crate) const READ: &str = "ToDoList.Read";
+/// The delegated permission (scope) that allows a user to read and write their items.
+pub(crate) const READ_WRITE: &str = "ToDoList.ReadWrite";
 
 /// The API's application (client) id on the development issuer: the `aud` of its tokens.
 pub(crate) const DEV_API_CLIENT_ID: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
@@ -81,26 +93,98 @@ pub(crate) fn verifier(
     Ok(verifier.with_audience(format!("api://{client_id}")))
 }
 
-/// The API's router: the routes, their policies (app-only tokens with the read or write app
-/// permission) and the `AuthLayer`.
-pub(crate) fn router(verifier: JwksVerifier) -> Router {
-    let read = || require(app_only().and(policy::has_any_role([READ_ALL, READ_WRITE_ALL])));
-    let write = || require(app_only().and(policy::has_role(READ_WRITE_ALL)));
+/// The API's router: the routes, their rules (in Rust, or the Cedar policies of `cedar`:
+/// the policy set's file and its schema's, feature `cedar`) and the `AuthLayer`. Fails if the
+/// Cedar files do not parse or type-check.
+pub(crate) fn router(
+    verifier: JwksVerifier,
+    cedar: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    let store = Store::default();
+    let app = match cedar {
+        None => rust_routes(&store),
+        Some((policies, schema)) => cedar_routes(&store, policies, schema)?,
+    };
+    Ok(app.with_state(store).layer(AuthLayer::new(verifier)))
+}
+
+/// The routes with the rules in Rust: the permission, then (for an item) owner-only, so that
+/// an owner-only refusal comes first, as a Cedar `forbid` overrides every `permit`.
+fn rust_routes(store: &Store) -> Router<Store> {
+    let read = || policy::scope_or_role([READ, READ_WRITE], [READ_ALL, READ_WRITE_ALL]);
+    let write = || policy::scope_or_role([READ_WRITE], [READ_WRITE_ALL]);
+    let owner = || owner_only(store.clone());
     Router::new()
         .route(
             "/api/todolist",
             get(list)
-                .route_layer(read())
-                .merge(post(create).route_layer(write())),
+                .route_layer(require(read()))
+                .merge(post(create).route_layer(require(write()))),
         )
         .route(
             "/api/todolist/{id}",
             get(get_one)
-                .route_layer(read())
-                .merge(put(update).merge(delete(remove)).route_layer(write())),
+                .route_layer(require(owner().and(read())))
+                .merge(
+                    put(update)
+                        .merge(delete(remove))
+                        .route_layer(require(owner().and(write()))),
+                ),
         )
-        .with_state(Store::default())
-        .layer(AuthLayer::new(verifier))
+}
+
+/// The routes with the rules of the Cedar policies in the file `policies` (schema: `schema`):
+/// one rule for every route (the policies tell the routes apart by their action), with the
+/// item's owner loaded from `store`.
+#[cfg(feature = "cedar")]
+fn cedar_routes(
+    store: &Store,
+    policies: &std::path::Path,
+    schema: &std::path::Path,
+) -> Result<Router<Store>, Box<dyn std::error::Error>> {
+    use tower_authz::Answer;
+    use tower_authz::policy::CedarPolicy;
+
+    let store = store.clone();
+    let rules = CedarPolicy::builder_from_files(policies, schema)?
+        .with_principal_claim("oid", "oid")
+        .with_principal_claim("idtyp", "idtyp")
+        .with_resource_loader(move |access: &Access<'_>| {
+            // The owner of the item `{id}`, if there is one (a database look-up in a real
+            // service: `Answer::pending(async move { ... })`).
+            let mut attributes = serde_json::Map::new();
+            if let Some(owner) = item_id(access).and_then(|id| store.owner_of(id)) {
+                attributes.insert("owner".into(), owner.into());
+            }
+            Answer::Ready(Ok(attributes))
+        })
+        .build()?;
+    // On each route's methods, not `Router::route_layer`: a method the route does not have
+    // stays 405 (with `Router::route_layer` it would reach the policy, which has no action
+    // for it: 403).
+    Ok(Router::new()
+        .route(
+            "/api/todolist",
+            get(list)
+                .merge(post(create))
+                .route_layer(require(rules.clone())),
+        )
+        .route(
+            "/api/todolist/{id}",
+            get(get_one)
+                .merge(put(update))
+                .merge(delete(remove))
+                .route_layer(require(rules)),
+        ))
+}
+
+#[cfg(not(feature = "cedar"))]
+fn cedar_routes(
+    _: &Store,
+    _: &std::path::Path,
+    _: &std::path::Path,
+) -> Result<Router<Store>, Box<dyn std::error::Error>> {
+    Err("Cedar policies need the `cedar` feature: cargo run --features cedar --example ...".into())
 }
 
 /// Binds `127.0.0.1:port` (0 picks a free port).
@@ -108,42 +192,38 @@ pub(crate) async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
-/// The claims of an Entra v2 access token that `create` logs, read once per request with
-/// `CustomClaims`. A token whose `oid` or `tid` is not a string is refused with 401
-/// `invalid_token`.
-#[derive(Debug, Deserialize)]
-struct EntraClaims {
-    /// The caller's object id: for an app token, the daemon's service principal.
-    oid: Option<String>,
-    /// The caller's tenant.
-    tid: Option<String>,
-}
-
 /// Whether the token was issued to an application rather than to a user: the sample's
-/// `IsAppMakingRequest`.
+/// `IsAppMakingRequest` (`idtyp` says; without it, app roles and no scopes).
 fn is_app_token(claims: &Claims) -> bool {
     match claims.get("idtyp") {
         Some(idtyp) => idtyp.as_str() == Some("app"),
-        None => claims.get("roles").is_some() && claims.get("scp").is_none(),
+        None => claims.roles().len() > 0 && claims.scopes().len() == 0,
     }
 }
 
-/// Refuses delegated (user) tokens with 403 `insufficient_scope`, naming the app permissions:
-/// this API serves daemons.
-fn app_only() -> Rule {
-    struct AppOnly;
-    impl Policy for AppOnly {
-        fn evaluate(&self, access: &Access<'_>) -> Verdict {
-            Verdict::Ready(if is_app_token(access.claims()) {
-                Ok(())
-            } else {
-                Err(AuthError::insufficient_scope(format!(
-                    "{READ_ALL} {READ_WRITE_ALL}"
-                )))
-            })
+/// The user who owns what a delegated token creates: its `oid` (Entra's object id).
+fn user_of(claims: &Claims) -> Option<&str> {
+    claims.get("oid").and_then(|oid| oid.as_str())
+}
+
+/// The item id of an item route, if it is a number.
+fn item_id(access: &Access<'_>) -> Option<u64> {
+    access.path_param("id")?.parse().ok()
+}
+
+/// Owner-only: a user's token reaches only its own item (an app's, every item); an item that
+/// does not exist is the handler's 404.
+fn owner_only(store: Store) -> Rule {
+    policy::from_fn(move |access: &Access<'_>| {
+        let claims = access.claims();
+        if is_app_token(claims) {
+            return true;
         }
-    }
-    Rule::new("app-only token", AppOnly)
+        match item_id(access).and_then(|id| store.owner_of(id)) {
+            Some(owner) => user_of(claims) == Some(owner.as_str()),
+            None => true,
+        }
+    })
 }
 
 /// A to-do item, as the sample's `ToDo` serializes.
@@ -175,14 +255,28 @@ impl Store {
     fn with<T>(&self, f: impl FnOnce(&mut Items) -> T) -> T {
         f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
+
+    /// The owner of item `id`, if it exists.
+    fn owner_of(&self, id: u64) -> Option<String> {
+        self.with(|s| s.items.get(&id).map(|item| item.owner.clone()))
+    }
 }
 
 fn bad_request(message: &'static str) -> Response {
     (StatusCode::BAD_REQUEST, message).into_response()
 }
 
-async fn list(State(store): State<Store>) -> Json<Vec<ToDo>> {
-    Json(store.with(|s| s.items.values().cloned().collect()))
+async fn list(State(store): State<Store>, claims: Claims) -> Json<Vec<ToDo>> {
+    // A daemon sees every item, a user their own (the sample's `RequestCanAccessToDo`).
+    let app = is_app_token(&claims);
+    let user = user_of(&claims);
+    Json(store.with(|s| {
+        s.items
+            .values()
+            .filter(|item| app || user == Some(item.owner.as_str()))
+            .cloned()
+            .collect()
+    }))
 }
 
 async fn get_one(State(store): State<Store>, Path(id): Path<u64>) -> Response {
@@ -194,13 +288,18 @@ async fn get_one(State(store): State<Store>, Path(id): Path<u64>) -> Response {
 
 async fn create(
     State(store): State<Store>,
-    // Deserialized once, by `app_only`: this is the value it made.
-    caller: CustomClaims<EntraClaims>,
+    claims: Claims,
     Json(body): Json<ToDoBody>,
 ) -> Response {
-    // App tokens only (see `app_only`): the owner is whoever the daemon says.
-    let Some(owner) = body.owner.filter(|o| !o.is_empty()) else {
-        return bad_request("owner is required");
+    // A daemon names the owner; a user owns what they create (the sample ignores the body's
+    // owner for delegated tokens).
+    let owner = if is_app_token(&claims) {
+        body.owner.filter(|o| !o.is_empty())
+    } else {
+        user_of(&claims).map(str::to_owned)
+    };
+    let Some(owner) = owner else {
+        return bad_request("owner is required (a user's token needs an `oid`)");
     };
     let Some(description) = body.description else {
         return bad_request("description is required");
@@ -215,12 +314,6 @@ async fn create(
         s.items.insert(item.id, item.clone());
         item
     });
-    tracing::info!(
-        id = item.id,
-        tenant = caller.tid.as_deref(),
-        app = caller.oid.as_deref(),
-        "to-do created"
-    );
     let location = HeaderValue::from_str(&format!("/todolist/{}", item.id));
     let mut response = (StatusCode::CREATED, Json(&item)).into_response();
     if let Ok(location) = location {

@@ -60,43 +60,75 @@ impl<'a> Access<'a> {
             .then_some((service, method))
     }
 
-    /// The path parameter `name` of the axum route that matched (`{name}` in the route's path,
-    /// or `{*name}` for the rest of it), as it appears in the path (percent-encoded); `None`
-    /// without axum's `MatchedPath` (a layer applied with `Router::layer` runs before routing:
-    /// use `route_layer`) or if the route has no such parameter.
-    pub fn path_param(&self, name: &str) -> Option<&'a str> {
+    /// The template of the axum route that matched (`/users/{owner}/todos`), from axum's
+    /// `MatchedPath`; `None` without it (a layer applied with `Router::layer` runs before
+    /// routing: use `route_layer`), or without the `axum` feature.
+    pub fn route(&self) -> Option<&'a str> {
         #[cfg(feature = "axum")]
         {
             let matched = self.parts.extensions.get::<axum::extract::MatchedPath>()?;
-            param_in(matched.as_str(), self.path(), name)
+            Some(matched.as_str())
         }
         #[cfg(not(feature = "axum"))]
         {
-            let _ = name;
             None
         }
     }
+
+    /// The path parameter `name` of the axum route that matched (`{name}` in the route's path,
+    /// or `{*name}` for the rest of it), as it appears in the path (percent-encoded); `None`
+    /// without axum's `MatchedPath` (see [`route`](Self::route)) or if the route has no such
+    /// parameter.
+    pub fn path_param(&self, name: &str) -> Option<&'a str> {
+        self.path_params()
+            .find(|(param, _)| *param == name)
+            .map(|(_, value)| value)
+    }
+
+    /// Every path parameter of the axum route that matched, in the order of the route's path:
+    /// `(name, value)`, the value as it appears in the path (percent-encoded). Nothing without
+    /// axum's `MatchedPath` (see [`route`](Self::route)).
+    pub fn path_params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        params_in(self.route().unwrap_or_default(), self.path())
+    }
+}
+
+/// The parameters (`{name}`, `{*name}`) of `template` and their values in `path`, as long as
+/// `path` matches it.
+fn params_in<'a>(
+    template: &'a str,
+    path: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    let mut segments = template.strip_prefix('/').map(|t| t.split('/'));
+    let mut rest = path.strip_prefix('/').unwrap_or_default();
+    if path.strip_prefix('/').is_none() {
+        segments = None;
+    }
+    std::iter::from_fn(move || {
+        loop {
+            let segment = segments.as_mut()?.next()?;
+            if let Some(wildcard) = segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+                segments = None;
+                return Some((wildcard, rest));
+            }
+            let (value, after) = rest.split_once('/').unwrap_or((rest, ""));
+            rest = after;
+            if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                return Some((param, value));
+            } else if segment != value {
+                segments = None;
+                return None;
+            }
+        }
+    })
 }
 
 /// The value of `{name}` (or `{*name}`) of `template` in `path`, if `path` matches it.
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
-fn param_in<'p>(template: &str, path: &'p str, name: &str) -> Option<&'p str> {
-    let mut rest = path.strip_prefix('/')?;
-    for segment in template.strip_prefix('/')?.split('/') {
-        if let Some(wildcard) = segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
-            return (wildcard == name).then_some(rest);
-        }
-        let (value, after) = rest.split_once('/').unwrap_or((rest, ""));
-        if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if param == name {
-                return Some(value);
-            }
-        } else if segment != value {
-            return None;
-        }
-        rest = after;
-    }
-    None
+#[cfg(test)]
+fn param_in<'p>(template: &'p str, path: &'p str, name: &str) -> Option<&'p str> {
+    params_in(template, path)
+        .find(|(param, _)| *param == name)
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //! - per gRPC method, without axum: [`GrpcMethods`];
 //! - as an axum extractor: [`Authorized`] (feature `axum`).
 //!
+//! The rules can also come from a Cedar policy set and schema: [`CedarPolicy`] (feature
+//! `cedar`).
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::policy::{self, Access};
@@ -50,6 +53,8 @@ use crate::answer::Answer;
 use crate::claims::Claims;
 
 mod access;
+#[cfg(feature = "cedar")]
+mod cedar;
 mod checks;
 mod combinators;
 #[cfg(feature = "axum")]
@@ -58,6 +63,8 @@ mod grpc_methods;
 mod step_up;
 
 pub use access::Access;
+#[cfg(feature = "cedar")]
+pub use cedar::{CedarPolicy, CedarPolicyBuilder};
 pub use checks::{
     authenticated, from_async_fn, from_fn, has_any_role, has_any_scope, has_role, has_scope,
     scope_or_role,

@@ -1053,10 +1053,19 @@ async fn examples_against_oidc_provider() {
         403,
         "read-only role"
     );
+    // A user's (delegated, `idtyp: user`) token with the permission reads, as in Microsoft's
+    // sample, but only its own items (it owns none here), and may not touch the daemon's item.
+    let (status, body) = call("GET", &list, Some(&delegated), None).await;
     assert_eq!(
-        call("GET", &list, Some(&delegated), None).await.0,
+        (status, serde_json::from_str::<Value>(&body).expect("items")),
+        (200, json!([])),
+        "idtyp user: only its own items"
+    );
+    let first = format!("{list}/{}", created["id"]);
+    assert_eq!(
+        call("DELETE", &first, Some(&delegated), None).await.0,
         403,
-        "idtyp user: not an app token"
+        "idtyp user: not the owner"
     );
     assert_eq!(
         call(

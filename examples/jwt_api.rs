@@ -4,6 +4,9 @@
 //! - `GET /admin`: needs the role `admin`.
 //! - `GET /.well-known/oauth-protected-resource`: its RFC 9728 metadata (no token needed), which
 //!   every 401 challenge points at with `resource_metadata="..."`.
+//! - `GET /readyz`: readiness (no token needed): `200` while the verifier holds signing keys
+//!   within their stale limit, `503` before the first load and past that limit, with a JSON
+//!   status.
 //!
 //! With no flags it starts the embedded development issuer and prints tokens and curl lines:
 //!
@@ -24,18 +27,24 @@
 //! `--resource` sets the resource identifier announced in the metadata (default: the URL the
 //! example listens on).
 //!
+//! Startup is lazy by default: the API listens at once and `/readyz` says `503` until the keys
+//! are loaded. `--fail-fast` loads them first and exits with an error if it cannot.
+//! `--refresh-interval SECS` and `--max-stale SECS` set how often the keys are refreshed and
+//! how long past that they are still used while the provider is down.
+//!
 //! For the load test (`scripts/load`): `--print-test-tokens` also prints an expired and a
 //! forged token of the development issuer, and `--echo-header x-load-kind` copies that request
 //! header onto every response (refusals included), so that a load generator can tell which
 //! kind of token each answer was for.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, get_service};
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -85,6 +94,18 @@ struct Args {
     /// Copy this request header, when present, onto the response (refusals included).
     #[arg(long, value_name = "HEADER")]
     echo_header: Option<HeaderName>,
+    /// Load the signing keys before listening, and exit with the error if that fails (default:
+    /// listen at once; `/readyz` answers 503 until the keys are loaded).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Refresh the keys this often, in seconds (default 600; also the least time between two
+    /// fetches when below its default of 30).
+    #[arg(long, value_name = "SECS")]
+    refresh_interval: Option<u64>,
+    /// Keep using keys this long past their refresh, in seconds, while the provider is down
+    /// (default one day); past it, requests and `/readyz` answer 503.
+    #[arg(long, value_name = "SECS")]
+    max_stale: Option<u64>,
 }
 
 /// A JOSE algorithm name, as `Algorithm` parses it; `none` and unknown names are refused.
@@ -163,11 +184,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let verifier = verifier.with_role_source(role_source(&args.roles_claim));
-    let verifier = if args.algorithms.is_empty() {
+    let mut verifier = if args.algorithms.is_empty() {
         verifier
     } else {
         verifier.with_algorithms(args.algorithms.iter().copied())
     };
+    if let Some(secs) = args.refresh_interval {
+        let interval = Duration::from_secs(secs);
+        verifier = verifier
+            .with_refresh_interval(interval)
+            .with_min_refetch_interval(interval.min(Duration::from_secs(30)));
+    }
+    if let Some(secs) = args.max_stale {
+        verifier = verifier.with_max_stale(Duration::from_secs(secs));
+    }
+    if args.fail_fast {
+        verifier.fetch_keys().await?;
+    }
+    // Taken before the verifier moves into the layer.
+    let readiness = verifier.readiness();
 
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
@@ -180,6 +215,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/whoami", get(whoami))
         .route("/admin", get(admin))
         .layer(AuthLayer::new(verifier).with_protected_resource(&metadata))
+        // Added after the auth layer, so not behind it: probes carry no token.
+        .route("/readyz", get_service(readiness))
         // Outside the auth layer: the document needs no token.
         .layer(metadata.layer());
     if let Some(name) = args.echo_header.clone() {
@@ -189,6 +226,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("jwt_api listening on {base}");
     println!("resource metadata: {}", metadata.metadata_url());
+    println!("readiness: {base}/readyz");
     if let Some(issuer) = &dev {
         let user = issuer
             .token()

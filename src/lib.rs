@@ -90,6 +90,7 @@ mod error;
 pub mod policy;
 mod problem;
 mod provider;
+pub mod readiness;
 mod require;
 mod resource_metadata;
 pub mod response;
@@ -116,6 +117,7 @@ pub use custom_claims::CustomClaims;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;
+pub use readiness::ReadinessCheck;
 pub use require::{
     Require, RequireLayer, require, require_any_role, require_any_scope, require_role,
     require_scope,

@@ -1,7 +1,12 @@
-//! OpenID Connect discovery: the provider's metadata document, and endpoints found in it.
+//! Discovery: the provider's metadata document, and endpoints found in it.
 //!
-//! The document is `{issuer}/.well-known/openid-configuration`; its `issuer` must equal the
-//! configured issuer exactly (OpenID Connect Discovery §4.3), or nothing in it is trusted.
+//! The document is looked for where RFC 8414 (OAuth 2.0 authorization server metadata) and
+//! OpenID Connect Discovery 1.0 put it, in the order RFC 8414 §5 gives (see
+//! [`fetch::metadata_urls`]); the next location is tried only while the ones before answer
+//! that they have no document (a 4xx, or something other than a JSON object). A document's
+//! `issuer` must equal the configured issuer exactly (RFC 8414 §3.3, OpenID Connect Discovery
+//! §4.3), or nothing in it is trusted: a document for another issuer is a failure, never a
+//! reason to look elsewhere.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,18 +20,34 @@ use crate::provider::fetch::{self, HttpFetcher};
 use crate::provider::single_flight::SingleFlight;
 use crate::provider::url::{ProviderUrl, require_https};
 
-/// Fetches the discovery document of `issuer` at `url` and checks its `issuer`.
-async fn fetch_metadata(http: &HttpFetcher, issuer: &str, url: &Url) -> Result<Value, AuthError> {
-    let document = http.get_json(url).await?.value;
-    let stated = document.get("issuer").and_then(Value::as_str);
-    if stated != Some(issuer) {
-        return Err(
-            AuthError::upstream("the discovery document is for another issuer").with_source(
-                format!("expected issuer {issuer:?}, the discovery document says {stated:?}"),
-            ),
-        );
+/// Fetches the metadata of `issuer` from the first of `locations` that has a document, and
+/// checks its `issuer`: the document and where it was found.
+async fn fetch_metadata(
+    http: &HttpFetcher,
+    issuer: &str,
+    locations: &[Url],
+) -> Result<(Value, Url), AuthError> {
+    for location in locations {
+        let Some(document) = http.get_document(location).await? else {
+            tracing::debug!(%location, "no metadata document here; trying the next location");
+            continue;
+        };
+        let stated = document.get("issuer").and_then(Value::as_str);
+        if stated != Some(issuer) {
+            return Err(
+                AuthError::upstream("the discovery document is for another issuer").with_source(
+                    format!(
+                        "expected issuer {issuer:?}, the metadata at {location} says {stated:?}"
+                    ),
+                ),
+            );
+        }
+        return Ok((document, location.clone()));
     }
-    Ok(document)
+    Err(
+        AuthError::upstream("the identity provider publishes no discovery document")
+            .with_source(format!("none of {} locations has one", locations.len())),
+    )
 }
 
 /// The URL in field `field` of the discovery document fetched from `discovery`.
@@ -88,12 +109,23 @@ enum Inner {
     Fixed(Url),
     Discovered {
         issuer: String,
-        document: Url,
+        /// Where the metadata may be, in the order tried.
+        locations: Vec<Url>,
         field: &'static str,
         /// The issuer's opt-out, which its `http://` endpoints need off loopback.
         insecure_http: bool,
         state: Mutex<State>,
     },
+}
+
+/// What a readiness check sees of an [`Endpoint`].
+pub(crate) struct EndpointReadiness {
+    /// Configured, or discovered.
+    pub(crate) known: bool,
+    /// A discovery is in flight.
+    pub(crate) discovering: bool,
+    /// After a failed discovery, when the next may start.
+    pub(crate) next_attempt: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -129,10 +161,10 @@ impl Endpoint {
         field: &'static str,
     ) -> Result<Self, ConfigError> {
         issuer.parse("issuer")?;
-        let document = fetch::discovery_url(issuer.as_str())?;
+        let locations = fetch::metadata_urls(issuer.as_str())?;
         Ok(Self(Arc::new(Inner::Discovered {
             issuer: issuer.as_str().to_owned(),
-            document,
+            locations,
             field,
             insecure_http: issuer.allows_insecure_http(),
             state: Mutex::new(State::default()),
@@ -181,7 +213,7 @@ impl Endpoint {
     ) -> Result<crate::provider::single_flight::Flight<Result<Url, AuthError>>, AuthError> {
         let Inner::Discovered {
             issuer,
-            document,
+            locations,
             field,
             insecure_http,
             ..
@@ -192,12 +224,12 @@ impl Endpoint {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| AuthError::upstream("discovery needs a Tokio runtime"))?;
         let (endpoint, http) = (self.clone(), http.clone());
-        let (issuer, document, field) = (issuer.clone(), document.clone(), *field);
+        let (issuer, locations, field) = (issuer.clone(), locations.clone(), *field);
         let insecure_http = *insecure_http;
         let work = async move {
-            fetch_metadata(&http, &issuer, &document)
+            fetch_metadata(&http, &issuer, &locations)
                 .await
-                .and_then(|doc| self::endpoint(&doc, field, &document, insecure_http))
+                .and_then(|(doc, found)| self::endpoint(&doc, field, &found, insecure_http))
         };
         Ok(state.in_flight.start(
             runtime,
@@ -205,6 +237,47 @@ impl Endpoint {
             move |found| endpoint.settle(found),
             |e| Err(AuthError::upstream("discovery did not complete").with_source(e)),
         ))
+    }
+
+    /// For readiness: whether the URL is known, whether discovery is in flight, and when the
+    /// next discovery may start if that is later than now. Starts discovery in the background
+    /// when a request would ([`get`](Self::get): not known, none in flight, `retry` passed
+    /// since the last failure).
+    pub(crate) fn readiness(&self, http: &HttpFetcher, retry: Duration) -> EndpointReadiness {
+        let Inner::Discovered { state, .. } = &*self.0 else {
+            return EndpointReadiness {
+                known: true,
+                discovering: false,
+                next_attempt: None,
+            };
+        };
+        let (known, discovering, failed_at) = {
+            let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                state.known.is_some(),
+                state.in_flight.joined().is_some(),
+                state.failed_at,
+            )
+        };
+        let next_attempt = failed_at
+            .and_then(|failed| failed.checked_add(retry))
+            .filter(|at| *at > Instant::now());
+        if !known
+            && !discovering
+            && next_attempt.is_none()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (endpoint, http) = (self.clone(), http.clone());
+            runtime.spawn(async move {
+                // The answer is kept (or the failure's time) by `get` itself.
+                let _ = endpoint.get(&http, retry).await;
+            });
+        }
+        EndpointReadiness {
+            known,
+            discovering,
+            next_attempt,
+        }
     }
 
     /// The lookup ended: keeps the URL found, or the time of the failure (also when the task

@@ -93,6 +93,36 @@ impl HttpFetcher {
     /// GETs a JSON document, following at most [`MAX_REDIRECTS`] same-origin redirects, all
     /// within the timeout.
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
+        let response = self.get_following(url).await?;
+        self.read_json(response).await
+    }
+
+    /// GETs a metadata document that may not be published at `url`: `Ok(None)` when the server
+    /// says so (a 4xx status), or answers something other than a JSON object (a web site's
+    /// catch-all page), so that the next location can be tried. Other failures (unreachable,
+    /// timeout, 5xx, too large, a redirect elsewhere) are errors, as for
+    /// [`get_json`](Self::get_json).
+    pub(crate) async fn get_document(&self, url: &Url) -> Result<Option<Value>, AuthError> {
+        let response = self.get_following(url).await?;
+        let status = response.status();
+        if status.is_client_error() {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(
+                AuthError::upstream("the identity provider answered with an error")
+                    .with_source(format!("HTTP status {status}")),
+            );
+        }
+        let body = read_capped(response, self.max_body).await?;
+        Ok(serde_json::from_slice::<Value>(&body)
+            .ok()
+            .filter(Value::is_object))
+    }
+
+    /// Sends a GET, following at most [`MAX_REDIRECTS`] same-origin redirects, all within the
+    /// timeout: the first answer that is not a redirect.
+    async fn get_following(&self, url: &Url) -> Result<reqwest::Response, AuthError> {
         let mut current = url.clone();
         let mut redirects = 0;
         // One timeout for the whole fetch, redirects included.
@@ -118,7 +148,7 @@ impl HttpFetcher {
                 ));
             }
             if !is_redirect(response.status()) {
-                return self.read_json(response).await;
+                return Ok(response);
             }
             let next = location(&response, &current);
             match next {
@@ -342,16 +372,38 @@ pub(crate) fn parse_url(url: &str, what: &'static str) -> Result<Url, ConfigErro
     Ok(parsed)
 }
 
-/// The OIDC discovery URL of an issuer: the issuer, without a trailing `/`, followed by
-/// `/.well-known/openid-configuration` (OpenID Connect Discovery §4).
-pub(crate) fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
-    parse_url(
-        &format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        ),
-        "issuer",
-    )
+/// The well-known URI suffix of RFC 8414 (OAuth 2.0 authorization server metadata).
+const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// The well-known URI suffix of OpenID Connect Discovery 1.0.
+const OIDC_METADATA: &str = "/.well-known/openid-configuration";
+
+/// Where an issuer's metadata may be, in the order to try them (RFC 8414 §3 and §5, the order
+/// the MCP authorization specification spells out):
+/// - without a path (`https://id.example.com`): `/.well-known/oauth-authorization-server`,
+///   then `/.well-known/openid-configuration` (OpenID Connect Discovery §4);
+/// - with a path (`https://id.example.com/tenant`), the suffix inserted between the host and
+///   the path (RFC 8414 §3) before the OIDC form that appends it: `/.well-known/oauth-authorization-server/tenant`,
+///   `/.well-known/openid-configuration/tenant`, then `/tenant/.well-known/openid-configuration`.
+///
+/// A terminating `/` of the issuer is removed first (RFC 8414 §3).
+pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<Url>, ConfigError> {
+    let parsed = parse_url(issuer, "issuer")?;
+    let path = parsed.path().trim_end_matches('/');
+    let inserted = |suffix: &str| {
+        let mut url = parsed.clone();
+        url.set_path(&format!("{suffix}{path}"));
+        url.set_query(None);
+        url.set_fragment(None);
+        url
+    };
+    let mut urls = vec![inserted(OAUTH_METADATA), inserted(OIDC_METADATA)];
+    if !path.is_empty() {
+        urls.push(parse_url(
+            &format!("{}{OIDC_METADATA}", issuer.trim_end_matches('/')),
+            "issuer",
+        )?);
+    }
+    Ok(urls)
 }
 
 #[cfg(test)]
@@ -407,11 +459,42 @@ mod tests {
     fn urls() {
         assert!(parse_url("ftp://x", "issuer").is_err());
         assert!(parse_url("not a url", "issuer").is_err());
-        assert_eq!(
-            discovery_url("https://id.example.com/tenant/")
-                .expect("url")
-                .as_str(),
-            "https://id.example.com/tenant/.well-known/openid-configuration"
-        );
+        assert!(metadata_urls("not a url").is_err());
+    }
+
+    #[test]
+    fn metadata_locations_in_the_order_of_rfc_8414() {
+        let urls = |issuer: &str| -> Vec<String> {
+            metadata_urls(issuer)
+                .expect("urls")
+                .iter()
+                .map(|url| url.to_string())
+                .collect()
+        };
+        // No path: the two suffixes on the host (the same URL either way for OIDC).
+        for issuer in ["https://id.example.com", "https://id.example.com/"] {
+            assert_eq!(
+                urls(issuer),
+                [
+                    "https://id.example.com/.well-known/oauth-authorization-server",
+                    "https://id.example.com/.well-known/openid-configuration",
+                ]
+            );
+        }
+        // A path: inserted (RFC 8414 §3) before appended (OIDC Discovery §4); a terminating
+        // slash removed; the port kept.
+        for issuer in [
+            "https://id.example.com:8443/realms/main",
+            "https://id.example.com:8443/realms/main/",
+        ] {
+            assert_eq!(
+                urls(issuer),
+                [
+                    "https://id.example.com:8443/.well-known/oauth-authorization-server/realms/main",
+                    "https://id.example.com:8443/.well-known/openid-configuration/realms/main",
+                    "https://id.example.com:8443/realms/main/.well-known/openid-configuration",
+                ]
+            );
+        }
     }
 }

@@ -32,6 +32,7 @@ use crate::provider::discovery::Endpoint;
 use crate::provider::fetch::{self, FormAnswer, HttpFetcher};
 use crate::provider::single_flight::FlightsByKey;
 use crate::provider::url::ProviderUrl;
+use crate::readiness::{FetchLog, Probe, ReadinessCheck, VerifierStatus, wall_clock};
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -224,6 +225,8 @@ struct Introspector {
     calls: Semaphore,
     /// One call per token, however many requests carry it at once (with the cache on).
     in_flight: FlightsByKey<[u8; 32], Result<Active, AuthError>>,
+    /// How the last call to the provider ended, for readiness.
+    calls_log: FetchLog,
 }
 
 impl Clone for Introspector {
@@ -247,6 +250,7 @@ impl Clone for Introspector {
             max_calls: self.max_calls,
             calls: Semaphore::new(self.max_calls),
             in_flight: FlightsByKey::default(),
+            calls_log: FetchLog::default(),
         }
     }
 }
@@ -325,8 +329,15 @@ impl fmt::Debug for IntrospectionVerifier {
 }
 
 impl IntrospectionVerifier {
-    /// The introspection endpoint of `issuer`, found by OIDC discovery (no I/O here: on the
-    /// first request), with the stated `audience` policy (see [`AudienceCheck`]).
+    /// The introspection endpoint of `issuer`, found by discovery (no I/O here: on the first
+    /// request, or [readiness](Self::readiness) check), with the stated `audience` policy (see
+    /// [`AudienceCheck`]).
+    ///
+    /// The metadata is looked for as [`JwksVerifier::discover`](crate::JwksVerifier::discover)
+    /// does: RFC 8414's `/.well-known/oauth-authorization-server` (inserted before the
+    /// issuer's path), then OpenID Connect's `/.well-known/openid-configuration` (inserted,
+    /// then appended), moving on only when a location has no document (a 4xx); its `issuer`
+    /// must equal `issuer` exactly, and a document for another issuer is a failure.
     ///
     /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
     /// discovered endpoint of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
@@ -378,6 +389,7 @@ impl IntrospectionVerifier {
             max_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             calls: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
             in_flight: FlightsByKey::default(),
+            calls_log: FetchLog::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -527,6 +539,42 @@ impl IntrospectionVerifier {
         inner.calls = Semaphore::new(calls);
         Ok(self)
     }
+
+    /// A readiness check of this verifier, for a `/readyz` route (see [`ReadinessCheck`]):
+    /// ready once the introspection endpoint is known (configured, or discovered); not ready
+    /// while discovery has not succeeded. Asking starts the verifier's own discovery as a
+    /// request would (one in flight, not again before the retry interval), never a call of its
+    /// own.
+    ///
+    /// Its status also has how the last call to the provider ended (discovery or
+    /// introspection), for the operator, but a failed call does not make it unready: with no
+    /// token to introspect, a check could not see the provider come back, and a service that
+    /// is taken out of rotation gets no requests to find out either. Take it after the last
+    /// `with_*` call, before the verifier moves into the [`AuthLayer`](crate::AuthLayer).
+    pub fn readiness(&self) -> ReadinessCheck {
+        ReadinessCheck::of(Arc::new(Readiness(Arc::clone(&self.inner))))
+    }
+}
+
+/// What a readiness check reads: the state of one verifier.
+struct Readiness(Arc<Introspector>);
+
+impl Probe for Readiness {
+    fn status(&self) -> VerifierStatus {
+        let config = &self.0.config;
+        let endpoint = config.endpoint.readiness(&config.http, config.retry);
+        VerifierStatus {
+            verifier: "introspection",
+            issuer: config.issuer.clone(),
+            not_ready: (!endpoint.known)
+                .then_some("the introspection endpoint has not been discovered yet"),
+            keys: 0,
+            keys_age: None,
+            last_fetch: self.0.calls_log.last(),
+            fetching: endpoint.discovering,
+            next_attempt: endpoint.next_attempt.map(wall_clock),
+        }
+    }
 }
 
 impl Introspector {
@@ -643,7 +691,9 @@ impl Introspector {
     /// Introspects `token`: an active answer, put into the cache, or `Err`. A refusal goes to the
     /// negative cache on the way; a provider failure, or no permit for a call, to no cache.
     async fn active(&self, token: &str, key: [u8; 32]) -> Result<Active, AuthError> {
-        match self.introspect(token).await? {
+        let verdict = self.introspect(token).await;
+        self.calls_log.record(&verdict);
+        match verdict? {
             Verdict::Active(active) => {
                 if let Some(cache) = &self.cache {
                     cache.insert(key, active.clone());
@@ -677,6 +727,10 @@ impl Introspector {
 /// while the provider is asked, joining the call already in flight for the same token. The
 /// pending answer carries the token's cache key, computed once.
 impl Verifier for IntrospectionVerifier {
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        Some(IntrospectionVerifier::readiness(self))
+    }
+
     fn verify(&self, token: &str) -> Verification {
         let inner = &self.inner;
         if let Err(refusal) = check_token_len(token, inner.config.max_token_len) {

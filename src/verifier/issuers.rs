@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, peek_issuer};
 use super::{Verification, Verifier};
 use crate::error::AuthError;
+use crate::readiness::ReadinessCheck;
 
 /// Dispatches each JWT to the verifier configured for its `iss`; other tokens go to a fallback.
 ///
@@ -130,8 +131,46 @@ impl MultiIssuer {
     }
 }
 
+impl MultiIssuer {
+    /// A readiness check of every configured issuer's verifier and of the fallback (those that
+    /// depend on a provider, see [`Verifier::readiness`]): ready only when **all** of them are,
+    /// since a token of any configured issuer could otherwise be answered 503. An issuer that
+    /// may be down without the service being unready belongs behind its own layer. Take it
+    /// after the last `with_*` call.
+    ///
+    /// ```
+    /// use tower_authz::{JwksVerifier, MultiIssuer};
+    ///
+    /// let verifier = MultiIssuer::new()
+    ///     .with_issuer("https://a.example.com", JwksVerifier::discover("https://a.example.com", "api").unwrap())
+    ///     .with_issuer("https://b.example.com", JwksVerifier::discover("https://b.example.com", "api").unwrap());
+    /// let readiness = verifier.readiness();
+    /// // Nothing loaded yet: two statuses, in the issuers' order, neither ready.
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let report = readiness.check();
+    /// assert_eq!(report.statuses().len(), 2);
+    /// assert_eq!(report.statuses()[0].issuer, "https://a.example.com");
+    /// assert!(!report.is_ready());
+    /// # });
+    /// ```
+    pub fn readiness(&self) -> ReadinessCheck {
+        let mut issuers: Vec<_> = self.by_issuer.iter().collect();
+        issuers.sort_by(|a, b| a.0.cmp(b.0));
+        issuers
+            .into_iter()
+            .map(|(_, verifier)| verifier)
+            .chain(&self.fallback)
+            .filter_map(|verifier| verifier.readiness())
+            .fold(ReadinessCheck::new(), ReadinessCheck::and)
+    }
+}
+
 /// `iss` is peeked once; the chosen verifier's answer (at once or pending) is the answer.
 impl Verifier for MultiIssuer {
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        Some(MultiIssuer::readiness(self))
+    }
+
     fn verify(&self, token: &str) -> Verification {
         peek_issuer(token, DEFAULT_MAX_TOKEN_LEN, |issuer| {
             let chosen = issuer.and_then(|iss| self.by_issuer.get(iss));

@@ -2,7 +2,8 @@
 //!
 //! How keys are kept:
 //! - Keys are parsed once per fetched JWKS and read lock-free ([`ArcSwapOption`]) by requests.
-//! - Nothing is fetched until the first token arrives (or [`JwksVerifier::fetch_keys`] is called).
+//! - Nothing is fetched until the first token arrives (or [`JwksVerifier::fetch_keys`] is called,
+//!   or a [readiness check](JwksVerifier::readiness) asks).
 //! - An unknown `kid` starts a refetch. At most one fetch is in flight, whatever the number of
 //!   waiting requests; fetches start at most once per minimum interval (default 30 s), however
 //!   many unknown `kid`s arrive, so random `kid`s cannot be turned into a flood of fetches.
@@ -37,6 +38,7 @@ use crate::provider::discovery::Endpoint;
 use crate::provider::fetch::{self, HttpFetcher};
 use crate::provider::single_flight::{Flight, SingleFlight};
 use crate::provider::url::ProviderUrl;
+use crate::readiness::{FetchLog, Probe, ReadinessCheck, VerifierStatus, wall_clock};
 
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(30);
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
@@ -49,7 +51,7 @@ const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 /// ```
 /// use tower_authz::JwksVerifier;
 ///
-/// // ZITADEL, Keycloak, Auth0, Entra: discovery at {issuer}/.well-known/openid-configuration.
+/// // ZITADEL, Keycloak, Auth0, Entra: discovery of the issuer's metadata (RFC 8414, OIDC).
 /// let verifier = JwksVerifier::discover("https://my-instance.zitadel.cloud", "my-api-client-id")
 ///     .unwrap()
 ///     .with_audience("my-project-id");
@@ -97,6 +99,8 @@ struct SharedState {
     refresh: Mutex<Refresh>,
     /// Whether the held keys were found too old (logged once per change).
     too_old: AtomicBool,
+    /// How the last fetch ended, for readiness.
+    fetches: FetchLog,
 }
 
 impl Clone for SharedState {
@@ -109,6 +113,7 @@ impl Clone for SharedState {
 
 struct Loaded {
     keys: KeySet,
+    fetched_at: Instant,
     refresh_at: Instant,
     /// Past this, with no successful refresh, the keys are no longer used.
     trusted_until: Instant,
@@ -157,9 +162,32 @@ enum KeyCheck {
 }
 
 impl JwksVerifier {
-    /// Keys found by OIDC discovery of `issuer`: `{issuer}/.well-known/openid-configuration`,
-    /// whose `issuer` must equal `issuer` exactly and whose `jwks_uri` is then used. Tokens must
-    /// have `iss` equal to `issuer` and `aud` containing `audience`.
+    /// Keys found by discovery of `issuer`: its metadata document, whose `issuer` must equal
+    /// `issuer` exactly and whose `jwks_uri` is then used. Tokens must have `iss` equal to
+    /// `issuer` and `aud` containing `audience`.
+    ///
+    /// The document is looked for where RFC 8414 (OAuth 2.0 authorization server metadata)
+    /// and OpenID Connect Discovery put it, in the order RFC 8414 §5 gives (the order of the MCP
+    /// authorization specification):
+    ///
+    /// | issuer | tried, in order |
+    /// |---|---|
+    /// | `https://id.example.com` | `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration` |
+    /// | `https://id.example.com/realms/main` | `/.well-known/oauth-authorization-server/realms/main`, `/.well-known/openid-configuration/realms/main`, `/realms/main/.well-known/openid-configuration` |
+    ///
+    /// The next location is tried only when one answers that it has no document: a 4xx status,
+    /// or an answer that is not a JSON object (a web site's catch-all page). A document whose
+    /// `issuer` differs is a failure (503), not a reason to look further: RFC 8414 §3.3 says it
+    /// must not be used, and a provider publishing metadata for another issuer at this
+    /// issuer's location is misconfigured or under attack. A provider that is down (5xx,
+    /// timeout, unreachable) is a failure too, so that an outage costs one request per attempt.
+    /// Discovery runs once for all concurrent requests, and after a failure not again before
+    /// the retry interval.
+    ///
+    /// Where others differ: ASP.NET Core's JwtBearer reads `{issuer}/.well-known/openid-configuration`
+    /// only; Spring Security (`JwtDecoders.fromIssuerLocation`) tries the same three locations
+    /// with OIDC's appended form first, and also moves on only after a 4xx. For an OIDC
+    /// provider (ZITADEL, Keycloak, Entra) the RFC's order costs one or two 404s, once.
     ///
     /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
     /// discovered `jwks_uri` of an `https://` issuer; see [`ProviderUrl`] for the opt-out.
@@ -350,10 +378,93 @@ impl JwksVerifier {
 
     /// Fetches the keys now, joining a fetch already in flight; for startup checks. Not subject
     /// to the minimum refetch interval.
+    ///
+    /// **Fail fast or lazy.** Call it before serving to refuse to start without keys (the
+    /// provider is down or misconfigured: the error says why):
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let verifier = tower_authz::JwksVerifier::discover("https://id.example.com", "my-api")?;
+    /// verifier.fetch_keys().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Or do not (lazy, the default): the service starts at once, requests are answered 503
+    /// until the keys are loaded, and a [`readiness`](Self::readiness) check answers 503
+    /// meanwhile, so that an orchestrator holds traffic back until the provider is reachable.
     pub async fn fetch_keys(&self) -> Result<(), AuthError> {
         match self.shared.start_fetch(Duration::ZERO) {
             Ok(fetch) => fetch.await,
             Err(_) => Err(no_runtime()),
+        }
+    }
+
+    /// A readiness check of this verifier, for a `/readyz` route (see [`ReadinessCheck`]):
+    /// ready while keys are held and within the stale limit
+    /// ([`with_max_stale`](Self::with_max_stale)); not ready before the first load and past
+    /// that limit. Its [`VerifierStatus`] has the number of keys held, their age, how the last
+    /// fetch ended and when the next may start.
+    ///
+    /// Asking starts no fetch of its own: when the keys are missing or stale it starts this
+    /// verifier's fetch as a request would (one in flight, within the retry and refetch
+    /// intervals), and answers at once from what is held. Take it after the last `with_*`
+    /// call, before the verifier moves into the [`AuthLayer`](crate::AuthLayer).
+    ///
+    /// ```
+    /// use axum::{Router, routing::{get, get_service}};
+    /// use tower_authz::{AuthLayer, JwksVerifier};
+    ///
+    /// let verifier = JwksVerifier::discover("https://id.example.com", "my-api").unwrap();
+    /// let readiness = verifier.readiness();
+    /// let app: Router = Router::new()
+    ///     .route("/orders", get(|| async { "orders" }))
+    ///     .layer(AuthLayer::new(verifier))
+    ///     .route("/readyz", get_service(readiness));
+    /// ```
+    pub fn readiness(&self) -> ReadinessCheck {
+        ReadinessCheck::of(Arc::new(Readiness(Arc::clone(&self.shared))))
+    }
+}
+
+/// What a readiness check reads: the shared state of one verifier.
+struct Readiness(Arc<SharedState>);
+
+impl Probe for Readiness {
+    fn status(&self) -> VerifierStatus {
+        let shared = &self.0;
+        // The request path's own fetch starts, with the same intervals: a background refresh
+        // once the keys are stale, and the fetch a request without usable keys would start.
+        if shared.refresh_if_stale() == Age::TooOld || shared.keys.load().is_none() {
+            let _ = shared.start_fetch(shared.fetch_interval());
+        }
+        let now = Instant::now();
+        let loaded = shared.keys.load();
+        let not_ready = match &*loaded {
+            None => Some("the signing keys have not been loaded yet"),
+            Some(loaded) if now >= loaded.trusted_until => {
+                Some("the signing keys are past their stale limit and cannot be refreshed")
+            }
+            Some(_) => None,
+        };
+        let (fetching, last_attempt) = {
+            let refresh = shared.lock();
+            (refresh.in_flight.joined().is_some(), refresh.last_attempt)
+        };
+        let next_attempt = last_attempt
+            .and_then(|last| last.checked_add(shared.fetch_interval()))
+            .filter(|at| !fetching && *at > now)
+            .map(wall_clock);
+        VerifierStatus {
+            verifier: "jwks",
+            issuer: shared.config.issuer.clone(),
+            not_ready,
+            keys: loaded.as_ref().map_or(0, |loaded| loaded.keys.len()),
+            keys_age: loaded
+                .as_ref()
+                .map(|loaded| now.saturating_duration_since(loaded.fetched_at)),
+            last_fetch: shared.fetches.last(),
+            fetching,
+            next_attempt,
         }
     }
 }
@@ -366,6 +477,7 @@ impl SharedState {
             keys: ArcSwapOption::empty(),
             refresh: Mutex::new(Refresh::default()),
             too_old: AtomicBool::new(false),
+            fetches: FetchLog::default(),
         }
     }
 
@@ -499,6 +611,7 @@ impl SharedState {
 
     async fn fetch(&self) -> Result<(), AuthError> {
         let result = self.fetch_once().await;
+        self.fetches.record(&result);
         match &result {
             Ok(count) => tracing::debug!(issuer = %self.config.issuer, keys = count, "JWKS loaded"),
             Err(error) if self.keys.load().is_some() => tracing::warn!(
@@ -546,6 +659,7 @@ impl SharedState {
         let refresh_at = now.checked_add(lifetime).unwrap_or(now);
         let loaded = Arc::new(Loaded {
             keys,
+            fetched_at: now,
             refresh_at,
             trusted_until: refresh_at
                 .checked_add(self.config.max_stale)
@@ -579,6 +693,10 @@ fn no_runtime() -> AuthError {
 /// checked during the call); pending only when the keys must be fetched first. The pending
 /// answer carries the parsed token and the cache miss, so nothing is looked up twice.
 impl Verifier for JwksVerifier {
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        Some(JwksVerifier::readiness(self))
+    }
+
     fn verify(&self, token: &str) -> Verification {
         let shared = &self.shared;
         if let Err(refusal) = check_token_len(token, shared.validation.max_token_len) {

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::claims::Claims;
+use crate::readiness::ReadinessCheck;
 
 #[cfg(feature = "introspection")]
 mod introspection;
@@ -99,17 +100,32 @@ pub type Verification = crate::answer::Answer<Claims>;
 pub trait Verifier: Send + Sync + 'static {
     /// Verifies `token`: its claims, or why it is refused, now or after waiting.
     fn verify(&self, token: &str) -> Verification;
+
+    /// A readiness check of what this verifier depends on (the provider's keys or endpoint),
+    /// for a `/readyz` probe; `None` (the default) when it depends on nothing that can be
+    /// missing. [`MultiIssuer`] combines those of its verifiers with it.
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        None
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify(&self, token: &str) -> Verification {
         (**self).verify(token)
     }
+
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        (**self).readiness()
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn verify(&self, token: &str) -> Verification {
         (**self).verify(token)
+    }
+
+    fn readiness(&self) -> Option<ReadinessCheck> {
+        (**self).readiness()
     }
 }
 

@@ -80,7 +80,8 @@
 //!
 //! | Path | Content |
 //! |------|---------|
-//! | `GET /.well-known/openid-configuration` | discovery document |
+//! | `GET /.well-known/openid-configuration` | discovery document (OpenID Connect Discovery) |
+//! | `GET /.well-known/oauth-authorization-server` | the same document as RFC 8414 authorization server metadata; either can be turned off ([`DevIssuer::serve_metadata`]) |
 //! | `GET /oauth/v2/keys` | JWKS (ZITADEL's path) |
 //! | `GET /.well-known/jwks.json` | the same JWKS (FusionAuth's path); HMAC keys are never published |
 //! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
@@ -281,6 +282,19 @@ pub const DEV_TENANT_ID: &str = "7d2b8e1a-3f4c-4e5d-9a6b-1c2d3e4f5a6b";
 
 use state::{DISCOVERY_PATH, JWKS_PATH, Shared};
 
+/// Which of the issuer's metadata documents are served
+/// ([`DevIssuer::serve_metadata`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataDocuments {
+    /// `/.well-known/openid-configuration` and
+    /// `/.well-known/oauth-authorization-server` (the default).
+    Both,
+    /// `/.well-known/openid-configuration` only (OpenID Connect Discovery).
+    OpenIdConfigurationOnly,
+    /// `/.well-known/oauth-authorization-server` only (RFC 8414).
+    OAuthAuthorizationServerOnly,
+}
+
 /// How long [`DevIssuer::stop`] waits for open connections before aborting.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -417,10 +431,17 @@ impl DevIssuer {
         self.shared.jwks_requests.load(Ordering::SeqCst)
     }
 
-    /// How many discovery requests the server has answered, including `503`s
-    /// while [unavailable](Self::set_available).
+    /// How many discovery requests the server has answered, at either metadata
+    /// location (`404`s of one [not served](Self::serve_metadata) included),
+    /// including `503`s while [unavailable](Self::set_available).
     pub fn discovery_requests(&self) -> usize {
         self.shared.discovery_requests.load(Ordering::SeqCst)
+    }
+
+    /// Which metadata documents are served (the other answers `404`): both
+    /// by default. For tests of discovery by RFC 8414 or OpenID Connect alone.
+    pub fn serve_metadata(&self, documents: MetadataDocuments) {
+        self.shared.set_metadata_documents(documents);
     }
 
     /// With `Some`, JWKS responses carry `Cache-Control: public, max-age=N`

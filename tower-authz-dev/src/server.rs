@@ -9,13 +9,14 @@ use axum::extract::State;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::HeaderValue;
 use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
 
+use super::MetadataDocuments;
 use super::reply::{simulate_faults, simulated_fault};
 use super::state::{
-    DISCOVERY_PATH, FUSIONAUTH_JWKS_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, Shared,
-    TOKEN_PATH, USERS_ME_PATH,
+    DISCOVERY_PATH, FUSIONAUTH_JWKS_PATH, INTROSPECTION_PATH, JWKS_PATH, OAUTH_METADATA_PATH,
+    REVOCATION_PATH, Shared, TOKEN_PATH, USERS_ME_PATH,
 };
 use super::users_me::{self, SelfVerifier};
 use super::{fusionauth, introspection, revocation, token_endpoint};
@@ -36,6 +37,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         ));
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
+        .route(OAUTH_METADATA_PATH, get(oauth_metadata))
         .route(JWKS_PATH, get(jwks))
         .route(FUSIONAUTH_JWKS_PATH, get(jwks))
         .route(TOKEN_PATH, post(token_endpoint::token))
@@ -47,9 +49,23 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    metadata(&shared, MetadataDocuments::OpenIdConfigurationOnly).await
+}
+
+async fn oauth_metadata(State(shared): State<Arc<Shared>>) -> Response {
+    metadata(&shared, MetadataDocuments::OAuthAuthorizationServerOnly).await
+}
+
+/// A metadata document (the same content at either location), or `404` if the issuer is set
+/// to serve only the other one.
+async fn metadata(shared: &Shared, this_one: MetadataDocuments) -> Response {
     shared.discovery_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(refusal) = simulated_fault(&shared).await {
+    if let Some(refusal) = simulated_fault(shared).await {
         return refusal;
+    }
+    let served = shared.metadata_documents();
+    if served != MetadataDocuments::Both && served != this_one {
+        return StatusCode::NOT_FOUND.into_response();
     }
     Json(shared.discovery()).into_response()
 }

@@ -20,6 +20,8 @@ pub(super) const JWKS_PATH: &str = "/oauth/v2/keys";
 pub(super) const FUSIONAUTH_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Path of the OpenID Connect discovery document.
 pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Path of the RFC 8414 authorization server metadata (the issuer has no path).
+pub(super) const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Path of the token endpoint (RFC 6749).
 pub(super) const TOKEN_PATH: &str = "/oauth/v2/token";
 /// Path of the introspection endpoint (RFC 7662).
@@ -71,6 +73,8 @@ pub(super) struct Shared {
     keys: RwLock<SigningKeys>,
     jwks_max_age: Mutex<Option<Duration>>,
     available: AtomicBool,
+    /// Which metadata documents are served.
+    metadata: Mutex<super::MetadataDocuments>,
     response_delay: Mutex<Option<Duration>>,
     pub(super) jwks_requests: AtomicUsize,
     pub(super) discovery_requests: AtomicUsize,
@@ -101,6 +105,7 @@ impl Shared {
             keys: RwLock::new(keys),
             jwks_max_age: Mutex::new(None),
             available: AtomicBool::new(true),
+            metadata: Mutex::new(super::MetadataDocuments::Both),
             response_delay: Mutex::new(None),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
@@ -208,6 +213,14 @@ impl Shared {
                 "private_key_jwt",
             ],
         })
+    }
+
+    pub(super) fn metadata_documents(&self) -> super::MetadataDocuments {
+        *self.metadata.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn set_metadata_documents(&self, documents: super::MetadataDocuments) {
+        *self.metadata.lock().unwrap_or_else(PoisonError::into_inner) = documents;
     }
 
     pub(super) fn jwks_max_age(&self) -> Option<Duration> {

@@ -54,6 +54,13 @@
 //! and an `https://` issuer's discovery document cannot name an `http://` endpoint. A POST to
 //! the provider follows no redirect; a GET follows at most 3, within its origin.
 //!
+//! Nothing is fetched at construction: keys and discovery load on the first request, or before
+//! serving with [`JwksVerifier::fetch_keys`] (fail fast). A [`ReadinessCheck`] taken from a
+//! verifier answers a `/readyz` probe (200 while keys are held within their stale limit, 503
+//! before the first load and past it); see [`readiness`]. Discovery reads RFC 8414 or OpenID
+//! Connect metadata, in RFC 8414's order, with the exact-issuer check
+//! ([`JwksVerifier::discover`]).
+//!
 //! To test a service protected this way without an account at any provider, add the crate
 //! [`tower-authz-dev`](https://docs.rs/tower-authz-dev) as a dev-dependency: its `DevIssuer` is
 //! an OpenID Connect issuer on 127.0.0.1 (discovery, JWKS, a token builder, introspection, ZITADEL,

@@ -205,8 +205,9 @@ async fn a_document_for_another_issuer_stops_the_search() {
 #[tokio::test]
 async fn only_an_absent_document_moves_the_search_on() {
     let dev = DevIssuer::start().await.expect("issuer");
-    // (what RFC 8414's location answers, whether OpenID Connect's is then asked)
-    let cases: [(&str, fn() -> Response, bool); 5] = [
+    /// What RFC 8414's location answers, and whether OpenID Connect's is then asked.
+    type Case = (&'static str, fn() -> Response, bool);
+    let cases: [Case; 5] = [
         ("410", || StatusCode::GONE.into_response(), true),
         ("403", || StatusCode::FORBIDDEN.into_response(), true),
         (

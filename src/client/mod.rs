@@ -241,7 +241,8 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// The token endpoint of `issuer`, found by OIDC discovery. Assertions (for
+    /// The token endpoint of `issuer`, found by discovery (RFC 8414 or OIDC metadata, as
+    /// [`JwksVerifier::discover`](crate::JwksVerifier::discover) looks for it). Assertions (for
     /// `private_key_jwt` client authentication) get `aud` = `issuer`.
     ///
     /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
@@ -320,7 +321,9 @@ pub struct JwtBearer {
 }
 
 impl JwtBearer {
-    /// The token endpoint of `issuer`, found by OIDC discovery; assertions get `aud` = `issuer`.
+    /// The token endpoint of `issuer`, found by discovery (RFC 8414 or OIDC metadata, as
+    /// [`JwksVerifier::discover`](crate::JwksVerifier::discover) looks for it); assertions get
+    /// `aud` = `issuer`.
     /// The scope starts as `openid`.
     ///
     /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `url` | [`ProviderUrl`]: the URLs we fetch or post to, `https://` unless loopback or opted out |
 //! | `fetch` | `HttpFetcher`: JSON over HTTP with a timeout, a size cap, same-origin redirects for a GET and none for a POST; the one authenticated form POST |
-//! | `discovery` | OpenID Connect discovery and the endpoints found in it (`Endpoint`) |
+//! | `discovery` | discovery (RFC 8414 and OpenID Connect metadata) and the endpoints found in it (`Endpoint`) |
 //! | `single_flight` | one fetch in flight for every concurrent caller (`SingleFlight`), or one per key (`FlightsByKey`) |
 
 pub(crate) mod discovery;

@@ -46,7 +46,8 @@ const DEFAULT_REFRESH: Duration = Duration::from_secs(10 * 60);
 const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Verifies JWTs with keys from a JWKS, found directly or by OIDC discovery of the issuer.
+/// Verifies JWTs with keys from a JWKS, found directly or by discovery of the issuer (RFC 8414 or
+/// OpenID Connect metadata).
 ///
 /// ```
 /// use tower_authz::JwksVerifier;

@@ -2,7 +2,7 @@
 //!
 //! | verifier | for |
 //! |---|---|
-//! | [`JwksVerifier`] | JWTs signed with keys from a JWKS URL or OIDC discovery (ZITADEL, Entra, Keycloak, Auth0, FusionAuth with RS256) |
+//! | [`JwksVerifier`] | JWTs signed with keys from a JWKS URL or discovery (RFC 8414, OIDC) (ZITADEL, Entra, Keycloak, Auth0, FusionAuth with RS256) |
 //! | [`JwtVerifier`] | JWTs signed with fixed keys: an HMAC secret (FusionAuth's default HS256) or PEM/JWK public keys |
 //! | `IntrospectionVerifier` | any token, asked of the provider's RFC 7662 introspection endpoint (ZITADEL's opaque tokens and PATs), with a cache (feature `introspection`) |
 //! | [`MultiIssuer`] | several issuers behind one layer, chosen by the token's `iss`; other tokens to a fallback (e.g. introspection) |

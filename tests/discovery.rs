@@ -14,12 +14,12 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::serve;
+use common::{jwks_of, serve};
 use serde_json::{Value, json};
 use tower_authz::{
     AudienceCheck, AuthErrorKind, ClientAuth, IntrospectionVerifier, JwksVerifier, Verifier,
 };
-use tower_authz_dev::{DevAlgorithm, DevIssuer, MetadataDocuments};
+use tower_authz_dev::{DevIssuer, MetadataDocuments};
 
 const AUDIENCE: &str = "discovery-api";
 
@@ -85,17 +85,8 @@ fn metadata(issuer: &str, base: &str) -> Value {
     })
 }
 
-fn jwks_of(dev: &DevIssuer) -> Value {
-    json!({"keys": [dev.current_key(DevAlgorithm::RS256).public_jwk()]})
-}
-
 fn token_for(dev: &DevIssuer, issuer: &str) -> String {
-    dev.token()
-        .issuer(issuer)
-        .audience(AUDIENCE)
-        .subject("alice")
-        .sign()
-        .expect("token")
+    common::token_for(dev, issuer, AUDIENCE)
 }
 
 const OAUTH: &str = "/.well-known/oauth-authorization-server";

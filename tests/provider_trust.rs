@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use common::TestApp;
+use common::{TestApp, jwks_of};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_authz::client::{ClientCredentials, JwtBearer, TokenErrorKind, TokenProvider};
@@ -33,7 +33,7 @@ use tower_authz::{
     AuthErrorKind, AuthLayer, ClientAuth, ConfigError, ConfigErrorKind, IntrospectionVerifier,
     JwksVerifier, ProviderUrl, ServiceAccountKey, Verifier,
 };
-use tower_authz_dev::{DevAlgorithm, DevIssuer};
+use tower_authz_dev::DevIssuer;
 
 const AUDIENCE: &str = "trust-api";
 /// The verifiers' timeout in these tests.
@@ -102,18 +102,9 @@ fn redirect(status: u16, location: &str) -> Response {
 }
 
 /// The development issuer's signing key as a JWKS.
-fn jwks_of(dev: &DevIssuer) -> Value {
-    json!({"keys": [dev.current_key(DevAlgorithm::RS256).public_jwk()]})
-}
-
 /// A token for `issuer` signed with the development issuer's key.
 fn token_for(dev: &DevIssuer, issuer: &str) -> String {
-    dev.token()
-        .issuer(issuer)
-        .audience(AUDIENCE)
-        .subject("alice")
-        .sign()
-        .expect("token")
+    common::token_for(dev, issuer, AUDIENCE)
 }
 
 /// A discovery document of `issuer` with every endpoint at `endpoint`.

@@ -30,6 +30,20 @@ async fn poll_until(url: &str, status: u16) -> Answer {
     }
 }
 
+/// `jwt_api` verifying tokens of `issuer` (audience `my-api`), with `extra` flags.
+fn jwt_api_against(issuer: &DevIssuer, extra: &[&str]) -> Example {
+    let mut args = vec![
+        "--port",
+        "0",
+        "--issuer",
+        issuer.issuer(),
+        "--audience",
+        "my-api",
+    ];
+    args.extend(extra);
+    Example::start("jwt_api", &args)
+}
+
 fn body(answer: &Answer) -> Value {
     serde_json::from_str(&answer.body).expect("a JSON body")
 }
@@ -39,21 +53,7 @@ async fn jwt_api_readiness_flips_with_the_provider() {
     let issuer = DevIssuer::start().await.expect("issuer");
     // Down from the start: the example starts anyway (lazy), and is not ready.
     issuer.set_available(false);
-    let mut example = Example::start(
-        "jwt_api",
-        &[
-            "--port",
-            "0",
-            "--issuer",
-            issuer.issuer(),
-            "--audience",
-            "my-api",
-            "--refresh-interval",
-            "1",
-            "--max-stale",
-            "1",
-        ],
-    );
+    let mut example = jwt_api_against(&issuer, &["--refresh-interval", "1", "--max-stale", "1"]);
     let base = example.wait_for("jwt_api listening on ");
     let readyz = example.wait_for("readiness: ");
     assert_eq!(readyz, format!("{base}/readyz"));
@@ -135,18 +135,7 @@ fn jwt_api_fail_fast_exits_when_the_keys_cannot_be_loaded() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let issuer = runtime.block_on(DevIssuer::start()).expect("issuer");
     issuer.set_available(false);
-    let example = Example::start(
-        "jwt_api",
-        &[
-            "--port",
-            "0",
-            "--issuer",
-            issuer.issuer(),
-            "--audience",
-            "my-api",
-            "--fail-fast",
-        ],
-    );
+    let example = jwt_api_against(&issuer, &["--fail-fast"]);
     let (output, status) = example.finish();
     assert!(!status.success(), "{output:?}");
     assert!(

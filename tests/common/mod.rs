@@ -230,3 +230,18 @@ impl Example {
         (std::mem::take(&mut self.output), status)
     }
 }
+
+/// A JWKS with the development issuer's current RS256 key, for a local provider to republish.
+pub fn jwks_of(dev: &tower_authz_dev::DevIssuer) -> serde_json::Value {
+    serde_json::json!({"keys": [dev.current_key(tower_authz_dev::DevAlgorithm::RS256).public_jwk()]})
+}
+
+/// A token of `issuer` for `audience`, subject `alice`, signed with the development issuer's key.
+pub fn token_for(dev: &tower_authz_dev::DevIssuer, issuer: &str, audience: &str) -> String {
+    dev.token()
+        .issuer(issuer)
+        .audience(audience)
+        .subject("alice")
+        .sign()
+        .expect("token")
+}

@@ -187,8 +187,9 @@ impl JwksVerifier {
     ///
     /// Where others differ: ASP.NET Core's JwtBearer reads `{issuer}/.well-known/openid-configuration`
     /// only; Spring Security (`JwtDecoders.fromIssuerLocation`) tries the same three locations
-    /// with OIDC's appended form first, and also moves on only after a 4xx. For an OIDC
-    /// provider (ZITADEL, Keycloak, Entra) the RFC's order costs one or two 404s, once.
+    /// with OIDC's appended form first; like this verifier, it moves on only after a 4xx and
+    /// fails on a document for another issuer. For an OIDC provider (ZITADEL, Keycloak, Entra)
+    /// the RFC's order costs one or two 404s, once.
     ///
     /// `issuer` must be `https://` (or `http://` to a loopback host), and so must the
     /// discovered `jwks_uri` of an `https://` issuer; see [`ProviderUrl`] for the opt-out.

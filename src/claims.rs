@@ -331,6 +331,40 @@ impl RoleSource {
         Self::Merge(sources.into_iter().collect())
     }
 
+    /// The source a claim name stands for, as a command-line flag or a configuration file gives
+    /// it: a JSON pointer (`/resource_access/my-client/roles`), Keycloak's `realm_access`,
+    /// ZITADEL's `urn:zitadel:iam:org:project:roles` or `urn:zitadel:iam:org:project:{id}:roles`,
+    /// else a top-level claim of that name.
+    ///
+    /// ```
+    /// use tower_authz::RoleSource;
+    ///
+    /// assert_eq!(RoleSource::from_name("roles"), RoleSource::default());
+    /// assert_eq!(RoleSource::from_name("realm_access"), RoleSource::keycloak_realm());
+    /// assert_eq!(
+    ///     RoleSource::from_name("urn:zitadel:iam:org:project:42:roles"),
+    ///     RoleSource::zitadel_project("42"),
+    /// );
+    /// assert_eq!(RoleSource::from_name("/app/roles"), RoleSource::pointer("/app/roles"));
+    /// ```
+    pub fn from_name(name: &str) -> Self {
+        const ZITADEL: &str = "urn:zitadel:iam:org:project:";
+        if name.starts_with('/') {
+            Self::pointer(name)
+        } else if name == "realm_access" {
+            Self::keycloak_realm()
+        } else if name == "urn:zitadel:iam:org:project:roles" {
+            Self::zitadel()
+        } else if let Some(project) = name
+            .strip_prefix(ZITADEL)
+            .and_then(|rest| rest.strip_suffix(":roles"))
+        {
+            Self::zitadel_project(project)
+        } else {
+            Self::claim(name)
+        }
+    }
+
     fn collect(&self, claims: &Value, out: &mut Vec<Box<str>>) {
         match self {
             Self::Claim(name) => push_strings(claims.get(name), out),

@@ -293,6 +293,10 @@ pub enum ConfigErrorKind {
     /// A policy does not parse or does not type-check against its schema, or the schema does
     /// not parse (feature `cedar`); the message names the policy and the line.
     InvalidPolicy,
+    /// A configuration file or environment variable does not parse, has an unknown or missing
+    /// field, names a policy that is not there, or a secret that cannot be read (feature
+    /// `config`); [`ConfigError::field`] says where.
+    InvalidConfig,
 }
 
 /// A configuration that cannot work: a bad URL, a key that does not parse, a malformed key file.
@@ -302,6 +306,7 @@ pub enum ConfigErrorKind {
 pub struct ConfigError {
     kind: ConfigErrorKind,
     message: Cow<'static, str>,
+    field: Option<Box<str>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -311,8 +316,32 @@ impl ConfigError {
         Self {
             kind,
             message: message.into(),
+            field: None,
             source: None,
         }
+    }
+
+    /// Names the configuration field the error is about, as a path such as
+    /// `issuers[1].introspection.client_secret.env` (or an environment variable's name); it is
+    /// put before the message in `Display`.
+    ///
+    /// ```
+    /// use tower_authz::{ConfigError, ConfigErrorKind};
+    ///
+    /// let error = ConfigError::new(ConfigErrorKind::InvalidValue, "must not be empty")
+    ///     .with_field("issuers[0].audience");
+    /// assert_eq!(error.field(), Some("issuers[0].audience"));
+    /// assert_eq!(error.to_string(), "issuers[0].audience: must not be empty");
+    /// ```
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into().into_boxed_str());
+        self
+    }
+
+    /// The configuration field the error is about, if known (see
+    /// [`with_field`](Self::with_field)).
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 
     /// Attaches the underlying cause.
@@ -329,15 +358,20 @@ impl ConfigError {
 
 impl fmt::Debug for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigError")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .finish()
+        let mut s = f.debug_struct("ConfigError");
+        s.field("kind", &self.kind);
+        if let Some(field) = &self.field {
+            s.field("field", field);
+        }
+        s.field("message", &self.message).finish()
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
         f.write_str(&self.message)?;
         if let Some(source) = &self.source {
             write!(f, ": {source}")?;

@@ -74,6 +74,7 @@
 //! | `tonic` | no | `From<AuthError> for tonic::Status`, [`grpc::claims`] and [`grpc::custom_claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
+//! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files) and policies by name, from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
@@ -108,6 +109,8 @@ pub mod verifier;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "config")]
+pub mod config;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "fuzzing")]

@@ -48,6 +48,13 @@
 //!     --audience <API client id> --tenant <tenant id>
 //! ```
 //!
+//! Or from a configuration file (issuer, audiences, JWKS URL, tenants; see
+//! `examples/config/entra_todolist_api.toml` and `tower_authz::config`) in place of those flags:
+//!
+//! ```sh
+//! cargo run --features config --example entra_todolist_api -- --config examples/config/entra_todolist_api.toml
+//! ```
+//!
 //! The API must be registered with `accessTokenAcceptedVersion: 2` for v2 tokens. This example
 //! listens on plain HTTP on 127.0.0.1 (the sample uses `https://localhost:44351`).
 
@@ -58,12 +65,21 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use tower_authz::client::{ClientCredentials, TokenProvider};
-use tower_authz::{ClientAuth, Tenants};
+use tower_authz::config::AuthConfig;
+use tower_authz::{ClientAuth, Tenants, Verifier};
 use tower_authz_dev::DevIssuer;
 
 #[derive(Parser, Debug)]
 #[command(about = "The Entra daemon sample's ToDoList API, protected by tower-authz")]
 struct Args {
+    /// Read the issuer, audiences, JWKS URL and tenants from this TOML or JSON file (see
+    /// examples/config/entra_todolist_api.toml) instead of the flags.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["issuer", "jwks_uri", "audience", "tenants", "any_tenant"]
+    )]
+    config: Option<PathBuf>,
     /// The issuer (`iss`) of accepted tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0;
     /// it may contain `{tenantid}` (then --jwks-uri is required). Without it, a development
     /// issuer is started.
@@ -107,8 +123,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keep the development issuer alive for as long as the server runs.
     let mut dev = None;
-    let verifier = match &args.issuer {
-        Some(issuer) => {
+    let verifier: Box<dyn Verifier> = match (&args.config, &args.issuer) {
+        (Some(path), _) => Box::new(AuthConfig::from_file(path)?.build_verifier()?),
+        (None, Some(issuer)) => {
             let audience = args
                 .audience
                 .as_deref()
@@ -130,15 +147,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .into(),
                 );
             };
-            todolist::verifier(issuer, args.jwks_uri.as_deref(), audience, tenants)?
+            Box::new(todolist::verifier(
+                issuer,
+                args.jwks_uri.as_deref(),
+                audience,
+                tenants,
+            )?)
         }
-        None => {
+        (None, None) => {
             let issuer = DevIssuer::start().await?;
             todolist::add_dev_daemon(&issuer);
             let verifier =
                 todolist::verifier(issuer.issuer(), None, todolist::DEV_API_CLIENT_ID, None)?;
             dev = Some(issuer);
-            verifier
+            Box::new(verifier)
         }
     };
     let schema = args

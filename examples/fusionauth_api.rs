@@ -38,8 +38,18 @@
 //!
 //! Its keys come from `{issuer}/.well-known/jwks.json`, or from `--jwks-uri <url>` (FusionAuth
 //! behind a proxy, or any other JWKS).
+//!
+//! Or from a configuration file (issuer, audience, keys or the HMAC secret's variable or file,
+//! the `app.at` cookie as token source; see `examples/config/fusionauth_api.toml` and
+//! `tower_authz::config`) in place of `--issuer`, `--hmac-secret`, `--jwks-uri` and `--leeway`:
+//!
+//! ```sh
+//! FUSIONAUTH_SIGNING_SECRET=... cargo run --features config --example fusionauth_api -- \
+//!     --config examples/config/fusionauth_api.toml
+//! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -51,6 +61,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
+use tower_authz::config::AuthConfig;
 use tower_authz::{AuthLayer, Claims, JwksVerifier, JwtVerifier, TokenSource, Verifier};
 use tower_authz_dev::{DevIssuer, FUSIONAUTH_APP_ID, FusionAuthApp};
 use tower_http::cors::CorsLayer;
@@ -58,7 +69,17 @@ use tower_http::cors::CorsLayer;
 #[derive(Parser, Debug)]
 #[command(about = "An API that reads FusionAuth's app.at cookie (tower-authz example)")]
 struct Args {
-    /// FusionAuth's issuer, e.g. http://localhost:9011. Without it, a development issuer starts.
+    /// Read the issuer, audience, keys and token source from this TOML or JSON file (see
+    /// examples/config/fusionauth_api.toml) instead of the flags; --audience then only names
+    /// the login pages' application.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["issuer", "hmac_secret", "jwks_uri", "leeway"]
+    )]
+    config: Option<PathBuf>,
+    /// FusionAuth's issuer, e.g. http://localhost:9011. Without it (and --config), a development
+    /// issuer starts.
     #[arg(long)]
     issuer: Option<String>,
     /// The application id (the access token's `aud`).
@@ -177,10 +198,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = format!("http://{}", api_listener.local_addr()?);
     let pages = format!("http://{}", page_listener.local_addr()?);
 
+    let config = args
+        .config
+        .as_deref()
+        .map(AuthConfig::from_file)
+        .transpose()?;
     let mut dev = None;
-    let issuer = match &args.issuer {
-        Some(issuer) => issuer.trim_end_matches('/').to_owned(),
-        None => {
+    let issuer = match (&config, &args.issuer) {
+        (Some(config), _) => config.issuers().next().unwrap_or_default().to_owned(),
+        (None, Some(issuer)) => issuer.trim_end_matches('/').to_owned(),
+        (None, None) => {
             let issuer = DevIssuer::start().await?;
             let mut app = FusionAuthApp::new(&args.audience)
                 .allowed_origin(&pages)
@@ -195,22 +222,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let leeway = Duration::from_secs(args.leeway);
-    let verifier: Box<dyn Verifier> = match &args.hmac_secret {
-        Some(secret) => Box::new(
-            JwtVerifier::new(&issuer, &args.audience)
-                .with_hmac_secret(secret)?
-                .with_leeway(leeway),
-        ),
+    let layer = match &config {
+        Some(config) => config.build_layer()?,
         None => {
-            let jwks_uri = match &args.jwks_uri {
-                Some(jwks_uri) => jwks_uri.clone(),
-                None => format!("{issuer}/.well-known/jwks.json"),
+            let leeway = Duration::from_secs(args.leeway);
+            let verifier: Box<dyn Verifier> = match &args.hmac_secret {
+                Some(secret) => Box::new(
+                    JwtVerifier::new(&issuer, &args.audience)
+                        .with_hmac_secret(secret)?
+                        .with_leeway(leeway),
+                ),
+                None => {
+                    let jwks_uri = match &args.jwks_uri {
+                        Some(jwks_uri) => jwks_uri.clone(),
+                        None => format!("{issuer}/.well-known/jwks.json"),
+                    };
+                    Box::new(
+                        JwksVerifier::new(&issuer, jwks_uri, &args.audience)?.with_leeway(leeway),
+                    )
+                }
             };
-            Box::new(JwksVerifier::new(&issuer, jwks_uri, &args.audience)?.with_leeway(leeway))
+            AuthLayer::new(verifier).with_token_sources([TokenSource::cookie("app.at")])
         }
     };
-    let layer = AuthLayer::new(verifier).with_token_sources([TokenSource::cookie("app.at")]);
     let cors = CorsLayer::new()
         .allow_origin(HeaderValue::from_str(&pages)?)
         .allow_credentials(true)

@@ -22,6 +22,14 @@
 //!     --jwks-uri http://localhost:9011/.well-known/jwks.json --audience <application id>
 //! ```
 //!
+//! Or with the issuer, audience, roles, key refresh settings and the `admin` policy from a
+//! configuration file (see `examples/config/jwt_api.toml` and `tower_authz::config`), in place
+//! of those flags:
+//!
+//! ```sh
+//! cargo run --example jwt_api -- --config examples/config/jwt_api.toml
+//! ```
+//!
 //! `--algorithms ES256,RS256` accepts only those signature algorithms (the default: every
 //! algorithm the provider's key types allow); an unknown name is a usage error.
 //! `--resource` sets the resource identifier announced in the metadata (default: the URL the
@@ -38,19 +46,21 @@
 //! kind of token each answer was for.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, get_service};
+use axum::routing::{MethodRouter, get, get_service};
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
+use tower_authz::config::AuthConfig;
 use tower_authz::{
-    Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, RequireRole, RoleSource,
-    role,
+    Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, ReadinessCheck,
+    RequireRole, RoleSource, Verifier, require, role,
 };
 use tower_authz_dev::{DevAlgorithm, DevIssuer, DevKey};
 
@@ -62,7 +72,19 @@ role!(
 #[derive(Parser, Debug)]
 #[command(about = "An API protected by JWT access tokens (tower-authz example)")]
 struct Args {
-    /// The issuer (`iss`) of accepted tokens. Without it, a development issuer is started.
+    /// Read the issuers, audiences, roles, key refresh settings and the `admin` policy from
+    /// this TOML or JSON file (see examples/config/jwt_api.toml) instead of the flags.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "issuer", "jwks_uri", "audience", "roles_claim", "algorithms", "print_test_tokens",
+            "fail_fast", "refresh_interval", "max_stale",
+        ]
+    )]
+    config: Option<PathBuf>,
+    /// The issuer (`iss`) of accepted tokens. Without it (and --config), a development issuer
+    /// is started.
     #[arg(long)]
     issuer: Option<String>,
     /// The JWKS URL; without it, the keys are found by OIDC discovery of the issuer.
@@ -115,24 +137,6 @@ fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
         .map_err(|_| format!("unknown or unsupported signature algorithm `{name}`"))
 }
 
-fn role_source(claim: &str) -> RoleSource {
-    const ZITADEL: &str = "urn:zitadel:iam:org:project:";
-    if claim.starts_with('/') {
-        RoleSource::pointer(claim)
-    } else if claim == "realm_access" {
-        RoleSource::keycloak_realm()
-    } else if claim == "urn:zitadel:iam:org:project:roles" {
-        RoleSource::zitadel()
-    } else if let Some(project) = claim
-        .strip_prefix(ZITADEL)
-        .and_then(|rest| rest.strip_suffix(":roles"))
-    {
-        RoleSource::zitadel_project(project)
-    } else {
-        RoleSource::claim(claim)
-    }
-}
-
 async fn whoami(claims: Claims) -> Json<Value> {
     Json(claims.as_value().clone())
 }
@@ -148,7 +152,16 @@ async fn echo_header(State(name): State<HeaderName>, request: Request, next: Nex
 }
 
 async fn admin(admin: RequireRole<Admin>) -> Json<Value> {
-    Json(json!({ "message": "hello, admin", "sub": admin.subject() }))
+    hello_admin(&admin)
+}
+
+/// `/admin` with `--config`: the file's `admin` policy has admitted the caller.
+async fn admin_by_policy(claims: Claims) -> Json<Value> {
+    hello_admin(&claims)
+}
+
+fn hello_admin(claims: &Claims) -> Json<Value> {
+    Json(json!({ "message": "hello, admin", "sub": claims.subject() }))
 }
 
 #[tokio::main]
@@ -163,58 +176,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keep the development issuer alive for as long as the server runs.
     let mut dev = None;
-    let (verifier, issuer) = match &args.issuer {
-        Some(issuer) => {
-            let audience = args
-                .audience
-                .clone()
-                .ok_or("--audience is required with --issuer")?;
-            let verifier = match &args.jwks_uri {
-                Some(jwks_uri) => JwksVerifier::new(issuer, jwks_uri, audience)?,
-                None => JwksVerifier::discover(issuer, audience)?,
-            };
-            (verifier, issuer.clone())
+    let (layer, readiness, issuers, admin_route): (_, _, Vec<String>, MethodRouter) = match &args
+        .config
+    {
+        Some(path) => {
+            let config = AuthConfig::from_file(path)?;
+            let admin_route = get(admin_by_policy).route_layer(require(config.policy("admin")?));
+            let verifier = config.build_verifier()?;
+            // Taken before the verifier moves into the layer.
+            let readiness = verifier.readiness().unwrap_or_else(ReadinessCheck::new);
+            let issuers = config.issuers().map(str::to_owned).collect();
+            (config.layer_for(verifier)?, readiness, issuers, admin_route)
         }
         None => {
-            let issuer = DevIssuer::start().await?;
-            let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api")?;
-            let url = issuer.issuer().to_owned();
-            dev = Some(issuer);
-            (verifier, url)
+            let (verifier, issuer) = match &args.issuer {
+                Some(issuer) => {
+                    let audience = args
+                        .audience
+                        .clone()
+                        .ok_or("--audience is required with --issuer")?;
+                    let verifier = match &args.jwks_uri {
+                        Some(jwks_uri) => JwksVerifier::new(issuer, jwks_uri, audience)?,
+                        None => JwksVerifier::discover(issuer, audience)?,
+                    };
+                    (verifier, issuer.clone())
+                }
+                None => {
+                    let issuer = DevIssuer::start().await?;
+                    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api")?;
+                    let url = issuer.issuer().to_owned();
+                    dev = Some(issuer);
+                    (verifier, url)
+                }
+            };
+            let verifier = verifier.with_role_source(RoleSource::from_name(&args.roles_claim));
+            let mut verifier = if args.algorithms.is_empty() {
+                verifier
+            } else {
+                verifier.with_algorithms(args.algorithms.iter().copied())
+            };
+            if let Some(secs) = args.refresh_interval {
+                let interval = Duration::from_secs(secs);
+                verifier = verifier
+                    .with_refresh_interval(interval)
+                    .with_min_refetch_interval(interval.min(Duration::from_secs(30)));
+            }
+            if let Some(secs) = args.max_stale {
+                verifier = verifier.with_max_stale(Duration::from_secs(secs));
+            }
+            if args.fail_fast {
+                verifier.fetch_keys().await?;
+            }
+            // Taken before the verifier moves into the layer.
+            let readiness = verifier.readiness();
+            (AuthLayer::new(verifier), readiness, vec![issuer], get(admin))
         }
     };
-    let verifier = verifier.with_role_source(role_source(&args.roles_claim));
-    let mut verifier = if args.algorithms.is_empty() {
-        verifier
-    } else {
-        verifier.with_algorithms(args.algorithms.iter().copied())
-    };
-    if let Some(secs) = args.refresh_interval {
-        let interval = Duration::from_secs(secs);
-        verifier = verifier
-            .with_refresh_interval(interval)
-            .with_min_refetch_interval(interval.min(Duration::from_secs(30)));
-    }
-    if let Some(secs) = args.max_stale {
-        verifier = verifier.with_max_stale(Duration::from_secs(secs));
-    }
-    if args.fail_fast {
-        verifier.fetch_keys().await?;
-    }
-    // Taken before the verifier moves into the layer.
-    let readiness = verifier.readiness();
 
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let metadata = ProtectedResourceMetadata::new(args.resource.as_deref().unwrap_or(&base))?
-        .with_authorization_server(issuer)
-        .with_resource_name("tower-authz jwt_api example");
+    let metadata = issuers.into_iter().fold(
+        ProtectedResourceMetadata::new(args.resource.as_deref().unwrap_or(&base))?
+            .with_resource_name("tower-authz jwt_api example"),
+        |metadata, issuer| metadata.with_authorization_server(issuer),
+    );
 
     let mut app = Router::new()
         .route("/whoami", get(whoami))
-        .route("/admin", get(admin))
-        .layer(AuthLayer::new(verifier).with_protected_resource(&metadata))
+        .route("/admin", admin_route)
+        .layer(layer.with_protected_resource(&metadata))
         // Added after the auth layer, so not behind it: probes carry no token.
         .route("/readyz", get_service(readiness))
         // Outside the auth layer: the document needs no token.

@@ -22,8 +22,16 @@
 //! ```sh
 //! cargo run --example zitadel_api -- --domain my-domain.zitadel.cloud --key ./api.json
 //! ```
+//!
+//! Or from a configuration file (issuer, key file, roles, the `admin` policy; see
+//! `examples/config/zitadel_api.toml` and `tower_authz::config`):
+//!
+//! ```sh
+//! cargo run --features config --example zitadel_api -- --config examples/config/zitadel_api.toml
+//! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -33,7 +41,8 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::routing::any;
 use clap::Parser;
 use serde::Serialize;
-use tower_authz::{AuthLayer, Claims, require_role};
+use tower_authz::config::AuthConfig;
+use tower_authz::{AuthLayer, Claims, policy, require};
 
 #[path = "common/zitadel.rs"]
 mod zitadel;
@@ -43,6 +52,10 @@ mod zitadel_guide;
 #[derive(Parser, Debug)]
 #[command(about = "The ZITADEL Go guide's API, protected by tower-authz")]
 struct Args {
+    /// Read the issuer, the introspection settings (key file), roles and the `admin` policy
+    /// from this TOML or JSON file (see examples/config/zitadel_api.toml) instead of the flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domain", "key"])]
+    config: Option<PathBuf>,
     /// Your ZITADEL instance domain, e.g. my-domain.zitadel.cloud (https is assumed) or a full
     /// URL such as http://127.0.0.1:8080. Without it, a development issuer is started.
     #[arg(long)]
@@ -125,17 +138,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
 
-    // With no --domain: a development issuer, the API's key file, a user and an admin.
-    let (verifier, dev, key_path) =
-        zitadel::verifier("zitadel-api", args.domain.as_deref(), args.key.as_deref()).await?;
+    // With --config: everything from the file. With no --domain: a development issuer, the API's
+    // key file, a user and an admin.
+    let (layer, admin, dev, key_path) = match &args.config {
+        Some(path) => {
+            let config = AuthConfig::from_file(path)?;
+            (config.build_layer()?, config.policy("admin")?, None, None)
+        }
+        None => {
+            let (verifier, dev, key_path) =
+                zitadel::verifier("zitadel-api", args.domain.as_deref(), args.key.as_deref())
+                    .await?;
+            let layer = AuthLayer::new(verifier);
+            (layer, policy::has_role("admin"), dev, Some(key_path))
+        }
+    };
     let tasks = Tasks::default();
     let app = Router::new()
         .route("/api/add-task", any(add_task))
-        .route_layer(require_role("admin"))
+        .route_layer(require(admin))
         .route("/api/tasks", any(list_tasks))
         // The guide's answers, set once: the layer's refusals, the role check's and the
         // extractors' all come out this way.
-        .route_layer(AuthLayer::new(verifier).with_response(zitadel_guide::guide_error))
+        .route_layer(layer.with_response(zitadel_guide::guide_error))
         .route("/api/healthz", any(healthz))
         .with_state(tasks);
 
@@ -148,8 +173,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let user = issuer.personal_access_token("tasks-user");
         let admin = issuer.personal_access_token("tasks-admin");
         println!(
-            "development issuer: {} (API key file: {key_path})",
-            issuer.issuer()
+            "development issuer: {} (API key file: {})",
+            issuer.issuer(),
+            key_path.unwrap_or_default()
         );
         println!("personal access tokens:");
         println!("export token={user}");

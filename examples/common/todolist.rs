@@ -37,7 +37,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_authz::policy::{self, Access, Rule};
-use tower_authz::{AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, require};
+use tower_authz::{AuthLayer, Claims, ConfigError, JwksVerifier, Tenants, Verifier, require};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 /// The app permission that allows reading every item.
@@ -97,7 +97,7 @@ pub(crate) fn verifier(
 /// the policy set's file and its schema's, feature `cedar`) and the `AuthLayer`. Fails if the
 /// Cedar files do not parse or type-check.
 pub(crate) fn router(
-    verifier: JwksVerifier,
+    verifier: impl Verifier,
     cedar: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let store = Store::default();

@@ -315,11 +315,42 @@ impl AuthConfig {
             .map_err(|error| self.name_variable(error))
     }
 
+    /// The [`AuthLayer`] of `verifier` (from [`build_verifier`](Self::build_verifier), say) with
+    /// the configured token sources, optional mode and realm, every policy built too: for a
+    /// service that takes the verifier's [readiness check](crate::readiness) before it moves
+    /// into the layer.
+    ///
+    /// ```
+    /// use tower_authz::config::AuthConfig;
+    /// use tower_authz::{ReadinessCheck, Verifier};
+    ///
+    /// let config = AuthConfig::from_toml_str(
+    ///     "[[issuers]]\nissuer = \"https://id.example.com\"\naudience = \"api\"",
+    /// )?;
+    /// let verifier = config.build_verifier()?;
+    /// let readiness = verifier.readiness().unwrap_or_else(ReadinessCheck::new);
+    /// let layer = config.layer_for(verifier)?;
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn layer_for(&self, verifier: Arc<dyn Verifier>) -> Result<AuthLayer, ConfigError> {
+        self.check_policies()
+            .and_then(|()| self.layer_of(verifier))
+            .map_err(|error| self.name_variable(error))
+    }
+
     fn build_layer_with(&self, env: EnvLookup<'_>) -> Result<AuthLayer, ConfigError> {
-        for name in self.policies.keys() {
-            self.policy(name)?;
-        }
-        let mut layer = AuthLayer::from_arc(self.build_verifier_with(env)?);
+        // Policies first: they read nothing, so their mistakes are named before a secret is read.
+        self.check_policies()?;
+        self.layer_of(self.build_verifier_with(env)?)
+    }
+
+    fn check_policies(&self) -> Result<(), ConfigError> {
+        self.policies.keys().try_for_each(|name| self.policy(name).map(drop))
+    }
+
+    /// The layer of `verifier` with the configured settings (the policies checked apart).
+    fn layer_of(&self, verifier: Arc<dyn Verifier>) -> Result<AuthLayer, ConfigError> {
+        let mut layer = AuthLayer::from_arc(verifier);
         if let Some(sources) = &self.token_sources {
             layer = layer.with_token_sources(self.token_sources(sources)?);
         }
@@ -417,9 +448,8 @@ impl AuthConfig {
                         ));
                     }
                     fallback = Some(i);
-                    multi
-                        .with_issuer(issuer.issuer.as_str(), Arc::clone(&verifier))
-                        .with_fallback(verifier)
+                    // Its JWTs go to the fallback too: they are of no other issuer.
+                    multi.with_fallback(verifier)
                 }
             };
         }

@@ -174,10 +174,16 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
 impl Example {
     /// Starts example `name` with `args`, its stdout read line by line.
     pub fn start(name: &str, args: &[&str]) -> Example {
+        Self::start_with_env(name, args, &[])
+    }
+
+    /// Like [`start`](Self::start), with these environment variables set too.
+    pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Example {
         use std::io::BufRead;
         let mut child = std::process::Command::new(example_binary(name))
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

@@ -52,7 +52,7 @@
 //! `examples/config/entra_todolist_api.toml` and `tower_authz::config`) in place of those flags:
 //!
 //! ```sh
-//! cargo run --features config --example entra_todolist_api -- --config examples/config/entra_todolist_api.toml
+//! cargo run --example entra_todolist_api -- --config examples/config/entra_todolist_api.toml
 //! ```
 //!
 //! The API must be registered with `accessTokenAcceptedVersion: 2` for v2 tokens. This example

@@ -44,7 +44,7 @@
 //! `tower_authz::config`) in place of `--issuer`, `--hmac-secret`, `--jwks-uri` and `--leeway`:
 //!
 //! ```sh
-//! FUSIONAUTH_SIGNING_SECRET=... cargo run --features config --example fusionauth_api -- \
+//! FUSIONAUTH_SIGNING_SECRET=... cargo run --example fusionauth_api -- \
 //!     --config examples/config/fusionauth_api.toml
 //! ```
 

@@ -27,7 +27,7 @@
 //! `examples/config/zitadel_api.toml` and `tower_authz::config`):
 //!
 //! ```sh
-//! cargo run --features config --example zitadel_api -- --config examples/config/zitadel_api.toml
+//! cargo run --example zitadel_api -- --config examples/config/zitadel_api.toml
 //! ```
 
 use std::net::SocketAddr;

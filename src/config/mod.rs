@@ -43,7 +43,7 @@
 //!
 //! | field | default | meaning |
 //! |---|---|---|
-//! | `issuers` | required, at least one | the accepted issuers (below); several build a [`MultiIssuer`](crate::MultiIssuer) |
+//! | `issuers` | required, at least one | the accepted issuers (below); several build a [`MultiIssuer`] |
 //! | `token_sources` | `["bearer"]` | where the token is, in order: `"bearer"`, `{ cookie = "name" }` |
 //! | `optional` | `false` | let requests without a token through ([`AuthLayer::optional`]) |
 //! | `realm` | none | `realm="..."` in the challenges ([`AuthLayer::with_realm`]; set another responder with `with_response` before it, or give the realm yourself after) |
@@ -89,7 +89,7 @@
 //!
 //! With several issuers, at most one may introspect: it gets the tokens of its `iss` and every
 //! token of no configured issuer (opaque ones), as
-//! [`MultiIssuer::with_fallback`](crate::MultiIssuer::with_fallback).
+//! [`MultiIssuer::with_fallback`].
 //!
 //! **Secrets** (`client_secret`, `hmac_secret`) are never written in the configuration: they are
 //! `{ env = "VARIABLE" }` (read from the environment) or `{ file = "/run/secrets/api" }` (read

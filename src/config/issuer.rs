@@ -15,11 +15,17 @@ use crate::error::ConfigError;
 use crate::provider::url::ProviderUrl;
 use crate::verifier::{Algorithm, JwksVerifier, JwtVerifier, Tenants, Verifier};
 
-/// The settings every JWT verifier shares (`validation_setters!`), applied to `$verifier`.
-macro_rules! apply_validation {
+/// The settings every JWT verifier shares (`validation_setters!` and the verified-token cache),
+/// applied to `$verifier`.
+macro_rules! apply_jwt_settings {
     ($config:expr, $field:expr, $verifier:expr) => {{
         let (config, field) = (&$config, $field);
-        let mut verifier = $verifier;
+        let verifier = $verifier;
+        let mut verifier = match config.cache.map(|c| c.settings(DEFAULT_CACHE_TTL)) {
+            None => verifier,
+            Some(None) => verifier.without_verified_cache(),
+            Some(Some((ttl, capacity))) => verifier.with_verified_cache(ttl, capacity),
+        };
         if let Some(roles) = config.role_source(field)? {
             verifier = verifier.with_role_source(roles);
         }
@@ -324,12 +330,7 @@ impl IssuerConfig {
         if let Some(bytes) = self.max_document_bytes {
             verifier = verifier.with_max_document_size(bytes);
         }
-        verifier = match self.cache.map(|c| c.settings(DEFAULT_CACHE_TTL)) {
-            None => verifier,
-            Some(None) => verifier.without_verified_cache(),
-            Some(Some((ttl, capacity))) => verifier.with_verified_cache(ttl, capacity),
-        };
-        let verifier = apply_validation!(self, field, verifier);
+        let verifier = apply_jwt_settings!(self, field, verifier);
         Ok(Arc::new(verifier))
     }
 
@@ -339,21 +340,12 @@ impl IssuerConfig {
         secret: &SecretRef,
         context: &Context<'_>,
     ) -> Result<Arc<dyn Verifier>, ConfigError> {
-        for (name, set) in [
-            ("jwks_uri", self.jwks_uri.is_some()),
-            ("tenants", self.tenants.is_some()),
-        ] {
-            if set {
-                return Err(invalid(
-                    &field.join(name),
-                    "cannot be combined with `hmac_secret` (fixed keys)",
-                ));
-            }
-        }
         self.refuse_fields(
             field,
             "with `hmac_secret` (fixed keys, nothing is fetched)",
             &[
+                ("jwks_uri", self.jwks_uri.is_some()),
+                ("tenants", self.tenants.is_some()),
                 ("timeout_seconds", self.timeout_seconds.is_some()),
                 ("max_document_bytes", self.max_document_bytes.is_some()),
                 ("allow_insecure_http", self.allow_insecure_http),
@@ -375,18 +367,13 @@ impl IssuerConfig {
         let audiences = self.audiences(field)?;
         let secret_field = field.join("hmac_secret");
         let secret = secret.read(&secret_field, context.base, context.env)?;
-        let mut verifier = audiences[1..].iter().fold(
+        let verifier = audiences[1..].iter().fold(
             JwtVerifier::new(&self.issuer, audiences[0])
                 .with_hmac_secret(secret.expose())
                 .map_err(at(&secret_field))?,
             |verifier, audience| verifier.with_audience(*audience),
         );
-        verifier = match self.cache.map(|c| c.settings(DEFAULT_CACHE_TTL)) {
-            None => verifier,
-            Some(None) => verifier.without_verified_cache(),
-            Some(Some((ttl, capacity))) => verifier.with_verified_cache(ttl, capacity),
-        };
-        let verifier = apply_validation!(self, field, verifier);
+        let verifier = apply_jwt_settings!(self, field, verifier);
         Ok(Arc::new(verifier))
     }
 

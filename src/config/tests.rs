@@ -331,6 +331,10 @@ fn semantic_mistakes_name_their_field() {
             "issuers[0].introspection.key_file",
         ),
         (
+            "[[issuers]]\nissuer = \"https://a\"\naudience = \"api\"\njwks_uri = \"https://a/k\"\nhmac_secret = { env = \"S\" }",
+            "issuers[0].jwks_uri",
+        ),
+        (
             "token_sources = []\n[[issuers]]\nissuer = \"https://a\"\naudience = \"api\"",
             "token_sources",
         ),

@@ -229,7 +229,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             // Taken before the verifier moves into the layer.
             let readiness = verifier.readiness();
-            (AuthLayer::new(verifier), readiness, vec![issuer], get(admin))
+            (
+                AuthLayer::new(verifier),
+                readiness,
+                vec![issuer],
+                get(admin),
+            )
         }
     };
 

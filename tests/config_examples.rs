@@ -110,6 +110,9 @@ async fn jwt_api_with_a_config_file() {
         .await
         .assert_refused(401, "invalid_token");
 
+    // The keys are held: the readiness check says so.
+    assert_eq!(get_with(&format!("{base}/readyz"), None).await.status, 200);
+
     // The metadata names the file's issuer.
     let metadata = get_with(
         &format!("{base}/.well-known/oauth-protected-resource"),
@@ -126,6 +129,7 @@ fn jwt_api_refuses_a_config_file_with_flags_it_replaces() {
         ["--issuer", "https://id.example.com"],
         ["--audience", "api"],
         ["--roles-claim", "realm_access"],
+        ["--max-stale", "60"],
     ] {
         let mut args = vec!["--port", "0", "--config", "examples/config/jwt_api.toml"];
         args.extend(flag);

@@ -345,7 +345,9 @@ impl AuthConfig {
     }
 
     fn check_policies(&self) -> Result<(), ConfigError> {
-        self.policies.keys().try_for_each(|name| self.policy(name).map(drop))
+        self.policies
+            .keys()
+            .try_for_each(|name| self.policy(name).map(drop))
     }
 
     /// The layer of `verifier` with the configured settings (the policies checked apart).

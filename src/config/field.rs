@@ -47,7 +47,21 @@ pub(crate) fn invalid(field: &Field, message: impl Into<Cow<'static, str>>) -> C
     ConfigError::new(ConfigErrorKind::InvalidConfig, message).with_field(field.as_str())
 }
 
-/// `error` (from a constructor the configuration called) placed at `field`, its kind kept.
+/// `error` (from a constructor the configuration called) placed at `field`, its kind kept; an
+/// `http://` URL refused is told how the configuration allows it.
 pub(crate) fn at(field: &Field) -> impl FnOnce(ConfigError) -> ConfigError + '_ {
-    move |error| error.with_field(field.as_str())
+    move |error| {
+        let error = if error.kind() == ConfigErrorKind::InsecureUrl {
+            ConfigError::new(
+                ConfigErrorKind::InsecureUrl,
+                "plain http:// to a host that is not a loopback address: tokens, secrets and \
+                 keys could be read and changed on the network; use https://, or set \
+                 `allow_insecure_http = true` on this issuer if the network path is private and \
+                 trusted (docker-compose, a service mesh)",
+            )
+        } else {
+            error
+        };
+        error.with_field(field.as_str())
+    }
 }

@@ -300,7 +300,7 @@ impl IssuerConfig {
                         } else {
                             "jwks_uri"
                         };
-                        error.with_field(field.join(name).as_str())
+                        at(&field.join(name))(error)
                     },
                 )?
             }

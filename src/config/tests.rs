@@ -263,6 +263,10 @@ fn a_plain_http_issuer_is_refused_unless_loopback_or_allowed() {
     let error = build_error(&toml("http://idp.example.com", ""));
     assert_eq!(error.kind(), ConfigErrorKind::InsecureUrl);
     assert_eq!(error.field(), Some("issuers[0].issuer"));
+    assert!(
+        error.to_string().contains("allow_insecure_http = true"),
+        "{error}"
+    );
 
     let error = build_error(&toml(
         "https://idp.example.com",

@@ -264,3 +264,37 @@ pub(super) fn variable_of(prefix: &str, field: &str) -> Option<String> {
 fn named(variable: &str, message: impl Into<std::borrow::Cow<'static, str>>) -> ConfigError {
     ConfigError::new(ConfigErrorKind::InvalidConfig, message).with_field(variable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variable_is_in_the_module_documentation() {
+        let docs = include_str!("mod.rs");
+        for (name, ..) in VARIABLES {
+            assert!(docs.contains(&format!("_{name}`")), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_field_is_named_by_its_variable() {
+        assert_eq!(
+            variable_of("P", "issuers[0].audience[1]").as_deref(),
+            Some("P_AUDIENCE")
+        );
+        assert_eq!(
+            variable_of("P", "issuers[0].introspection.client_secret.env").as_deref(),
+            Some("P_INTROSPECTION_CLIENT_SECRET")
+        );
+        assert_eq!(
+            variable_of("P", "issuers[0].introspection.client_secret.file").as_deref(),
+            Some("P_INTROSPECTION_CLIENT_SECRET_FILE")
+        );
+        assert_eq!(
+            variable_of("P", "policies.admin.role").as_deref(),
+            Some("P_POLICIES")
+        );
+        assert_eq!(variable_of("P", "issuers[1].audience"), None);
+    }
+}

@@ -46,7 +46,7 @@
 //! | `issuers` | required, at least one | the accepted issuers (below); several build a [`MultiIssuer`] |
 //! | `token_sources` | `["bearer"]` | where the token is, in order: `"bearer"`, `{ cookie = "name" }` |
 //! | `optional` | `false` | let requests without a token through ([`AuthLayer::optional`]) |
-//! | `realm` | none | `realm="..."` in the challenges ([`AuthLayer::with_realm`]; set another responder with `with_response` before it, or give the realm yourself after) |
+//! | `realm` | none | `realm="..."` in the challenges ([`AuthLayer::with_realm`], on the default responder: after `with_response(..)`, call `with_realm` again) |
 //! | `policies` | none | rules by name, for [`AuthConfig::policy`] (below) |
 //!
 //! Each `[[issuers]]` entry (durations in whole seconds):

@@ -49,14 +49,18 @@ fn all_of(series: &Series, name: &str) -> BTreeMap<Vec<String>, f64> {
         .collect()
 }
 
-fn expected(rows: &[(&[&str], f64)]) -> BTreeMap<Vec<String>, f64> {
-    rows.iter()
+/// Asserts that the series named `name` are exactly `rows` (labels as `k=v`, in any order).
+#[track_caller]
+fn assert_series(series: &Series, name: &str, rows: &[(&[&str], f64)], scrape: &str) {
+    let expected: BTreeMap<Vec<String>, f64> = rows
+        .iter()
         .map(|(labels, value)| {
             let mut labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
             labels.sort();
             (labels, *value)
         })
-        .collect()
+        .collect();
+    assert_eq!(all_of(series, name), expected, "{name} in\n{scrape}");
 }
 
 #[tokio::test]
@@ -142,56 +146,53 @@ async fn jwt_api_counts_a_known_mix_of_requests() {
     assert_eq!(scrape.status, 200, "{scrape:?}");
     let series = parse(&scrape.body);
 
-    assert_eq!(
-        all_of(&series, "tower_authz_requests_total"),
-        expected(&[
+    assert_series(
+        &series,
+        "tower_authz_requests_total",
+        &[
             (&["outcome=ok"], 3.0),
             (&["outcome=refused", "kind=expired"], 2.0),
             (&["outcome=refused", "kind=invalid_token"], 3.0),
             (&["outcome=refused", "kind=missing_credentials"], 1.0),
             (&["outcome=upstream"], 1.0),
-        ]),
-        "{}",
-        scrape.body
+        ],
+        &scrape.body,
     );
-    assert_eq!(
-        all_of(&series, "tower_authz_verification_duration_seconds_count"),
-        expected(&[
+    assert_series(
+        &series,
+        "tower_authz_verification_duration_seconds_count",
+        &[
             (&["outcome=ok"], 3.0),
             (&["outcome=refused"], 6.0),
             (&["outcome=upstream"], 1.0),
-        ]),
-        "{}",
-        scrape.body
+        ],
+        &scrape.body,
     );
     // One failed JWKS fetch (the provider answered 503), one that loaded the keys.
-    assert_eq!(
-        all_of(&series, "tower_authz_provider_requests_total"),
-        expected(&[
+    assert_series(
+        &series,
+        "tower_authz_provider_requests_total",
+        &[
             (&["endpoint=jwks", "result=http_error"], 1.0),
             (&["endpoint=jwks", "result=ok"], 1.0),
-        ]),
-        "{}",
-        scrape.body
+        ],
+        &scrape.body,
     );
-    assert_eq!(
-        all_of(
-            &series,
-            "tower_authz_provider_request_duration_seconds_count"
-        ),
-        expected(&[(&["endpoint=jwks"], 2.0)]),
-        "{}",
-        scrape.body
+    assert_series(
+        &series,
+        "tower_authz_provider_request_duration_seconds_count",
+        &[(&["endpoint=jwks"], 2.0)],
+        &scrape.body,
     );
     // The valid token is verified once and then found in the cache; refused tokens never are.
-    assert_eq!(
-        all_of(&series, "tower_authz_cache_lookups_total"),
-        expected(&[
+    assert_series(
+        &series,
+        "tower_authz_cache_lookups_total",
+        &[
             (&["cache=verified", "result=hit"], 2.0),
             (&["cache=verified", "result=miss"], 7.0),
-        ]),
-        "{}",
-        scrape.body
+        ],
+        &scrape.body,
     );
 
     // Bounded labels: no subject, no token, no kid.

@@ -56,40 +56,38 @@ pub(super) fn recording() -> bool {
 }
 
 fn describe(recorder: &dyn Recorder) {
-    let counter = |name: &'static str, help: &'static str| {
-        recorder.describe_counter(
-            KeyName::from_const_str(name),
-            Some(Unit::Count),
-            SharedString::const_str(help),
-        );
-    };
-    counter(
-        REQUESTS,
-        "Requests decided by the tower-authz layer, by outcome and refusal kind.",
-    );
-    counter(
-        PROVIDER_REQUESTS,
-        "Calls to the identity provider, by endpoint and result.",
-    );
-    counter(
-        CACHE_LOOKUPS,
-        "Lookups in the verifiers' caches, by cache and result.",
-    );
-    let histogram = |name: &'static str, help: &'static str| {
-        recorder.describe_histogram(
-            KeyName::from_const_str(name),
-            Some(Unit::Seconds),
-            SharedString::const_str(help),
-        );
-    };
-    histogram(
-        VERIFICATION_DURATION,
-        "Time the tower-authz layer took to verify a request, by outcome.",
-    );
-    histogram(
-        PROVIDER_DURATION,
-        "Time a call to the identity provider took, by endpoint.",
-    );
+    const COUNTERS: [(&str, &str); 3] = [
+        (
+            REQUESTS,
+            "Requests decided by the tower-authz layer, by outcome and refusal kind.",
+        ),
+        (
+            PROVIDER_REQUESTS,
+            "Calls to the identity provider, by endpoint and result.",
+        ),
+        (
+            CACHE_LOOKUPS,
+            "Lookups in the verifiers' caches, by cache and result.",
+        ),
+    ];
+    const HISTOGRAMS: [(&str, &str); 2] = [
+        (
+            VERIFICATION_DURATION,
+            "Time the tower-authz layer took to verify a request, by outcome.",
+        ),
+        (
+            PROVIDER_DURATION,
+            "Time a call to the identity provider took, by endpoint.",
+        ),
+    ];
+    for (name, help) in COUNTERS {
+        let (name, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+        recorder.describe_counter(name, Some(Unit::Count), help);
+    }
+    for (name, help) in HISTOGRAMS {
+        let (name, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+        recorder.describe_histogram(name, Some(Unit::Seconds), help);
+    }
 }
 
 /// Counts a request's outcome and records how long its verification took.

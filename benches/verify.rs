@@ -4,7 +4,8 @@
 //!   verify with a pre-parsed key, one claims parse, claim checks): the least a correct
 //!   middleware can do;
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
-//!   and cached (verified-token cache hit), the same hit behind a `MultiIssuer`, and an
+//!   and cached (verified-token cache hit), the same hit with a metrics recorder collecting
+//!   (`layer/cached-metrics`, feature `metrics`), the same hit behind a `MultiIssuer`, and an
 //!   introspection cache hit;
 //! - `verifier/*`: the verifiers alone, without HTTP;
 //! - `baseline/no-auth`: the router with no authentication at all;
@@ -308,6 +309,17 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("cached", |b| {
         b.to_async(&runtime).iter(|| call(&cached_app, &rs_bearer))
     });
+    // The same hit with a metrics recorder collecting: the Prometheus one, set for this thread
+    // only (the other benches run with none). Feature `metrics`: `cargo bench --bench verify
+    // --features metrics,introspection -- layer/cached`.
+    #[cfg(feature = "metrics")]
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        group.bench_function("cached-metrics", |b| {
+            let _local = metrics::set_default_local_recorder(&recorder);
+            b.to_async(&runtime).iter(|| call(&cached_app, &rs_bearer))
+        });
+    }
     // Two issuers behind one layer: `iss` peeked, then the same cache hit.
     let multi_app = router().layer(AuthLayer::new(
         MultiIssuer::new()

@@ -40,6 +40,12 @@
 //! `--refresh-interval SECS` and `--max-stale SECS` set how often the keys are refreshed and
 //! how long past that they are still used while the provider is down.
 //!
+//! `--metrics-port 9464` serves the crate's metrics in the Prometheus text format at
+//! `http://127.0.0.1:9464/metrics` (0 picks a free port; the address is printed), with the
+//! `metrics` feature: `cargo run --example jwt_api --features metrics -- --metrics-port 9464`.
+//! Each verification's span is printed when it closes (`RUST_LOG=tower_authz=debug`, the
+//! default), with its fields and those of the provider calls it waited for.
+//!
 //! For the load test (`scripts/load`): `--print-test-tokens` also prints an expired and a
 //! forged token of the development issuer, and `--echo-header x-load-kind` copies that request
 //! header onto every response (refusals included), so that a load generator can tell which
@@ -128,6 +134,10 @@ struct Args {
     /// (default one day); past it, requests and `/readyz` answer 503.
     #[arg(long, value_name = "SECS")]
     max_stale: Option<u64>,
+    /// Serve the metrics in the Prometheus text format at http://127.0.0.1:<PORT>/metrics (0
+    /// picks a free port). Needs the `metrics` feature.
+    #[arg(long, value_name = "PORT")]
+    metrics_port: Option<u16>,
 }
 
 /// A JOSE algorithm name, as `Algorithm` parses it; `none` and unknown names are refused.
@@ -164,6 +174,37 @@ fn hello_admin(claims: &Claims) -> Json<Value> {
     Json(json!({ "message": "hello, admin", "sub": claims.subject() }))
 }
 
+/// Installs a Prometheus recorder and serves its text at `/metrics` on 127.0.0.1:`port`, from
+/// an axum route (the exporter's own listener is not used); returns the URL.
+async fn serve_metrics(port: u16) -> Result<String, Box<dyn std::error::Error>> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    if !cfg!(feature = "metrics") {
+        return Err("--metrics-port needs the `metrics` feature: \
+                    cargo run --example jwt_api --features metrics -- --metrics-port 9464"
+            .into());
+    }
+    // From 50 µs (a verified-token cache hit) to 5 s (the provider's timeout).
+    let buckets = [
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5, 5.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .install_recorder()?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let url = format!("http://{}/metrics", listener.local_addr()?);
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -171,6 +212,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_authz=debug".into()),
         )
+        // A line for each verification (and provider call) when it ends, with its fields.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
     let args = Args::parse();
 
@@ -263,6 +306,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("jwt_api listening on {base}");
     println!("resource metadata: {}", metadata.metadata_url());
     println!("readiness: {base}/readyz");
+    if let Some(port) = args.metrics_port {
+        println!("metrics: {}", serve_metrics(port).await?);
+    }
     if let Some(issuer) = &dev {
         let user = issuer
             .token()

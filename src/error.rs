@@ -44,6 +44,30 @@ pub enum AuthErrorKind {
 }
 
 impl AuthErrorKind {
+    /// A stable snake_case name for this kind, the `kind` label of the metrics and the
+    /// `refused:<kind>` outcome of the verification span (see [`telemetry`](crate::telemetry)):
+    /// `missing_credentials`, `invalid_request`, `invalid_token`, `expired`,
+    /// `insufficient_scope`, `insufficient_user_authentication`, `upstream`, `not_configured`.
+    /// A name never changes once released; a new kind gets a new name.
+    ///
+    /// ```
+    /// use tower_authz::AuthErrorKind;
+    ///
+    /// assert_eq!(AuthErrorKind::Expired.as_str(), "expired");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::Expired => "expired",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
+            Self::Upstream => "upstream",
+            Self::NotConfigured => "not_configured",
+        }
+    }
+
     /// The HTTP status this kind answers with.
     pub fn status(self) -> http::StatusCode {
         use http::StatusCode;

@@ -75,6 +75,7 @@
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
 //! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files) and policies by name, from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
+//! | `metrics` | no | metrics through the [`metrics`](https://docs.rs/metrics) facade: requests by outcome and refusal kind, provider calls by endpoint and result, cache hits and misses, verification time and provider latency (the list: [`telemetry`]) |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
@@ -102,6 +103,7 @@ pub mod readiness;
 mod require;
 mod resource_metadata;
 pub mod response;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 mod token;

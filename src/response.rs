@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::error::{AuthError, AuthErrorKind};
+use crate::telemetry::PROVIDER_WARNINGS;
 
 /// The refusal response for `error`: logged (without the token), built by `responder`, and
 /// with the error in its extensions. Every refusal goes through here: the layer's, the require
@@ -80,14 +81,23 @@ where
     }
 }
 
-/// Logs a refusal without the token: the reason at debug, trouble with the provider at warn.
+/// Logs a refusal without the token: the reason at debug, trouble with the provider at warn
+/// (rate-limited: see [`telemetry`](crate::telemetry)).
 fn log_refusal(error: &AuthError) {
     match error.kind() {
-        AuthErrorKind::Upstream => tracing::warn!(
-            reason = error.description(),
-            cause = ?std::error::Error::source(error).map(ToString::to_string),
-            "request refused: the identity provider is unavailable"
-        ),
+        AuthErrorKind::Upstream => {
+            // At most once per interval for each reason: a provider that is down would
+            // otherwise write one warning per request.
+            let now = std::time::Instant::now();
+            if let Some(suppressed) = PROVIDER_WARNINGS.admit(error.description(), now) {
+                tracing::warn!(
+                    reason = error.description(),
+                    cause = ?std::error::Error::source(error).map(ToString::to_string),
+                    suppressed,
+                    "request refused: the identity provider is unavailable"
+                );
+            }
+        }
         AuthErrorKind::NotConfigured => {
             tracing::error!(reason = error.description(), "request refused")
         }

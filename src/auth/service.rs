@@ -15,6 +15,7 @@ use crate::claims::Anonymous;
 use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::response::{LayerResponder, ResponseForAuthError, refusal};
+use crate::telemetry::{Outcome, VerifySpan};
 use crate::verifier::Verification;
 
 /// Verifies the token of each request before passing it on. Built by
@@ -95,14 +96,20 @@ where
         // The hot path: a token the verifier can answer for at once (a verified-token cache
         // hit, fixed keys, an introspection cache hit) costs no allocation, no reference count
         // and no lock here with the default responder; your own responder adds one reference
-        // count and its extension.
-        match decide(&self.settings, &mut parts) {
+        // count and its extension. Without a tracing subscriber or metrics recorder, the
+        // verification span is a disabled one and no clock is read.
+        let observed = VerifySpan::start();
+        match decide(&self.settings, &mut parts, &observed) {
             Decision::Pass => {
                 insert_responder::<R, ResBody>(&self.settings, &mut parts);
                 ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
             }
             Decision::Refuse(error) => {
-                ResponseFuture::refused(Ok(refusal(&*self.settings.responder, error, &parts)))
+                let responder = &*self.settings.responder;
+                let response = observed
+                    .span()
+                    .in_scope(|| refusal(responder, error, &parts));
+                ResponseFuture::refused(Ok(response))
             }
             Decision::Wait(verification) => {
                 // The clone is not ready; keep the one that is (tower's "cloning inner
@@ -111,13 +118,22 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let settings = Arc::clone(&self.settings);
                 ResponseFuture::waiting(Box::pin(async move {
-                    match verification.await {
+                    match observed.wait(verification).await {
                         Ok(claims) => {
+                            observed.finish(Outcome::Ok);
                             parts.extensions.insert(claims);
                             insert_responder::<R, ResBody>(&settings, &mut parts);
                         }
-                        Err(error) => return Ok(refusal(&*settings.responder, error, &parts)),
+                        Err(error) => {
+                            observed.finish(Outcome::Refused(error.kind()));
+                            let responder = &*settings.responder;
+                            let response = observed
+                                .span()
+                                .in_scope(|| refusal(responder, error, &parts));
+                            return Ok(response);
+                        }
                     }
+                    drop(observed);
                     inner.call(Request::from_parts(parts, body)).await
                 }))
             }
@@ -143,23 +159,30 @@ where
     }
 }
 
-/// Finds the token and asks the verifier once.
-fn decide<R>(settings: &Settings<R>, parts: &mut Parts) -> Decision {
+/// Finds the token and asks the verifier once (inside the verification span), and records the
+/// outcome of an answer that came at once.
+fn decide<R>(settings: &Settings<R>, parts: &mut Parts, observed: &VerifySpan) -> Decision {
+    let refuse = |error: AuthError| {
+        observed.finish(Outcome::Refused(error.kind()));
+        Decision::Refuse(error)
+    };
     let verification = match find_token(settings, parts) {
-        Err(error) => return Decision::Refuse(error),
+        Err(error) => return refuse(error),
         Ok(None) if settings.optional => {
+            observed.finish(Outcome::Anonymous);
             parts.extensions.insert(Anonymous);
             return Decision::Pass;
         }
-        Ok(None) => return Decision::Refuse(AuthError::missing_credentials()),
-        Ok(Some(token)) => settings.verifier.verify(token),
+        Ok(None) => return refuse(AuthError::missing_credentials()),
+        Ok(Some(token)) => observed.span().in_scope(|| settings.verifier.verify(token)),
     };
     match verification {
         Verification::Ready(Ok(claims)) => {
+            observed.finish(Outcome::Ok);
             parts.extensions.insert(claims);
             Decision::Pass
         }
-        Verification::Ready(Err(error)) => Decision::Refuse(error),
+        Verification::Ready(Err(error)) => refuse(error),
         Verification::Pending(pending) => Decision::Wait(pending),
     }
 }

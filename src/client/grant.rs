@@ -75,7 +75,13 @@ impl TokenEndpoint {
         let url = self.endpoint.get(&self.http, self.retry).await?;
         let answer = self
             .http
-            .post_authenticated(url, form, auth, &self.audience)
+            .post_authenticated(
+                url,
+                form,
+                auth,
+                &self.audience,
+                crate::telemetry::ProviderEndpoint::Token,
+            )
             .await?;
         match answer {
             FormAnswer::Json(answer) => parse_token_response(&answer),

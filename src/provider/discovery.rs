@@ -28,7 +28,10 @@ async fn fetch_metadata(
     locations: &[Url],
 ) -> Result<(Value, Url), AuthError> {
     for location in locations {
-        let Some(document) = http.get_document(location).await? else {
+        let Some(document) = http
+            .get_document(location, crate::telemetry::ProviderEndpoint::Discovery)
+            .await?
+        else {
             tracing::debug!(%location, "no metadata document here; trying the next location");
             continue;
         };

@@ -16,8 +16,10 @@ use http::HeaderValue;
 use http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, LOCATION};
 use reqwest::Url;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
+use crate::telemetry::{CallResult, ProviderCall, ProviderEndpoint};
 
 /// The default timeout for one request to the identity provider.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,11 +92,22 @@ impl HttpFetcher {
         self.max_body = max_body;
     }
 
-    /// GETs a JSON document, following at most [`MAX_REDIRECTS`] same-origin redirects, all
-    /// within the timeout.
-    pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, AuthError> {
-        let response = self.get_following(url).await?;
-        self.read_json(response).await
+    /// GETs a JSON document from `endpoint`, following at most [`MAX_REDIRECTS`] same-origin
+    /// redirects, all within the timeout; in a provider span, and counted in the metrics.
+    pub(crate) async fn get_json(
+        &self,
+        url: &Url,
+        endpoint: ProviderEndpoint,
+    ) -> Result<Fetched, AuthError> {
+        let call = ProviderCall::start(endpoint);
+        let fetched = async {
+            let response = self.get_following(url, &call).await?;
+            self.read_json(response).await
+        }
+        .instrument(call.span().clone())
+        .await;
+        call.finish(call_result(&call, fetched.as_ref().err()));
+        fetched
     }
 
     /// GETs a metadata document that may not be published at `url`: `Ok(None)` when the server
@@ -102,8 +115,32 @@ impl HttpFetcher {
     /// catch-all page), so that the next location can be tried. Other failures (unreachable,
     /// timeout, 5xx, too large, a redirect elsewhere) are errors, as for
     /// [`get_json`](Self::get_json).
-    pub(crate) async fn get_document(&self, url: &Url) -> Result<Option<Value>, AuthError> {
-        let response = self.get_following(url).await?;
+    ///
+    /// In a provider span for `endpoint`, and counted in the metrics: a document found absent is
+    /// the result `absent`.
+    pub(crate) async fn get_document(
+        &self,
+        url: &Url,
+        endpoint: ProviderEndpoint,
+    ) -> Result<Option<Value>, AuthError> {
+        let call = ProviderCall::start(endpoint);
+        let document = self
+            .get_document_answer(url, &call)
+            .instrument(call.span().clone())
+            .await;
+        call.finish(match &document {
+            Ok(None) => CallResult::Absent,
+            document => call_result(&call, document.as_ref().err()),
+        });
+        document
+    }
+
+    async fn get_document_answer(
+        &self,
+        url: &Url,
+        call: &ProviderCall,
+    ) -> Result<Option<Value>, AuthError> {
+        let response = self.get_following(url, call).await?;
         let status = response.status();
         if status.is_client_error() {
             return Ok(None);
@@ -122,7 +159,11 @@ impl HttpFetcher {
 
     /// Sends a GET, following at most [`MAX_REDIRECTS`] same-origin redirects, all within the
     /// timeout: the first answer that is not a redirect.
-    async fn get_following(&self, url: &Url) -> Result<reqwest::Response, AuthError> {
+    async fn get_following(
+        &self,
+        url: &Url,
+        call: &ProviderCall,
+    ) -> Result<reqwest::Response, AuthError> {
         let mut current = url.clone();
         let mut redirects = 0;
         // One timeout for the whole fetch, redirects included.
@@ -136,6 +177,7 @@ impl HttpFetcher {
                 .send()
                 .await
                 .map_err(unreachable_provider)?;
+            call.answered(response.status());
             if !same_origin(response.url(), url) {
                 // Only a user's client follows redirects itself.
                 tracing::warn!(
@@ -181,6 +223,7 @@ impl HttpFetcher {
         url: Url,
         form: &[(&'static str, String)],
         authorization: Option<HeaderValue>,
+        call: &ProviderCall,
     ) -> Result<reqwest::Response, AuthError> {
         let mut request = self
             .client
@@ -191,6 +234,7 @@ impl HttpFetcher {
             request = request.header(AUTHORIZATION, value);
         }
         let response = request.send().await.map_err(unreachable_provider)?;
+        call.answered(response.status());
         if response.url() != &url {
             tracing::warn!(
                 requested = %redacted(&url),
@@ -220,14 +264,33 @@ impl HttpFetcher {
     /// fields after `form` (or its `Authorization` header), POSTs to `url` without following
     /// redirects (see [`post_form`](Self::post_form)), and reads the answer within the size cap:
     /// a 4xx with whatever body it had (empty if unreadable or too large), or else the JSON of a
-    /// 2xx answer.
+    /// 2xx answer. In a provider span for `endpoint`, and counted in the metrics.
     #[cfg(any(feature = "client", feature = "introspection"))]
     pub(crate) async fn post_authenticated(
+        &self,
+        url: Url,
+        form: Vec<(&'static str, String)>,
+        auth: Option<&crate::credentials::ClientAuth>,
+        audience: &str,
+        endpoint: ProviderEndpoint,
+    ) -> Result<FormAnswer, AuthError> {
+        let call = ProviderCall::start(endpoint);
+        let answer = self
+            .post_and_read(url, form, auth, audience, &call)
+            .instrument(call.span().clone())
+            .await;
+        call.finish(call_result(&call, answer.as_ref().err()));
+        answer
+    }
+
+    #[cfg(any(feature = "client", feature = "introspection"))]
+    async fn post_and_read(
         &self,
         url: Url,
         mut form: Vec<(&'static str, String)>,
         auth: Option<&crate::credentials::ClientAuth>,
         audience: &str,
+        call: &ProviderCall,
     ) -> Result<FormAnswer, AuthError> {
         let mut authorization = None;
         if let Some(auth) = auth {
@@ -235,7 +298,7 @@ impl HttpFetcher {
             authorization = applied.authorization;
             form.extend(applied.form);
         }
-        let response = self.post_form(url, &form, authorization).await?;
+        let response = self.post_form(url, &form, authorization, call).await?;
         let status = response.status();
         if status.is_client_error() {
             let body = read_capped(response, self.max_body)
@@ -324,14 +387,30 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
     Ok(body)
 }
 
+/// The description of a call that got no answer in time.
+const TIMED_OUT: &str = "the identity provider did not answer in time";
+
 fn unreachable_provider(error: reqwest::Error) -> AuthError {
     let error = error.without_url();
     let description = if error.is_timeout() {
-        "the identity provider did not answer in time"
+        TIMED_OUT
     } else {
         "the identity provider is unreachable"
     };
     AuthError::upstream(description).with_source(error)
+}
+
+/// How a call ended, for its span and metrics: from the last status answered and the error, if
+/// any. A 4xx handed back as a [`FormAnswer::ClientError`] is an `http_error` too.
+fn call_result(call: &ProviderCall, error: Option<&AuthError>) -> CallResult {
+    match (call.status(), error) {
+        (Some(status), _) if !status.is_success() && !is_redirect(status) => CallResult::HttpError,
+        (Some(_), None) => CallResult::Ok,
+        // A 2xx or redirect answer that was refused (malformed, too large, another origin).
+        (Some(_), Some(_)) => CallResult::Invalid,
+        (None, Some(error)) if error.description() == TIMED_OUT => CallResult::Timeout,
+        (None, _) => CallResult::Unreachable,
+    }
 }
 
 /// `Cache-Control: max-age=N` (ignoring `no-store`/`no-cache`, which mean "refetch soon").

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::runtime::Handle;
 use tokio::task::JoinError;
+use tracing::Instrument as _;
 
 /// The handle every caller of one flight awaits: clones share one answer.
 pub(crate) type Flight<T> = Shared<BoxFuture<'static, T>>;
@@ -128,6 +129,10 @@ where
     L: FnOnce(Option<&T>) + Send + 'static,
     E: FnOnce(JoinError) -> T + Send + 'static,
 {
+    // In the span current now, the verification span of the request that starts the flight:
+    // the provider calls' spans are its children (the flight's first poll may come later, in
+    // another task).
+    let work = work.in_current_span();
     async move {
         // Made before the task, not in it: if the task is dropped before it first runs (as
         // on a runtime that is shutting down), the guard still lands the flight. The first

@@ -598,7 +598,13 @@ impl Introspector {
         ];
         match config
             .http
-            .post_authenticated(endpoint, form, Some(&config.auth), &config.issuer)
+            .post_authenticated(
+                endpoint,
+                form,
+                Some(&config.auth),
+                &config.issuer,
+                crate::telemetry::ProviderEndpoint::Introspection,
+            )
             .await?
         {
             FormAnswer::Json(answer) => Ok(self.judge(answer)),
@@ -732,24 +738,46 @@ impl Verifier for IntrospectionVerifier {
     }
 
     fn verify(&self, token: &str) -> Verification {
+        use crate::telemetry::{CacheName, CacheUse, VerifierKind, cache_lookup, verifier_report};
         let inner = &self.inner;
+        let report = |cache| {
+            verifier_report(
+                VerifierKind::Introspection,
+                Some(&inner.config.issuer),
+                cache,
+            )
+        };
         if let Err(refusal) = check_token_len(token, inner.config.max_token_len) {
+            report(CacheUse::None);
             return Verification::Ready(Err(refusal));
         }
         let key = token_hash(token);
-        if let Some(refusal) = inner.negative.as_ref().and_then(|cache| cache.get(&key)) {
-            return Verification::Ready(Err(refusal));
+        if let Some(negative) = &inner.negative {
+            let refused = negative.get(&key);
+            cache_lookup(CacheName::IntrospectionRefusals, refused.is_some());
+            if let Some(refusal) = refused {
+                report(CacheUse::Hit);
+                return Verification::Ready(Err(refusal));
+            }
         }
         let Some(cache) = &inner.cache else {
+            report(match inner.negative {
+                Some(_) => CacheUse::Miss,
+                None => CacheUse::None,
+            });
             let (inner, token) = (Arc::clone(inner), token.to_owned());
             return Verification::pending(async move {
                 let active = inner.active(&token, key).await?;
                 inner.unexpired(active)
             });
         };
-        if let Some(active) = cache.get(&key) {
+        let active = cache.get(&key);
+        cache_lookup(CacheName::Introspection, active.is_some());
+        if let Some(active) = active {
+            report(CacheUse::Hit);
             return Verification::Ready(inner.unexpired(active));
         }
+        report(CacheUse::Miss);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Verification::Ready(Err(AuthError::upstream(
                 "the identity provider cannot be asked",

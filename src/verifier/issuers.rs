@@ -8,6 +8,7 @@ use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, peek_issuer};
 use super::{Verification, Verifier};
 use crate::error::AuthError;
 use crate::readiness::ReadinessCheck;
+use crate::telemetry::{CacheUse, VerifierKind, verifier_report};
 
 /// Dispatches each JWT to the verifier configured for its `iss`; other tokens go to a fallback.
 ///
@@ -174,7 +175,12 @@ impl Verifier for MultiIssuer {
     fn verify(&self, token: &str) -> Verification {
         peek_issuer(token, DEFAULT_MAX_TOKEN_LEN, |issuer| {
             let chosen = issuer.and_then(|iss| self.by_issuer.get(iss));
-            let refused = |why| Verification::Ready(Err(AuthError::invalid_token(why)));
+            // The chosen verifier reports its own (configured) issuer; a token of no configured
+            // issuer is refused here, and its `iss` is not reported.
+            let refused = |why| {
+                verifier_report(VerifierKind::MultiIssuer, None, CacheUse::None);
+                Verification::Ready(Err(AuthError::invalid_token(why)))
+            };
             match (chosen, &self.fallback) {
                 (Some(verifier), _) => verifier.verify(token),
                 (None, Some(_))

@@ -637,7 +637,11 @@ impl SharedState {
                 self.config.retry.min(self.config.min_refetch),
             )
             .await?;
-        let fetched = self.config.http.get_json(&jwks_uri).await?;
+        let fetched = self
+            .config
+            .http
+            .get_json(&jwks_uri, crate::telemetry::ProviderEndpoint::Jwks)
+            .await?;
         let (keys, skipped) = KeySet::from_jwks(&fetched.value).map_err(|e| {
             AuthError::upstream("the identity provider's JWKS is malformed").with_source(e)
         })?;
@@ -700,8 +704,12 @@ impl Verifier for JwksVerifier {
     }
 
     fn verify(&self, token: &str) -> Verification {
+        use crate::telemetry::{CacheUse, VerifierKind, verifier_report};
         let shared = &self.shared;
+        let report =
+            |cache| verifier_report(VerifierKind::Jwks, Some(&shared.validation.issuer), cache);
         if let Err(refusal) = check_token_len(token, shared.validation.max_token_len) {
+            report(CacheUse::None);
             return Verification::Ready(Err(refusal));
         }
         let age = shared.refresh_if_stale();
@@ -713,10 +721,17 @@ impl Verifier for JwksVerifier {
             .filter(|_| age != Age::TooOld)
         {
             match cache.get(token, shared.validation.leeway) {
-                CacheLookup::Hit(result) => return Verification::Ready(result),
+                CacheLookup::Hit(result) => {
+                    report(CacheUse::Hit);
+                    return Verification::Ready(result);
+                }
                 CacheLookup::Miss(missed) => miss = Some(missed),
             }
         }
+        report(match miss {
+            Some(_) => CacheUse::Miss,
+            None => CacheUse::None,
+        });
         let jwt = match ParsedJwt::parse(token, &shared.validation) {
             Ok(jwt) => jwt,
             Err(refusal) => return Verification::Ready(Err(refusal)),

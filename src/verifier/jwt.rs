@@ -10,6 +10,7 @@ use super::verified::{self, CacheLookup, VerifiedCache};
 use super::{Verification, Verifier, validation_setters};
 use crate::claims::Claims;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
+use crate::telemetry::{CacheUse, VerifierKind, verifier_report};
 
 /// Verifies JWTs against keys given up front: an HMAC secret (FusionAuth's default HS256 signing
 /// key), PEM public keys or JWKs. For keys published at a URL, use
@@ -114,13 +115,25 @@ impl JwtVerifier {
 
     /// Checks `token` against the fixed keys, through the verified-token cache.
     fn check(&self, token: &str) -> Result<Claims, AuthError> {
-        check_token_len(token, self.validation.max_token_len)?;
-        let Some(cache) = &self.verified else {
-            return self.verify_uncached(token).map(|(claims, _)| claims);
+        let report =
+            |cache| verifier_report(VerifierKind::Jwt, Some(&self.validation.issuer), cache);
+        let cache = match &self.verified {
+            Some(cache) if check_token_len(token, self.validation.max_token_len).is_ok() => cache,
+            _ => {
+                report(CacheUse::None);
+                check_token_len(token, self.validation.max_token_len)?;
+                return self.verify_uncached(token).map(|(claims, _)| claims);
+            }
         };
         let hash = match cache.get(token, self.validation.leeway) {
-            CacheLookup::Hit(result) => return result,
-            CacheLookup::Miss(miss) => miss,
+            CacheLookup::Hit(result) => {
+                report(CacheUse::Hit);
+                return result;
+            }
+            CacheLookup::Miss(miss) => {
+                report(CacheUse::Miss);
+                miss
+            }
         };
         let (claims, key) = self.verify_uncached(token)?;
         cache.insert(hash, &claims, key);

@@ -34,6 +34,7 @@ use super::jwt_core::check_times_parsed;
 use crate::claims::Claims;
 use crate::clock::now;
 use crate::error::AuthError;
+use crate::telemetry::{CacheName, cache_lookup};
 
 pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_CAPACITY: u64 = 10_000;
@@ -175,6 +176,12 @@ impl VerifiedCache {
 
     /// Looks `token` up: first in this thread's table (no hashing), then in the shared cache.
     pub(crate) fn get(&self, token: &str, leeway: u64) -> CacheLookup {
+        let found = self.lookup(token, leeway);
+        cache_lookup(CacheName::Verified, matches!(found, CacheLookup::Hit(_)));
+        found
+    }
+
+    fn lookup(&self, token: &str, leeway: u64) -> CacheLookup {
         let epoch = self.epoch.load(Ordering::Acquire);
         let now_instant = Instant::now();
         let key = (self.id, fingerprint(token));

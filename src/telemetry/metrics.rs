@@ -4,7 +4,7 @@
 //! time): a request with a recorder installed allocates nothing for them. Provider calls, which
 //! are rare, build theirs.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit, with_recorder};
@@ -33,26 +33,19 @@ macro_rules! static_key {
     }};
 }
 
-/// Runs `f` with the recorder in force, if it is one that records (see the module docs of
-/// `telemetry`: the facade's no-op recorder is zero-sized). The metric descriptions are sent to
-/// the first such recorder.
+/// Runs `f` with the recorder in force (the facade's no-op one when none is installed). The
+/// metric descriptions are sent once to each recorder seen, told apart by address (a recorder
+/// installed later gets them too).
 #[inline]
 fn with_real_recorder(f: impl FnOnce(&dyn Recorder)) {
     with_recorder(|recorder| {
-        if std::mem::size_of_val(recorder) != 0 {
-            static DESCRIBED: Once = Once::new();
-            DESCRIBED.call_once(|| describe(recorder));
-            f(recorder);
+        static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+        let address = std::ptr::from_ref(recorder).cast::<()>().addr();
+        if DESCRIBED.swap(address, Ordering::Relaxed) != address {
+            describe(recorder);
         }
+        f(recorder);
     });
-}
-
-/// Whether a recorder that records is installed.
-#[inline]
-pub(super) fn recording() -> bool {
-    let mut recording = false;
-    with_real_recorder(|_| recording = true);
-    recording
 }
 
 fn describe(recorder: &dyn Recorder) {

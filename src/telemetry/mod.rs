@@ -29,11 +29,10 @@
 //! # Metrics (feature `metrics`)
 //!
 //! Sent through the [`metrics`](https://docs.rs/metrics) facade: install any recorder (e.g.
-//! `metrics-exporter-prometheus`) to collect them. With none installed, a request costs a look
-//! at the facade's recorder per metric it would record (a thread-local and an atomic read each)
-//! and no clock reading. A recorder is taken to be installed when
-//! it is not zero-sized (the facade's own no-op recorder is); a zero-sized recorder of your own
-//! gets no metrics from this crate.
+//! `metrics-exporter-prometheus`) to collect them, before or after the layer is built. The
+//! feature is the switch: with it, each request reads the clock twice and hands its metrics to
+//! the facade's recorder in force (the no-op one until you install yours); without it, nothing
+//! of this compiles in.
 //!
 //! | metric | type | labels |
 //! |---|---|---|

@@ -9,14 +9,14 @@ use tracing::{Instrument as _, Level, Span};
 use super::{CacheName, CacheUse, Outcome, TARGET, VERIFY_SPAN, VerifierKind};
 use crate::error::AuthErrorKind;
 
-/// One request's verification: its span and, with a metrics recorder installed, when it began.
+/// One request's verification: its span and, with the `metrics` feature, when it began.
 ///
-/// Without a tracing subscriber that wants the span and without a recorder, making and finishing
-/// it reads no clock, allocates nothing and records nothing.
+/// Without a tracing subscriber that wants the span and without the `metrics` feature, making
+/// and finishing it reads no clock, allocates nothing and records nothing.
 pub(crate) struct VerifySpan {
     span: Span,
     #[cfg(feature = "metrics")]
-    started: Option<Instant>,
+    started: Instant,
 }
 
 impl VerifySpan {
@@ -35,7 +35,7 @@ impl VerifySpan {
                 provider_wait_ms = Empty,
             ),
             #[cfg(feature = "metrics")]
-            started: super::metrics::recording().then(Instant::now),
+            started: Instant::now(),
         }
     }
 
@@ -73,9 +73,7 @@ impl VerifySpan {
             }
         }
         #[cfg(feature = "metrics")]
-        if let Some(started) = self.started {
-            super::metrics::verification(outcome, started.elapsed());
-        }
+        super::metrics::verification(outcome, self.started.elapsed());
     }
 }
 

@@ -605,7 +605,7 @@ mod tests {
 
     /// An introspection answer, judged as `IntrospectionVerifier` does (issuer
     /// `https://issuer.example`, audience `api`, no leeway): claims or a typed error.
-    #[cfg(all(feature = "fuzzing", feature = "introspection"))]
+    #[cfg(feature = "introspection")]
     mod introspection_answers {
         use super::*;
         use crate::AuthErrorKind;

@@ -1,5 +1,6 @@
 //! Entry points into every parser that a request or an identity provider can reach, for the
-//! fuzz targets under `fuzz/` (feature `fuzzing`). Not a stable API.
+//! fuzz targets under `fuzz/` (compiled with `--cfg fuzzing`, which cargo-fuzz sets, and in the
+//! unit tests). Not a public API.
 //!
 //! Each function takes raw bytes and must return (an `Ok` or a typed error) for any input:
 //! never panic, never hang.
@@ -77,6 +78,7 @@ pub fn introspection_answer(answer: &[u8]) -> Result<Claims, AuthError> {
 }
 
 /// A ZITADEL key file, application and service-account forms.
+#[cfg(any(feature = "client", feature = "introspection"))]
 pub fn key_file(contents: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(contents) else {
         return false;

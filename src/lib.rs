@@ -72,27 +72,23 @@
 //! |---|---|---|
 //! | `axum` | yes | extractors [`Claims`], `Option<Claims>`, [`CustomClaims<T>`], [`RequireRole`], [`RequireScope`] (rejection [`AuthRejection`]); `IntoResponse` for [`AuthError`] |
 //! | `tonic` | no | `From<AuthError> for tonic::Status`, [`grpc::claims`] and [`grpc::custom_claims`] |
-//! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them |
-//! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache |
+//! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), a tower layer and a reqwest helper that send them; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
+//! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files) and policies by name, from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
 //! | `metrics` | no | metrics through the [`metrics`](https://docs.rs/metrics) facade: requests by outcome and refusal kind, provider calls by endpoint and result, cache hits and misses, verification time and provider latency (the list: [`telemetry`]) |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]
 // Library code never unwraps what a request or a configuration can influence.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
-// Provider I/O and credentials that only introspection or the client side use are compiled
-// without those features too (they are small): unused there, not dead. The CI's clippy run with
-// every feature on still finds dead code.
-#![cfg_attr(
-    not(all(feature = "client", feature = "introspection")),
-    allow(dead_code, unused_imports)
-)]
+// docs.rs (`--cfg docsrs`, see `[package.metadata.docs.rs]`) marks each item with the features
+// it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answer;
 mod auth;
 mod claims;
 mod clock;
+#[cfg(any(feature = "client", feature = "introspection"))]
 mod credentials;
 mod custom_claims;
 mod error;
@@ -115,7 +111,9 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "axum")]
 mod extract;
-#[cfg(feature = "fuzzing")]
+// Entry points for the fuzz targets under `fuzz/` (cargo-fuzz sets `--cfg fuzzing`), compiled
+// in the unit tests too, which use them. Not a feature: nothing a user can turn on.
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "tonic")]
@@ -124,6 +122,7 @@ pub mod grpc;
 pub use answer::{Answer, AnswerFuture, Pending};
 pub use auth::{Auth, AuthLayer, ResponseFuture};
 pub use claims::{Claims, RoleSource};
+#[cfg(any(feature = "client", feature = "introspection"))]
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use custom_claims::CustomClaims;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};

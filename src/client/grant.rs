@@ -85,14 +85,15 @@ impl TokenEndpoint {
             .await?;
         match answer {
             FormAnswer::Json(answer) => parse_token_response(&answer),
-            FormAnswer::ClientError(_, body) => {
+            FormAnswer::ClientError(status, body) => {
                 #[derive(Deserialize, Default)]
                 struct OAuthError {
                     error: Option<String>,
                     error_description: Option<String>,
                 }
                 let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
-                Err(TokenError::rejected(error.error, error.error_description))
+                Err(TokenError::rejected(error.error, error.error_description)
+                    .with_source(format!("HTTP status {status}")))
             }
         }
     }

@@ -12,8 +12,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::HeaderValue;
-use http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, LOCATION};
+use http::header::{ACCEPT, CACHE_CONTROL, LOCATION};
 use reqwest::Url;
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -222,7 +221,7 @@ impl HttpFetcher {
         &self,
         url: Url,
         form: &[(&'static str, String)],
-        authorization: Option<HeaderValue>,
+        authorization: Option<http::HeaderValue>,
         call: &ProviderCall,
     ) -> Result<reqwest::Response, AuthError> {
         let mut request = self
@@ -231,7 +230,7 @@ impl HttpFetcher {
             .form(form)
             .timeout(self.timeout);
         if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value);
+            request = request.header(http::header::AUTHORIZATION, value);
         }
         let response = request.send().await.map_err(unreachable_provider)?;
         call.answered(response.status());

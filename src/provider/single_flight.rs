@@ -8,10 +8,14 @@
 //! panicked, or dropped with its runtime), the caller's `land` runs once: it must clear the slot,
 //! or a dead flight would stay the one every later caller awaits.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+// For `FlightsByKey` (introspection only).
+#[cfg(feature = "introspection")]
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::runtime::Handle;
@@ -63,10 +67,12 @@ where
 /// one token) runs once, different keys run side by side. The map holds only the flights in
 /// progress: each removes itself when it lands, and is spawned at once, so that a flight whose
 /// first caller went away still lands.
+#[cfg(feature = "introspection")]
 pub(crate) struct FlightsByKey<K, T> {
     flights: Arc<Mutex<HashMap<K, Flight<T>>>>,
 }
 
+#[cfg(feature = "introspection")]
 impl<K, T> Default for FlightsByKey<K, T> {
     fn default() -> Self {
         Self {
@@ -75,6 +81,7 @@ impl<K, T> Default for FlightsByKey<K, T> {
     }
 }
 
+#[cfg(feature = "introspection")]
 impl<K, T> FlightsByKey<K, T>
 where
     K: Hash + Eq + Clone + Send + 'static,
@@ -116,6 +123,7 @@ where
 }
 
 /// The map stays consistent even if a holder panicked: every change is one insert or remove.
+#[cfg(feature = "introspection")]
 fn lock<K, T>(flights: &Mutex<HashMap<K, Flight<T>>>) -> MutexGuard<'_, HashMap<K, Flight<T>>> {
     flights.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -174,6 +182,7 @@ impl<T> Drop for Landing<T> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
 
     use super::*;
 
@@ -247,6 +256,8 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[cfg(feature = "introspection")]
     #[tokio::test]
     async fn flights_by_key_share_a_run_per_key_and_forget_it_when_it_lands() {
         let flights = FlightsByKey::<u8, u32>::default();

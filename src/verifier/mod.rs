@@ -29,7 +29,7 @@ mod verified;
 pub use introspection::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use introspection::IntrospectionVerifier;
-#[cfg(all(feature = "fuzzing", feature = "introspection"))]
+#[cfg(all(any(test, fuzzing), feature = "introspection"))]
 pub(crate) use introspection::judge_raw as judge_introspection_answer;
 pub use issuers::MultiIssuer;
 pub use jwks::JwksVerifier;

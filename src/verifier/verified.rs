@@ -133,6 +133,7 @@ impl std::fmt::Debug for VerifiedCache {
 }
 
 /// SHA-256 of the token's bytes (the introspection cache's key).
+#[cfg(feature = "introspection")]
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     let mut hash = [0u8; 32];
     hash.copy_from_slice(

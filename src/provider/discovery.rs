@@ -121,7 +121,8 @@ enum Inner {
     },
 }
 
-/// What a readiness check sees of an [`Endpoint`].
+/// What a readiness check sees of an [`Endpoint`] (the introspection endpoint's).
+#[cfg(feature = "introspection")]
 pub(crate) struct EndpointReadiness {
     /// Configured, or discovered.
     pub(crate) known: bool,
@@ -246,6 +247,7 @@ impl Endpoint {
     /// next discovery may start if that is later than now. Starts discovery in the background
     /// when a request would ([`get`](Self::get): not known, none in flight, `retry` passed
     /// since the last failure).
+    #[cfg(feature = "introspection")]
     pub(crate) fn readiness(&self, http: &HttpFetcher, retry: Duration) -> EndpointReadiness {
         let Inner::Discovered { state, .. } = &*self.0 else {
             return EndpointReadiness {

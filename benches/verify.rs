@@ -1,12 +1,16 @@
 //! What verification costs per request, as ratios within one run:
 //!
 //! - `floor/*`: a hand-written axum middleware per algorithm (split, base64-decode, aws-lc-rs
-//!   verify with a pre-parsed key, one claims parse, claim checks): the least a correct
-//!   middleware can do;
+//!   verify with a pre-parsed key, one claims parse into a `serde_json::Value`, claim checks);
+//! - `floor-typed/*`: the same middleware with the header and claims deserialized into fixed
+//!   structs of borrowed fields (`Cow<str>`, copied only where a JSON escape forces it) and the
+//!   signature decoded on the stack: the least a correct middleware can do;
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
 //!   and cached (verified-token cache hit), the same hit with a metrics recorder collecting
 //!   (`layer/cached-metrics`, feature `metrics`), the same hit behind a `MultiIssuer`, and an
 //!   introspection cache hit;
+//! - `refusal/*`: tokens the layer refuses (expired, wrong `iss`, unknown `kid`, not a JWT,
+//!   forged signature, too large), through the `layer/RS256` router: what attack traffic costs;
 //! - `verifier/*`: the verifiers alone, without HTTP;
 //! - `baseline/no-auth`: the router with no authentication at all;
 //! - `throughput/*`: requests on a multi-threaded runtime with 1 and with 2 worker threads;
@@ -20,7 +24,10 @@
 //! Run with `cargo bench --bench verify`; `python3 scripts/bench-report` prints the table and
 //! ratios of BENCHMARKS.md from the results.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::hint::black_box;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,13 +43,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, StatusCode};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tower_authz::{
-    AudienceCheck, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier, JwtVerifier,
-    MultiIssuer, Verifier,
+    AudienceCheck, AuthError, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier,
+    JwtVerifier, MultiIssuer, Verifier,
 };
-use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer};
+use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer, DevKey};
 
 const AUDIENCE: &str = "dev-api";
 const HMAC_SECRET: &[u8] = b"bench-hmac-secret-of-at-least-32-bytes!!";
@@ -61,6 +70,14 @@ enum FloorKey {
 }
 
 impl Floor {
+    fn signature_valid(&self, signing_input: &str, signature: &[u8]) -> bool {
+        match &*self.check {
+            FloorKey::Public(key) => key.verify_sig(signing_input.as_bytes(), signature).is_ok(),
+            FloorKey::Hmac(key) => hmac::verify(key, signing_input.as_bytes(), signature).is_ok(),
+        }
+    }
+
+    /// `floor/*`: header and claims parsed into `serde_json::Value`s.
     fn verify(&self, token: &str) -> Option<Value> {
         let (signing_input, signature) = token.rsplit_once('.')?;
         let (header, payload) = signing_input.split_once('.')?;
@@ -69,11 +86,7 @@ impl Floor {
             return None;
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let valid = match &*self.check {
-            FloorKey::Public(key) => key.verify_sig(signing_input.as_bytes(), &signature).is_ok(),
-            FloorKey::Hmac(key) => hmac::verify(key, signing_input.as_bytes(), &signature).is_ok(),
-        };
-        if !valid {
+        if !self.signature_valid(signing_input, &signature) {
             return None;
         }
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
@@ -87,25 +100,248 @@ impl Floor {
         };
         (fresh && ours && for_us).then_some(claims)
     }
+
+    /// `floor-typed/*`: the same checks, the header and claims deserialized into fixed structs
+    /// of borrowed fields, the header and signature decoded into stack buffers, and only the
+    /// fields a handler reads copied into the extensions. Header and claims must be UTF-8
+    /// throughout (RFC 7515 §5.2, RFC 7519 §7.2), as the layer requires.
+    fn verify_typed(&self, token: &str) -> Option<FloorClaims> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let mut header_buf = [0u8; 1024];
+        let header = decode_into(header, &mut header_buf)?;
+        let header: TypedHeader<'_> =
+            serde_json::from_str(std::str::from_utf8(header).ok()?).ok()?;
+        if header.alg != self.alg {
+            return None;
+        }
+        let mut signature_buf = [0u8; 1024];
+        let signature = decode_into(signature, &mut signature_buf)?;
+        if !self.signature_valid(signing_input, signature) {
+            return None;
+        }
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let claims: TypedClaims<'_> =
+            serde_json::from_str(std::str::from_utf8(&payload).ok()?).ok()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        let fresh = claims.exp.0.saturating_add(LEEWAY) > now
+            && claims
+                .nbf
+                .as_ref()
+                .is_none_or(|nbf| nbf.0 <= now.saturating_add(LEEWAY));
+        let ours = claims.iss == *self.issuer;
+        let for_us = match &claims.aud {
+            Audience::One(aud) => aud == AUDIENCE,
+            Audience::Many(auds) => auds.iter().any(|aud| aud.0 == AUDIENCE),
+        };
+        (fresh && ours && for_us).then(|| FloorClaims::from(claims))
+    }
 }
 
-async fn floor_middleware(
-    axum::extract::State(floor): axum::extract::State<Floor>,
+/// The clock skew allowed on `exp` and `nbf`, as the layer's default.
+const LEEWAY: u64 = 60;
+
+/// Decodes base64url (no padding) into `buf`; `None` if malformed or too long for `buf`.
+fn decode_into<'b>(input: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let n = URL_SAFE_NO_PAD.decode_slice(input, buf).ok()?;
+    buf.get(..n)
+}
+
+/// The typed floor's header: only `alg` is read, borrowed.
+#[derive(Deserialize)]
+struct TypedHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+}
+
+/// A string borrowed from the JSON text, or copied when it has escapes. A newtype because serde
+/// borrows a `Cow<str>` only as a field marked `borrow`, not inside an `Option` or a `Vec`.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The typed floor's claims. Other members (`iat`, `jti`, ...) are skipped unread; a duplicate
+/// member is an error (a `Value` keeps the last one).
+#[derive(Deserialize)]
+struct TypedClaims<'a> {
+    #[serde(borrow)]
+    iss: Cow<'a, str>,
+    #[serde(borrow)]
+    aud: Audience<'a>,
+    exp: NumericDate,
+    #[serde(default)]
+    nbf: Option<NumericDate>,
+    #[serde(borrow, default)]
+    sub: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    scope: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    roles: Vec<Text<'a>>,
+}
+
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
+enum Audience<'a> {
+    One(Cow<'a, str>),
+    Many(Vec<Text<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor<'a>(PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
+            type Value = Audience<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, aud: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience::One(Cow::Borrowed(aud)))
+            }
+
+            fn visit_str<E: de::Error>(self, aud: &str) -> Result<Self::Value, E> {
+                Ok(Audience::One(Cow::Owned(aud.to_owned())))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut auds = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(aud) = seq.next_element()? {
+                    auds.push(aud);
+                }
+                Ok(Audience::Many(auds))
+            }
+        }
+
+        deserializer.deserialize_any(AudienceVisitor(PhantomData))
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative number of seconds, fractions dropped, as the
+/// layer reads it.
+struct NumericDate(u64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DateVisitor;
+
+        impl Visitor<'_> for DateVisitor {
+            type Value = NumericDate;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative number of seconds")
+            }
+
+            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Self::Value, E> {
+                Ok(NumericDate(seconds))
+            }
+
+            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Self::Value, E> {
+                u64::try_from(seconds)
+                    .map(NumericDate)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(seconds), &self))
+            }
+
+            fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<Self::Value, E> {
+                if seconds.is_finite() && seconds >= 0.0 {
+                    // `as` saturates: a date past `u64::MAX` reads as `u64::MAX`, as in the layer.
+                    Ok(NumericDate(seconds as u64))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Float(seconds), &self))
+                }
+            }
+        }
+
+        deserializer.deserialize_any(DateVisitor)
+    }
+}
+
+/// What the typed floor hands to the handler: the fields it reads, owned.
+#[derive(Clone)]
+#[allow(dead_code)] // Read by no handler here; their copy is part of the cost.
+struct FloorClaims {
+    sub: Option<Box<str>>,
+    scope: Option<Box<str>>,
+    roles: Box<[Box<str>]>,
+    exp: u64,
+}
+
+impl From<TypedClaims<'_>> for FloorClaims {
+    fn from(claims: TypedClaims<'_>) -> Self {
+        let owned = |text: Cow<'_, str>| text.into_owned().into_boxed_str();
+        Self {
+            sub: claims.sub.map(|sub| owned(sub.0)),
+            scope: claims.scope.map(|scope| owned(scope.0)),
+            roles: claims.roles.into_iter().map(|role| owned(role.0)).collect(),
+            exp: claims.exp.0,
+        }
+    }
+}
+
+/// Checks, once before the typed floor is measured, that it borrows where it can and reads
+/// escaped strings correctly.
+fn check_typed_claims() {
+    let plain = r#"{"iss":"https://id.example","aud":["a","dev-api"],"exp":1.5e9,"sub":"u1","scope":"read write","roles":["viewer"],"jti":"x"}"#;
+    let claims: TypedClaims<'_> = serde_json::from_str(plain).expect("plain claims");
+    assert!(matches!(claims.iss, Cow::Borrowed("https://id.example")));
+    assert!(
+        matches!(&claims.aud, Audience::Many(auds) if matches!(auds[1].0, Cow::Borrowed("dev-api")))
+    );
+    assert_eq!(claims.exp.0, 1_500_000_000);
+    assert!(matches!(claims.sub, Some(Text(Cow::Borrowed("u1")))));
+    assert!(matches!(claims.roles[..], [Text(Cow::Borrowed("viewer"))]));
+    let escaped = r#"{"iss":"https:\/\/id.example","aud":"dev\u002dapi","exp":1,"nbf":0,"sub":"a\"b","roles":["vi\u00e9wer"]}"#;
+    let claims: TypedClaims<'_> = serde_json::from_str(escaped).expect("escaped claims");
+    assert_eq!(claims.iss, "https://id.example");
+    assert!(matches!(&claims.aud, Audience::One(aud) if aud == AUDIENCE));
+    assert_eq!(claims.sub.map(|sub| sub.0).as_deref(), Some("a\"b"));
+    assert_eq!(claims.roles[0].0, "viéwer");
+    for refused in [
+        r#"{"iss":"i","aud":"dev-api","exp":-1}"#,
+        r#"{"iss":"i","aud":"dev-api"}"#,
+        r#"{"iss":"i","aud":7,"exp":1}"#,
+        r#"{"iss":"i","iss":"j","aud":"dev-api","exp":1}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<TypedClaims<'_>>(refused).is_err(),
+            "{refused}"
+        );
+    }
+}
+
+/// Runs `next` with the claims `verify` found for the bearer token, or answers 401.
+async fn guard<C: Clone + Send + Sync + 'static>(
     mut request: AxumRequest,
     next: Next,
+    verify: impl FnOnce(&str) -> Option<C>,
 ) -> Response {
     let token = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match token.and_then(|t| floor.verify(t)) {
+    match token.and_then(verify) {
         Some(claims) => {
             request.extensions_mut().insert(claims);
             next.run(request).await
         }
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+async fn floor_middleware(
+    axum::extract::State(floor): axum::extract::State<Floor>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    guard(request, next, |token| floor.verify(token)).await
+}
+
+async fn floor_typed_middleware(
+    axum::extract::State(floor): axum::extract::State<Floor>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    guard(request, next, |token| floor.verify_typed(token)).await
 }
 
 fn public_floor(issuer: &DevIssuer, alg: DevAlgorithm) -> Floor {
@@ -286,6 +522,20 @@ fn per_request(c: &mut Criterion) {
     }
     group.finish();
 
+    check_typed_claims();
+    let mut group = c.benchmark_group("floor-typed");
+    for (name, floor, token) in &floors {
+        let app = router().layer(middleware::from_fn_with_state(
+            floor.clone(),
+            floor_typed_middleware,
+        ));
+        let bearer = bearer(token);
+        group.bench_function(name.as_str(), |b| {
+            b.to_async(&runtime).iter(|| call(&app, &bearer))
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("layer");
     for (alg, token) in &s.tokens {
         let app = router().layer(AuthLayer::from_arc(s.jwks_uncached.clone()));
@@ -355,12 +605,90 @@ fn per_request(c: &mut Criterion) {
     });
     group.finish();
 
+    refusals(c, &runtime, &s);
+
     let mut group = c.benchmark_group("baseline");
     let plain = router();
     group.bench_function("no-auth", |b| {
         b.to_async(&runtime).iter(|| call(&plain, &rs_bearer))
     });
     group.finish();
+}
+
+/// `refusal/*`: tokens refused through the `layer/RS256` router (verified-token cache off, keys
+/// held), each checked once for the refusal it is meant to measure.
+fn refusals(c: &mut Criterion, runtime: &tokio::runtime::Runtime, s: &Setup) {
+    let issuer = &s.issuer;
+    // An unknown `kid` may start a JWKS fetch, at most once per minimum refetch interval: an
+    // hour here, counted from the fetch just made, so that no fetch happens during the group.
+    let verifier = JwksVerifier::discover(issuer.issuer(), AUDIENCE)
+        .expect("verifier")
+        .without_verified_cache()
+        .with_min_refetch_interval(Duration::from_secs(3600));
+    runtime.block_on(verifier.fetch_keys()).expect("keys");
+    let app = router().layer(AuthLayer::new(verifier));
+    let token = || issuer.token().roles(["viewer"]);
+    let sign = |builder: tower_authz_dev::TokenBuilder| builder.sign().expect("token");
+    let current = issuer.current_key(DevAlgorithm::RS256);
+    let foreign = DevKey::generate(DevAlgorithm::RS256).expect("key");
+    let cases = [
+        ("expired", sign(token().expired()), "the token has expired"),
+        (
+            "wrong-iss",
+            sign(token().issuer("https://attacker.example")),
+            "the token is from another issuer",
+        ),
+        (
+            "unknown-kid",
+            sign(token().kid("made-up-kid")),
+            "the token's signing key is unknown",
+        ),
+        (
+            "malformed",
+            "this-is-not-a-jwt-but-an-opaque-string-of-64-characters-no-dots".to_owned(),
+            "the token is not a JWT",
+        ),
+        (
+            "forged-signature",
+            // The issuer's `kid`, another key's signature.
+            sign(token().signed_with(&foreign).kid(current.kid())),
+            "the token's signature is invalid",
+        ),
+        (
+            "too-large",
+            // Signed by the issuer, over the 8 KiB cap.
+            sign(token().claim("padding", "x".repeat(9 * 1024))),
+            "the token is too large",
+        ),
+    ];
+    let fetches = issuer.jwks_requests();
+    let mut group = c.benchmark_group("refusal");
+    for (name, token, expected) in &cases {
+        let bearer = bearer(token);
+        let response = runtime.block_on(app.clone().oneshot(request(&bearer)));
+        let response = response.expect("response");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let error = response.extensions().get::<AuthError>().expect("error");
+        assert_eq!(error.description(), *expected, "{name}");
+        group.bench_function(*name, |b| {
+            b.to_async(runtime).iter(|| refused(&app, &bearer))
+        });
+    }
+    group.finish();
+    assert_eq!(
+        issuer.jwks_requests(),
+        fetches,
+        "no JWKS fetch while refusing"
+    );
+}
+
+async fn refused(app: &Router, bearer: &HeaderValue) {
+    let response = app
+        .clone()
+        .oneshot(request(bearer))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// `iters` requests spread over `tasks` tasks, each calling its own

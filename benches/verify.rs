@@ -406,12 +406,16 @@ fn request(bearer: &HeaderValue) -> Request<Body> {
 }
 
 async fn call(app: &Router, bearer: &HeaderValue) {
+    call_expecting(app, bearer, StatusCode::OK).await
+}
+
+async fn call_expecting(app: &Router, bearer: &HeaderValue, status: StatusCode) {
     let response = app
         .clone()
         .oneshot(request(bearer))
         .await
         .expect("response");
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), status);
 }
 
 struct Setup {
@@ -492,7 +496,6 @@ fn per_request(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("floor");
     let mut floors = Vec::new();
     for (alg, token) in &s.tokens {
         floors.push((
@@ -510,31 +513,27 @@ fn per_request(c: &mut Criterion) {
         issuer: s.issuer.issuer().into(),
     };
     floors.push(("HS256".to_owned(), hs_floor, hs_token.clone()));
-    for (name, floor, token) in &floors {
-        let app = router().layer(middleware::from_fn_with_state(
-            floor.clone(),
-            floor_middleware,
-        ));
-        let bearer = bearer(token);
-        group.bench_function(name.as_str(), |b| {
-            b.to_async(&runtime).iter(|| call(&app, &bearer))
-        });
-    }
-    group.finish();
-
     check_typed_claims();
-    let mut group = c.benchmark_group("floor-typed");
-    for (name, floor, token) in &floors {
-        let app = router().layer(middleware::from_fn_with_state(
-            floor.clone(),
-            floor_typed_middleware,
-        ));
-        let bearer = bearer(token);
-        group.bench_function(name.as_str(), |b| {
-            b.to_async(&runtime).iter(|| call(&app, &bearer))
-        });
+    for (group_name, typed) in [("floor", false), ("floor-typed", true)] {
+        let mut group = c.benchmark_group(group_name);
+        for (name, floor, token) in &floors {
+            let app = match typed {
+                false => router().layer(middleware::from_fn_with_state(
+                    floor.clone(),
+                    floor_middleware,
+                )),
+                true => router().layer(middleware::from_fn_with_state(
+                    floor.clone(),
+                    floor_typed_middleware,
+                )),
+            };
+            let bearer = bearer(token);
+            group.bench_function(name.as_str(), |b| {
+                b.to_async(&runtime).iter(|| call(&app, &bearer))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let mut group = c.benchmark_group("layer");
     for (alg, token) in &s.tokens {
@@ -671,7 +670,8 @@ fn refusals(c: &mut Criterion, runtime: &tokio::runtime::Runtime, s: &Setup) {
         let error = response.extensions().get::<AuthError>().expect("error");
         assert_eq!(error.description(), *expected, "{name}");
         group.bench_function(*name, |b| {
-            b.to_async(runtime).iter(|| refused(&app, &bearer))
+            b.to_async(runtime)
+                .iter(|| call_expecting(&app, &bearer, StatusCode::UNAUTHORIZED))
         });
     }
     group.finish();
@@ -680,15 +680,6 @@ fn refusals(c: &mut Criterion, runtime: &tokio::runtime::Runtime, s: &Setup) {
         fetches,
         "no JWKS fetch while refusing"
     );
-}
-
-async fn refused(app: &Router, bearer: &HeaderValue) {
-    let response = app
-        .clone()
-        .oneshot(request(bearer))
-        .await
-        .expect("response");
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// `iters` requests spread over `tasks` tasks, each calling its own

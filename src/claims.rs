@@ -1,12 +1,17 @@
 //! [`Claims`]: what a verifier learned about the caller, and [`RoleSource`]: where its roles are.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{AuthError, AuthErrorKind};
+
+mod payload;
+
+pub(crate) use payload::{Date, Payload, Strings};
 
 /// The verified claims of an access token.
 ///
@@ -36,7 +41,17 @@ pub struct Claims {
 }
 
 struct Inner {
-    raw: Value,
+    /// The claims as the verified JSON text of a JWT payload, parsed into `raw` only when a
+    /// claim is asked for by name; `None` when the claims came as a JSON value.
+    json: Option<String>,
+    /// The claims as a JSON object (set at once when they came as a value).
+    raw: OnceLock<Value>,
+    subject: Option<Box<str>>,
+    issuer: Option<Box<str>>,
+    client_id: Option<Box<str>>,
+    expires_at: Option<u64>,
+    not_before: Option<u64>,
+    issued_at: Option<u64>,
     audiences: Vec<Box<str>>,
     scopes: Vec<Box<str>>,
     roles: Vec<Box<str>>,
@@ -49,6 +64,8 @@ impl Claims {
     /// absent (a `roles` claim that is a number gives no roles; it is not an error).
     pub fn from_value(value: Value, roles: &RoleSource) -> Option<Self> {
         let map = value.as_object()?;
+        let string = |name: &str| map.get(name).and_then(Value::as_str).map(Box::from);
+        let date = |name: &str| map.get(name).and_then(numeric_date);
         let audiences = strings(map.get("aud"));
         let scopes = match map.get("scope").or_else(|| map.get("scp")) {
             Some(Value::String(s)) => s.split_ascii_whitespace().map(Box::from).collect(),
@@ -58,22 +75,60 @@ impl Claims {
         roles.collect(&value, &mut role_list);
         Some(Self {
             inner: Arc::new(Inner {
+                json: None,
+                subject: string("sub"),
+                issuer: string("iss"),
+                client_id: string("client_id")
+                    .or_else(|| string("azp"))
+                    .or_else(|| string("applicationId")),
+                expires_at: date("exp"),
+                not_before: date("nbf"),
+                issued_at: date("iat"),
                 audiences,
                 scopes,
                 roles: role_list,
-                raw: value,
+                raw: OnceLock::from(value),
             }),
+        })
+    }
+
+    /// Claims from the JSON text of a JWT payload, read in one pass by [`Payload::read`] with
+    /// `roles`, after `check` has judged what was read: the standard claims are kept at once,
+    /// the others parsed only if asked for. A text that is not one JSON object is refused as a
+    /// malformed payload.
+    pub(crate) fn from_payload(
+        json: String,
+        roles: &RoleSource,
+        check: impl FnOnce(&Payload<'_>) -> Result<(), AuthError>,
+    ) -> Result<Self, AuthError> {
+        let mut inner = {
+            let payload = Payload::read(&json, roles)
+                .ok_or(AuthError::invalid_token("the token payload is malformed"))?;
+            check(&payload)?;
+            Inner::from_payload(&payload, roles)
+        };
+        inner.json = Some(json);
+        Ok(Self {
+            inner: Arc::new(inner),
         })
     }
 
     /// A copy that shares nothing with `self` (not even a reference count).
     pub(crate) fn deep_clone(&self) -> Self {
+        let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
-                raw: self.inner.raw.clone(),
-                audiences: self.inner.audiences.clone(),
-                scopes: self.inner.scopes.clone(),
-                roles: self.inner.roles.clone(),
+                json: inner.json.clone(),
+                raw: inner.raw.clone(),
+                subject: inner.subject.clone(),
+                issuer: inner.issuer.clone(),
+                client_id: inner.client_id.clone(),
+                expires_at: inner.expires_at,
+                not_before: inner.not_before,
+                issued_at: inner.issued_at,
+                audiences: inner.audiences.clone(),
+                scopes: inner.scopes.clone(),
+                roles: inner.roles.clone(),
             }),
         }
     }
@@ -85,12 +140,12 @@ impl Claims {
 
     /// The `sub` claim.
     pub fn subject(&self) -> Option<&str> {
-        self.str_claim("sub")
+        self.inner.subject.as_deref()
     }
 
     /// The `iss` claim.
     pub fn issuer(&self) -> Option<&str> {
-        self.str_claim("iss")
+        self.inner.issuer.as_deref()
     }
 
     /// The `aud` claim, whether it was a string or an array.
@@ -105,17 +160,17 @@ impl Claims {
 
     /// The `exp` claim (seconds since the Unix epoch).
     pub fn expires_at(&self) -> Option<u64> {
-        self.get("exp").and_then(numeric_date)
+        self.inner.expires_at
     }
 
     /// The `nbf` claim (seconds since the Unix epoch).
     pub fn not_before(&self) -> Option<u64> {
-        self.get("nbf").and_then(numeric_date)
+        self.inner.not_before
     }
 
     /// The `iat` claim (seconds since the Unix epoch).
     pub fn issued_at(&self) -> Option<u64> {
-        self.get("iat").and_then(numeric_date)
+        self.inner.issued_at
     }
 
     /// The scopes: `scope` split on spaces, or Entra's `scp` (string or array).
@@ -141,28 +196,38 @@ impl Claims {
     /// The OAuth client the token was issued to: `client_id` (RFC 9068, RFC 7662), else `azp`
     /// (OIDC, Entra), else `applicationId` (FusionAuth).
     pub fn client_id(&self) -> Option<&str> {
-        self.str_claim("client_id")
-            .or_else(|| self.str_claim("azp"))
-            .or_else(|| self.str_claim("applicationId"))
+        self.inner.client_id.as_deref()
     }
 
     /// One claim by name.
+    ///
+    /// The claims of a JWT are kept as the token's JSON text until a claim is asked for by
+    /// name (or as a map, value or typed view): the first such call parses them, once for all
+    /// clones of these claims (a cached token's included). The accessors above need no parse.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.as_map().get(name)
     }
 
     /// All claims as the JSON object they came in.
     pub fn as_map(&self) -> &Map<String, Value> {
-        match &self.inner.raw {
+        match self.as_value() {
             Value::Object(map) => map,
-            // `from_value` only accepts objects.
+            // Both constructors only accept objects.
             _ => empty_map(),
         }
     }
 
     /// All claims as a JSON value (always an object).
     pub fn as_value(&self) -> &Value {
-        &self.inner.raw
+        self.inner.raw.get_or_init(|| {
+            // The text was read as one JSON object before these claims were built, so this
+            // cannot fail; an empty object stands in all the same.
+            self.inner
+                .json
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_else(|| Value::Object(Map::new()))
+        })
     }
 
     /// A typed view of the claims, for custom claims.
@@ -175,11 +240,7 @@ impl Claims {
     /// assert_eq!(claims.deserialize::<Mine>().unwrap().tid, "t1");
     /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.inner.raw)
-    }
-
-    fn str_claim(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(Value::as_str)
+        T::deserialize(self.as_value())
     }
 }
 
@@ -193,6 +254,38 @@ impl fmt::Debug for Claims {
             .field("scopes", &self.inner.scopes)
             .field("roles", &self.inner.roles)
             .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// The claims `payload` read, without its text.
+    fn from_payload(payload: &Payload<'_>, roles: &RoleSource) -> Self {
+        let boxed = |s: Option<&Cow<'_, str>>| s.map(|s| Box::from(&**s));
+        let mut role_list = Vec::new();
+        payload.roles(roles, &mut role_list);
+        Self {
+            subject: boxed(payload.sub.as_ref()),
+            issuer: boxed(payload.iss.as_ref()),
+            client_id: boxed(
+                payload
+                    .client_id
+                    .as_ref()
+                    .or(payload.azp.as_ref())
+                    .or(payload.application_id.as_ref()),
+            ),
+            expires_at: payload.exp.and_then(Date::seconds),
+            not_before: payload.nbf.and_then(Date::seconds),
+            issued_at: payload.iat.and_then(Date::seconds),
+            audiences: payload
+                .aud
+                .as_ref()
+                .map(|aud| aud.iter().map(Box::from).collect())
+                .unwrap_or_default(),
+            scopes: payload.scopes().map(Box::from).collect(),
+            roles: role_list,
+            json: None,
+            raw: OnceLock::new(),
+        }
     }
 }
 
@@ -365,6 +458,32 @@ impl RoleSource {
         }
     }
 
+    /// Whether this source reads the top-level claim `name` (so that [`Payload::read`] keeps
+    /// it for [`collect`](Self::collect)).
+    fn reads_member(&self, name: &str) -> bool {
+        const ZITADEL: &str = "urn:zitadel:iam:org:project:";
+        match self {
+            Self::Claim(claim) => claim == name,
+            Self::Zitadel { project_id: None } => name == "urn:zitadel:iam:org:project:roles",
+            Self::Zitadel {
+                project_id: Some(id),
+            } => {
+                name.strip_prefix(ZITADEL)
+                    .and_then(|rest| rest.strip_suffix(":roles"))
+                    == Some(id.as_str())
+            }
+            Self::KeycloakRealm => name == "realm_access",
+            Self::KeycloakClient(_) => name == "resource_access",
+            // The pointer's first reference token, unescaped as RFC 6901 §4 says. The empty
+            // pointer (the whole object) and one without a leading `/` give no roles.
+            Self::Pointer(pointer) => pointer
+                .strip_prefix('/')
+                .and_then(|tokens| tokens.split('/').next())
+                .is_some_and(|first| first.replace("~1", "/").replace("~0", "~") == name),
+            Self::Merge(sources) => sources.iter().any(|source| source.reads_member(name)),
+        }
+    }
+
     fn collect(&self, claims: &Value, out: &mut Vec<Box<str>>) {
         match self {
             Self::Claim(name) => push_strings(claims.get(name), out),
@@ -531,7 +650,39 @@ mod tests {
         "client_id",
         "azp",
         "applicationId",
+        "iat",
+        "tid",
     ];
+
+    /// A JSON object's text with these members in this order, duplicates and all, each name
+    /// written with its first character as a `\u` escape when asked.
+    fn object_text(members: &[(String, bool, Value)]) -> String {
+        let members: Vec<String> = members
+            .iter()
+            .map(|(name, escaped, value)| {
+                let name = match name.chars().next() {
+                    Some(first) if *escaped && first.is_ascii() => {
+                        format!("\"\\u{:04x}{}\"", u32::from(first), &name[1..])
+                    }
+                    _ => Value::from(name.as_str()).to_string(),
+                };
+                format!("{name}:{value}")
+            })
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+
+    /// Every accessor of `claims`, for comparing two ways of building them.
+    fn everything(claims: &Claims) -> impl PartialEq + fmt::Debug + '_ {
+        (
+            (claims.subject(), claims.issuer(), claims.client_id()),
+            (claims.expires_at(), claims.not_before(), claims.issued_at()),
+            claims.audiences().collect::<Vec<_>>(),
+            claims.scopes().collect::<Vec<_>>(),
+            claims.roles().collect::<Vec<_>>(),
+            claims.as_value(),
+        )
+    }
 
     fn any_role_source() -> impl proptest::strategy::Strategy<Value = RoleSource> {
         use proptest::prelude::*;
@@ -585,6 +736,30 @@ mod tests {
             let _ = (claims.subject(), claims.issuer(), claims.client_id(), format!("{claims:?}"));
             let copy = claims.deep_clone();
             proptest::prop_assert_eq!(copy.as_value(), claims.as_value());
+        }
+
+        /// The one-pass reading of a token's payload agrees with the claims of the JSON object
+        /// parsed whole, whatever the members, their types, order, duplicates and escapes.
+        #[test]
+        fn a_payload_read_in_one_pass_gives_the_claims_of_its_json_object(
+            members in proptest::collection::vec(
+                (crate::test_support::member_name(CLAIM_KEYS), proptest::prelude::any::<bool>(), crate::test_support::json_with_names(CLAIM_KEYS)),
+                0..8,
+            ),
+            source in any_role_source(),
+        ) {
+            let text = object_text(&members);
+            let value: Value = serde_json::from_str(&text).expect("valid JSON");
+            let whole = Claims::from_value(value, &source).expect("an object");
+            let read = Claims::from_payload(text.clone(), &source, |_| Ok(())).expect("an object");
+            proptest::prop_assert_eq!(everything(&read), everything(&whole), "{}", text);
+        }
+
+        #[test]
+        fn a_payload_that_is_not_one_object_is_refused(value in crate::test_support::json_with_names(CLAIM_KEYS), tail in "(| |x|\\}|,1)") {
+            let text = format!("{value}{tail}");
+            let read = Claims::from_payload(text, &RoleSource::default(), |_| Ok(()));
+            proptest::prop_assert_eq!(read.is_ok(), value.is_object() && tail.trim().is_empty());
         }
 
         #[test]

@@ -16,7 +16,8 @@ use crate::verifier::{JwtVerifier, Verifier};
 
 /// The `Authorization` header value through the bearer token source.
 pub fn bearer_header(value: &[u8]) -> Result<Option<String>, AuthError> {
-    crate::token::parse_bearer(value).map(|token| token.map(str::to_owned))
+    crate::token::parse_bearer(value, crate::verifier::jwt_core::DEFAULT_MAX_TOKEN_LEN)
+        .map(|token| token.map(str::to_owned))
 }
 
 /// A `Cookie` header through the cookie token source for `app.at`.
@@ -26,7 +27,7 @@ pub fn cookie_header(value: &[u8]) -> Result<Option<String>, AuthError> {
     };
     let parts = request_with(http::header::COOKIE, value);
     TokenSource::cookie("app.at")
-        .extract(&parts)
+        .extract(&parts, usize::MAX)
         .map(|token| token.map(str::to_owned))
 }
 

@@ -91,11 +91,22 @@ impl TokenSource {
         Self(Source::Custom(Arc::new(extract)))
     }
 
-    pub(crate) fn extract<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
-        match &self.0 {
-            Source::Bearer => bearer(request),
-            Source::Cookie(name) => cookie(request, name),
-            Source::Custom(extract) => extract.extract(request),
+    /// The token of this source, refused as too large when longer than `max_len` bytes: the
+    /// bearer header is measured before its syntax is scanned, so that an oversized header
+    /// costs no more than a small one.
+    pub(crate) fn extract<'a>(
+        &self,
+        request: &'a Parts,
+        max_len: usize,
+    ) -> Result<Option<&'a str>, AuthError> {
+        let token = match &self.0 {
+            Source::Bearer => return bearer(request, max_len),
+            Source::Cookie(name) => cookie(request, name)?,
+            Source::Custom(extract) => extract.extract(request)?,
+        };
+        match token {
+            Some(token) if token.len() > max_len => Err(too_large()),
+            token => Ok(token),
         }
     }
 }
@@ -110,7 +121,12 @@ impl fmt::Debug for TokenSource {
     }
 }
 
-fn bearer(request: &Parts) -> Result<Option<&str>, AuthError> {
+/// The refusal of a token over the layer's size cap: the verifiers' own, word for word.
+fn too_large() -> AuthError {
+    AuthError::invalid_token("the token is too large")
+}
+
+fn bearer(request: &Parts, max_len: usize) -> Result<Option<&str>, AuthError> {
     let mut values = request.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -120,12 +136,13 @@ fn bearer(request: &Parts) -> Result<Option<&str>, AuthError> {
             "more than one Authorization header",
         ));
     }
-    parse_bearer(value.as_bytes())
+    parse_bearer(value.as_bytes(), max_len)
 }
 
 /// Parses an `Authorization` header value: `Ok(None)` for another scheme, the token for
-/// `Bearer <b64token>`, an error for a `Bearer` header whose token is malformed.
-pub(crate) fn parse_bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
+/// `Bearer <b64token>`, an error for a `Bearer` header whose token is malformed or longer than
+/// `max_len` bytes (measured before the syntax is scanned).
+pub(crate) fn parse_bearer(value: &[u8], max_len: usize) -> Result<Option<&str>, AuthError> {
     const SCHEME: &[u8] = b"bearer";
     let Some(scheme) = value.get(..SCHEME.len()) else {
         return Ok(None);
@@ -144,6 +161,9 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<Option<&str>, AuthError> {
     let token = trim_spaces(rest);
     if token.is_empty() {
         return Err(AuthError::invalid_token("the bearer token is empty"));
+    }
+    if token.len() > max_len {
+        return Err(too_large());
     }
     // A malformed token is `invalid_token` (RFC 6750 §3.1), not a malformed request.
     if !is_b64token(token) {
@@ -229,7 +249,7 @@ mod tests {
     fn bearer_of(headers: &[(&str, &str)]) -> Result<Option<String>, AuthErrorKind> {
         let parts = parts(headers);
         TokenSource::bearer()
-            .extract(&parts)
+            .extract(&parts, usize::MAX)
             .map(|t| t.map(str::to_owned))
             .map_err(|e| e.kind())
     }
@@ -283,16 +303,25 @@ mod tests {
     fn cookie_is_found_among_others_and_across_headers() {
         let p = parts(&[("cookie", "a=1; b=2"), ("cookie", "app.idt=x; app.at=tok")]);
         assert_eq!(
-            TokenSource::cookie("app.at").extract(&p).ok().flatten(),
+            TokenSource::cookie("app.at")
+                .extract(&p, usize::MAX)
+                .ok()
+                .flatten(),
             Some("tok")
         );
         assert_eq!(
-            TokenSource::cookie("missing").extract(&p).ok().flatten(),
+            TokenSource::cookie("missing")
+                .extract(&p, usize::MAX)
+                .ok()
+                .flatten(),
             None
         );
         let empty = parts(&[("cookie", "app.at=")]);
         assert_eq!(
-            TokenSource::cookie("app.at").extract(&empty).ok().flatten(),
+            TokenSource::cookie("app.at")
+                .extract(&empty, usize::MAX)
+                .ok()
+                .flatten(),
             None
         );
     }
@@ -306,7 +335,7 @@ mod tests {
         ] {
             assert_eq!(
                 TokenSource::cookie("app.at")
-                    .extract(&parts(headers))
+                    .extract(&parts(headers), usize::MAX)
                     .map_err(|e| e.kind()),
                 Err(AuthErrorKind::InvalidToken),
                 "{headers:?}"
@@ -370,7 +399,7 @@ mod tests {
 
             #[test]
             fn any_bytes_give_ok_or_invalid_request(value in prop::collection::vec(any::<u8>(), 0..64)) {
-                match parse_bearer(&value) {
+                match parse_bearer(&value, usize::MAX) {
                     Ok(None) => {}
                     Ok(Some(token)) => {
                         // Only b64token, never empty, `=` only at the end, and taken from the value.
@@ -395,7 +424,7 @@ mod tests {
             ) {
                 let mut value = scheme.into_bytes();
                 value.extend_from_slice(&rest);
-                match parse_bearer(&value) {
+                match parse_bearer(&value, usize::MAX) {
                     Ok(Some(token)) => {
                         prop_assert!(token.bytes().all(in_b64token_alphabet), "{token:?}");
                         prop_assert_eq!(rest.first(), Some(&b' '));
@@ -414,7 +443,7 @@ mod tests {
                 token in B64TOKEN,
             ) {
                 let value = format!("{scheme}{}{token}{}", " ".repeat(before), " ".repeat(after));
-                prop_assert_eq!(parse_bearer(value.as_bytes()).ok().flatten(), Some(token.as_str()));
+                prop_assert_eq!(parse_bearer(value.as_bytes(), usize::MAX).ok().flatten(), Some(token.as_str()));
             }
 
             #[test]
@@ -429,7 +458,7 @@ mod tests {
                 let mut value = b"Bearer ".to_vec();
                 value.extend_from_slice(&bytes);
                 prop_assert_eq!(
-                    parse_bearer(&value).map_err(|e| e.kind()).err(),
+                    parse_bearer(&value, usize::MAX).map_err(|e| e.kind()).err(),
                     Some(AuthErrorKind::InvalidToken)
                 );
             }
@@ -437,7 +466,7 @@ mod tests {
             #[test]
             fn any_cookie_header_gives_a_value_or_none(value in prop::collection::vec(any::<u8>(), 0..80)) {
                 if let Some(parts) = cookie_parts(&value) {
-                    let found = TokenSource::cookie("app.at").extract(&parts);
+                    let found = TokenSource::cookie("app.at").extract(&parts, usize::MAX);
                     match found {
                         Ok(Some(token)) => {
                             prop_assert!(!token.is_empty());
@@ -463,7 +492,7 @@ mod tests {
                 let header = pairs.join(&format!(";{spaces}"));
                 let parts = cookie_parts(header.as_bytes()).expect("valid header");
                 prop_assert_eq!(
-                    TokenSource::cookie("app.at").extract(&parts).ok().flatten(),
+                    TokenSource::cookie("app.at").extract(&parts, usize::MAX).ok().flatten(),
                     Some(token.as_str()),
                     "{}", header
                 );

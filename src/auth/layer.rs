@@ -65,6 +65,7 @@ impl AuthLayer {
     pub fn from_arc(verifier: Arc<dyn Verifier>) -> Self {
         Self {
             settings: Arc::new(Settings {
+                max_token_len: verifier.max_token_len().unwrap_or(usize::MAX),
                 verifier,
                 sources: Arc::from([TokenSource::bearer()]),
                 optional: false,
@@ -155,6 +156,7 @@ impl<R> AuthLayer<R> {
         let Settings {
             verifier,
             sources,
+            max_token_len,
             optional,
             ..
         } = Arc::unwrap_or_clone(self.settings);
@@ -162,6 +164,7 @@ impl<R> AuthLayer<R> {
             settings: Arc::new(Settings {
                 verifier,
                 sources,
+                max_token_len,
                 optional,
                 responder: Arc::new(responder),
             }),

@@ -21,6 +21,9 @@ pub use service::Auth;
 pub(crate) struct Settings<R> {
     pub(crate) verifier: Arc<dyn Verifier>,
     pub(crate) sources: Arc<[TokenSource]>,
+    /// The verifier's cap on the token size (`usize::MAX` for none), applied where the token
+    /// is found.
+    pub(crate) max_token_len: usize,
     pub(crate) optional: bool,
     pub(crate) responder: Arc<R>,
 }
@@ -30,6 +33,7 @@ impl<R> Clone for Settings<R> {
         Self {
             verifier: Arc::clone(&self.verifier),
             sources: Arc::clone(&self.sources),
+            max_token_len: self.max_token_len,
             optional: self.optional,
             responder: Arc::clone(&self.responder),
         }

@@ -193,9 +193,94 @@ fn find_token<'a, R>(
     parts: &'a Parts,
 ) -> Result<Option<&'a str>, AuthError> {
     for source in settings.sources.iter() {
-        if let Some(token) = source.extract(parts)? {
+        if let Some(token) = source.extract(parts, settings.max_token_len)? {
             return Ok(Some(token));
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http::header::{AUTHORIZATION, COOKIE};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::auth::AuthLayer;
+    use crate::token::TokenSource;
+    use crate::verifier::Verifier;
+
+    /// Counts the tokens it is asked about and refuses them all.
+    struct Counting {
+        asked: Arc<AtomicUsize>,
+        cap: Option<usize>,
+    }
+
+    impl Verifier for Counting {
+        fn verify(&self, _: &str) -> Verification {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Verification::Ready(Err(AuthError::invalid_token("asked")))
+        }
+
+        fn max_token_len(&self) -> Option<usize> {
+            self.cap
+        }
+    }
+
+    /// The refusal's description for a request with `header: value`, and whether the verifier
+    /// was asked.
+    async fn refusal_for(
+        cap: Option<usize>,
+        header: http::HeaderName,
+        value: &str,
+    ) -> (String, usize) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let layer = AuthLayer::new(Counting {
+            asked: Arc::clone(&asked),
+            cap,
+        })
+        .with_token_sources([TokenSource::bearer(), TokenSource::cookie("at")]);
+        let service = tower_layer::Layer::layer(
+            &layer,
+            tower::service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }),
+        );
+        let request = Request::builder()
+            .header(header, value)
+            .body(())
+            .expect("request");
+        let response = service.oneshot(request).await.expect("infallible");
+        let error = response.extensions().get::<AuthError>().expect("refused");
+        (
+            error.description().to_owned(),
+            asked.load(Ordering::Relaxed),
+        )
+    }
+
+    #[tokio::test]
+    async fn tokens_over_the_verifiers_cap_are_refused_before_it_is_asked() {
+        let too_large = ("the token is too large".to_owned(), 0);
+        // Measured before the syntax is scanned: the `!` past the cap is never looked at.
+        let long = format!("{}!", "a".repeat(16));
+        assert_eq!(
+            refusal_for(Some(16), AUTHORIZATION, &format!("Bearer {long}")).await,
+            too_large
+        );
+        assert_eq!(
+            refusal_for(Some(16), COOKIE, &format!("at={}", "a".repeat(17))).await,
+            too_large
+        );
+        // At the cap, and with no cap, the verifier decides.
+        let asked = ("asked".to_owned(), 1);
+        let at_cap = format!("Bearer {}", "a".repeat(16));
+        assert_eq!(refusal_for(Some(16), AUTHORIZATION, &at_cap).await, asked);
+        let huge = format!("Bearer {}", "a".repeat(64 * 1024));
+        assert_eq!(refusal_for(None, AUTHORIZATION, &huge).await, asked);
+        assert_eq!(
+            refusal_for(None, AUTHORIZATION, &format!("Bearer {long}")).await,
+            ("the bearer token is malformed".to_owned(), 0)
+        );
+    }
 }

@@ -21,10 +21,10 @@ use moka::sync::Cache;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_token_len};
+use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_times_parsed, check_token_len};
 use super::verified::token_hash;
 use super::{Verification, Verifier};
-use crate::claims::{Claims, RoleSource};
+use crate::claims::{Claims, Date, RoleSource};
 use crate::clock::now;
 use crate::credentials::ClientAuth;
 use crate::error::{AuthError, ConfigError, ConfigErrorKind};
@@ -660,8 +660,8 @@ impl Introspector {
         }
         let now = now();
         if let Err(error) = check_times(
-            answer.get("exp"),
-            answer.get("nbf"),
+            answer.get("exp").map(Date::from_value),
+            answer.get("nbf").map(Date::from_value),
             false,
             self.config.leeway,
             now,
@@ -718,13 +718,8 @@ impl Introspector {
     /// The claims of an active answer, if `exp` has not passed since (a cached entry may outlive
     /// `exp` by the cache's timer granularity).
     fn unexpired(&self, active: Active) -> Result<Claims, AuthError> {
-        check_times(
-            active.claims.get("exp"),
-            None,
-            false,
-            self.config.leeway,
-            now(),
-        )?;
+        // `judge` let in only a valid `exp` or none: the one kept in the claims is that one.
+        check_times_parsed(active.claims.expires_at(), None, self.config.leeway, now())?;
         Ok(active.claims)
     }
 }
@@ -735,6 +730,10 @@ impl Introspector {
 impl Verifier for IntrospectionVerifier {
     fn readiness(&self) -> Option<ReadinessCheck> {
         Some(IntrospectionVerifier::readiness(self))
+    }
+
+    fn max_token_len(&self) -> Option<usize> {
+        Some(self.inner.config.max_token_len)
     }
 
     fn verify(&self, token: &str) -> Verification {

@@ -172,6 +172,16 @@ impl Verifier for MultiIssuer {
         Some(MultiIssuer::readiness(self))
     }
 
+    /// The largest cap of its verifiers (a token any of them could accept is read), `None` if
+    /// one of them has none.
+    fn max_token_len(&self) -> Option<usize> {
+        self.by_issuer
+            .values()
+            .chain(&self.fallback)
+            .map(|verifier| verifier.max_token_len())
+            .try_fold(0, |largest, cap| cap.map(|cap| largest.max(cap)))
+    }
+
     fn verify(&self, token: &str) -> Verification {
         peek_issuer(token, DEFAULT_MAX_TOKEN_LEN, |issuer| {
             let chosen = issuer.and_then(|iss| self.by_issuer.get(iss));

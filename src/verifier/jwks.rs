@@ -703,6 +703,10 @@ impl Verifier for JwksVerifier {
         Some(JwksVerifier::readiness(self))
     }
 
+    fn max_token_len(&self) -> Option<usize> {
+        Some(self.shared.validation.max_token_len)
+    }
+
     fn verify(&self, token: &str) -> Verification {
         use crate::telemetry::{CacheUse, VerifierKind, verifier_report};
         let shared = &self.shared;

@@ -164,6 +164,10 @@ impl Verifier for JwtVerifier {
     fn verify(&self, token: &str) -> Verification {
         Verification::Ready(self.check(token))
     }
+
+    fn max_token_len(&self) -> Option<usize> {
+        Some(self.validation.max_token_len)
+    }
 }
 
 #[cfg(test)]

@@ -29,11 +29,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::Value;
 
 use super::keys::{Algorithm, Key, KeyError, KeySet};
 use super::tenants::Tenants;
-use crate::claims::{Claims, RoleSource, numeric_date};
+use crate::claims::{Claims, Date, Payload, RoleSource, Strings};
 use crate::clock::now;
 use crate::error::AuthError;
 
@@ -204,13 +203,12 @@ impl<'a> ParsedJwt<'a> {
             .decode(self.payload)
             .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
         // RFC 7519 §7.2 step 9: the claims must be UTF-8 throughout (see the header above).
-        let payload = std::str::from_utf8(&payload)
+        let json = String::from_utf8(payload)
             .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
-        let value: Value = serde_json::from_str(payload)
-            .map_err(|_| AuthError::invalid_token("the token payload is malformed"))?;
-        check_claims(&value, validation, now())?;
-        Claims::from_value(value, &validation.roles)
-            .ok_or(AuthError::invalid_token("the token payload is malformed"))
+        // One pass over the text for what is checked and kept; no JSON tree is built.
+        Claims::from_payload(json, &validation.roles, |payload| {
+            check_claims(payload, validation, now())
+        })
     }
 }
 
@@ -260,14 +258,12 @@ impl OwnedJwt {
     }
 }
 
-/// Checks `exp`, `nbf`, `iss` and `aud` of a claims object.
-fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
-    let Value::Object(map) = claims else {
-        return Err(AuthError::invalid_token("the token payload is malformed"));
-    };
-    check_times(map.get("exp"), map.get("nbf"), v.require_exp, v.leeway, now)?;
-    check_issuer(map, v)?;
-    if !v.any_audience && !audience_matches(map.get("aud"), &v.audiences) {
+/// Checks `exp`, `nbf`, `iss` and `aud` of a JWT's claims.
+fn check_claims(claims: &Payload<'_>, v: &Validation, now: u64) -> Result<(), AuthError> {
+    check_times(claims.exp, claims.nbf, v.require_exp, v.leeway, now)?;
+    check_issuer(claims.iss.as_deref(), claims.tid.as_deref(), v)?;
+    let for_us = |aud: &Strings<'_>| aud.iter().any(|aud| v.audiences.iter().any(|a| a == aud));
+    if !v.any_audience && !claims.aud.as_ref().is_some_and(for_us) {
         return Err(AuthError::invalid_token(
             "the token is for another audience",
         ));
@@ -280,9 +276,9 @@ pub(crate) const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// Checks `iss`: equal to the configured issuer, or for a `{tenantid}` template, equal to the
 /// template with the token's `tid` substituted (and `tid` among the accepted tenants).
-fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<(), AuthError> {
+fn check_issuer(iss: Option<&str>, tid: Option<&str>, v: &Validation) -> Result<(), AuthError> {
     let other = || AuthError::invalid_token("the token is from another issuer");
-    let iss = map.get("iss").and_then(Value::as_str).ok_or_else(other)?;
+    let iss = iss.ok_or_else(other)?;
     let Some(tenants) = &v.tenants else {
         return if iss == v.issuer {
             Ok(())
@@ -290,9 +286,7 @@ fn check_issuer(map: &serde_json::Map<String, Value>, v: &Validation) -> Result<
             Err(other())
         };
     };
-    let tid = map
-        .get("tid")
-        .and_then(Value::as_str)
+    let tid = tid
         .filter(|tid| {
             !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
@@ -338,50 +332,28 @@ pub(crate) fn check_times_parsed(
 
 /// Checks `exp` (and requires it when `require_exp`) and `nbf`, with `leeway` seconds of skew.
 pub(crate) fn check_times(
-    exp: Option<&Value>,
-    nbf: Option<&Value>,
+    exp: Option<Date>,
+    nbf: Option<Date>,
     require_exp: bool,
     leeway: u64,
     now: u64,
 ) -> Result<(), AuthError> {
-    match exp {
-        Some(exp) => {
-            let exp = numeric_date(exp)
-                .ok_or(AuthError::invalid_token("the token's exp is not a number"))?;
-            if now >= exp.saturating_add(leeway) {
-                return Err(AuthError::new(
-                    crate::AuthErrorKind::Expired,
-                    "the token has expired",
-                ));
-            }
+    let exp = match exp {
+        Some(Date::Seconds(exp)) => Some(exp),
+        Some(Date::Invalid) => {
+            return Err(AuthError::invalid_token("the token's exp is not a number"));
         }
-        None if require_exp => {
-            return Err(AuthError::invalid_token("the token has no exp"));
+        None if require_exp => return Err(AuthError::invalid_token("the token has no exp")),
+        None => None,
+    };
+    let nbf = match nbf {
+        Some(Date::Seconds(nbf)) => Some(nbf),
+        Some(Date::Invalid) => {
+            return Err(AuthError::invalid_token("the token's nbf is not a number"));
         }
-        None => {}
-    }
-    if let Some(nbf) = nbf {
-        let nbf =
-            numeric_date(nbf).ok_or(AuthError::invalid_token("the token's nbf is not a number"))?;
-        if now.saturating_add(leeway) < nbf {
-            return Err(AuthError::new(
-                crate::AuthErrorKind::Expired,
-                "the token is not valid yet",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn audience_matches(aud: Option<&Value>, accepted: &[String]) -> bool {
-    match aud {
-        Some(Value::String(aud)) => accepted.iter().any(|a| a == aud),
-        Some(Value::Array(auds)) => auds
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|aud| accepted.iter().any(|a| a == aud)),
-        _ => false,
-    }
+        None => None,
+    };
+    check_times_parsed(exp, nbf, leeway, now)
 }
 
 /// Refuses a token longer than `max_len` bytes before anything else reads it.
@@ -436,10 +408,18 @@ pub(crate) fn peek_issuer<T>(
 mod tests {
     use super::*;
     use crate::AuthErrorKind;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn validation() -> Validation {
         Validation::new("https://iss".into(), "api".into())
+    }
+
+    /// `check_claims` over the claims of a JSON object, read as a token's payload is.
+    fn check_claims(claims: &Value, v: &Validation, now: u64) -> Result<(), AuthError> {
+        let json = claims.to_string();
+        let payload = Payload::read(&json, &v.roles)
+            .ok_or(AuthError::invalid_token("the token payload is malformed"))?;
+        super::check_claims(&payload, v, now)
     }
 
     fn b64(v: &Value) -> String {

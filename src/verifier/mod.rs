@@ -107,6 +107,13 @@ pub trait Verifier: Send + Sync + 'static {
     fn readiness(&self) -> Option<ReadinessCheck> {
         None
     }
+
+    /// The longest token (in bytes) this verifier accepts, if it caps the size: the layer then
+    /// refuses a longer token as soon as it finds it, before reading it, so that oversized
+    /// tokens cost little. `None` (the default): no cap, every token found is handed over.
+    fn max_token_len(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -117,6 +124,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn readiness(&self) -> Option<ReadinessCheck> {
         (**self).readiness()
     }
+
+    fn max_token_len(&self) -> Option<usize> {
+        (**self).max_token_len()
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
@@ -126,6 +137,10 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 
     fn readiness(&self) -> Option<ReadinessCheck> {
         (**self).readiness()
+    }
+
+    fn max_token_len(&self) -> Option<usize> {
+        (**self).max_token_len()
     }
 }
 

@@ -226,6 +226,7 @@ mod assertion;
 mod client_auth;
 mod clients;
 mod clock;
+mod dpop;
 mod fusionauth;
 mod introspection;
 mod key;

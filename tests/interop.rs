@@ -978,6 +978,66 @@ async fn jwt_bearer_grant_with_a_zitadel_service_account_key() {
     assert_eq!(error.kind(), TokenErrorKind::NotDpopBound);
 }
 
+/// `dpop_client --issuer --client-id --client-secret --resource --api-url` against
+/// oidc-provider with DPoP nonces: a DPoP-bound JWT whose `cnf.jkt` is the example's key, and
+/// calls with `Authorization: DPoP` and a fresh proof each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_client_example_against_oidc_provider() {
+    let mut config = config();
+    config["dpop_nonce"] = json!(true);
+    let provider = Provider::start("dpop-example", config).await;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = Arc::clone(&seen);
+    let api = axum::Router::new().route(
+        "/api",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let proof = headers.get("dpop").and_then(|p| p.to_str().ok());
+            let scheme = headers
+                .get("authorization")
+                .and_then(|a| a.to_str().ok())
+                .and_then(|a| a.split(' ').next());
+            record
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!("{scheme:?} {proof:?}"));
+            async { "ok" }
+        }),
+    );
+    let (base, _task) = common::serve(api).await;
+    let api_url = format!("{base}/api");
+    let secret = format!("{ADMIN}-secret");
+    let mut example = Example::start(
+        "dpop_client",
+        &[
+            "--issuer",
+            &provider.issuer,
+            "--client-id",
+            ADMIN,
+            "--client-secret",
+            &secret,
+            "--resource",
+            RS256,
+            "--api-url",
+            &api_url,
+        ],
+    );
+    let thumbprint = example.wait_for("DPoP key: ES256, thumbprint ");
+    assert_eq!(
+        example.wait_for("token: "),
+        format!("DPoP, cnf.jkt {thumbprint}")
+    );
+    assert_eq!(example.wait_for("call 2: "), "200 ok");
+    let (_, status) = example.finish();
+    assert!(status.success());
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|call| call.starts_with("Some(\"DPoP\") Some("))
+    );
+    assert_ne!(seen[0], seen[1], "a fresh proof per call");
+}
+
 // --- the examples -------------------------------------------------------------------------------
 
 /// A request to an example, answered with status and body.

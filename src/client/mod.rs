@@ -20,7 +20,16 @@
 //! it: the next call starts a new one.
 //!
 //! To send the token: [`BearerLayer`] on any tower HTTP client (a tonic `Channel` included), or
-//! [`RequestBuilderExt::bearer_from`] on a reqwest request.
+//! [`RequestBuilderExt::bearer_from`] / [`send_with`](RequestBuilderExt::send_with) on a reqwest
+//! request.
+//!
+//! **DPoP** (RFC 9449): with [`ClientCredentials::with_dpop`] or [`JwtBearer::with_dpop`] and a
+//! [`DpopKey`], the token requests carry a proof (retried once with the server's nonce when it
+//! answers `use_dpop_nonce`), the answer must be a `DPoP` token (a `Bearer` one is
+//! [`TokenErrorKind::NotDpopBound`]), and the tokens handed out carry the key
+//! ([`AccessToken::dpop_key`]): the layer and the reqwest helpers then send
+//! `Authorization: DPoP <token>` with a fresh proof for each request, and retry a
+//! `use_dpop_nonce` refusal once where the request can be replayed.
 //!
 //! ```no_run
 //! use tower_authz::client::{ClientCredentials, RequestBuilderExt};

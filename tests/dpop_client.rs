@@ -33,8 +33,9 @@ fn sha256_b64(value: &str) -> String {
     ))
 }
 
-#[tokio::test]
-async fn client_credentials_with_dpop_get_a_token_bound_to_the_key() {
+/// The development issuer with a client `daemon` (JWT access tokens), a new key, and a
+/// `ClientCredentials` of that client with DPoP.
+async fn dpop_daemon() -> (DevIssuer, DpopKey, ClientCredentials) {
     let issuer = DevIssuer::start().await.expect("issuer");
     issuer.add_client(DevClient::new("daemon", "daemon-secret").jwt_access_tokens());
     let key = DpopKey::generate().expect("key");
@@ -44,6 +45,12 @@ async fn client_credentials_with_dpop_get_a_token_bound_to_the_key() {
     )
     .expect("provider")
     .with_dpop(key.clone());
+    (issuer, key, tokens)
+}
+
+#[tokio::test]
+async fn client_credentials_with_dpop_get_a_token_bound_to_the_key() {
+    let (issuer, key, tokens) = dpop_daemon().await;
     let token = tokens.token().await.expect("a DPoP-bound token");
     assert_eq!(token.scheme(), "DPoP");
     assert_eq!(
@@ -126,16 +133,13 @@ async fn opaque_and_jwt_bearer_tokens_are_bound_in_introspection() {
     let _ = std::fs::remove_dir_all(&dir);
     for token in [opaque, service_account] {
         assert_eq!(token.scheme(), "DPoP");
-        let answer: Value = common::client()
-            .post(issuer.introspection_endpoint())
-            .basic_auth("daemon", Some("daemon-secret"))
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .expect("introspection")
-            .json()
-            .await
-            .expect("json");
+        let answer = common::introspect(
+            &issuer.introspection_endpoint(),
+            "daemon",
+            "daemon-secret",
+            token.as_str(),
+        )
+        .await;
         assert_eq!(answer["active"], true);
         assert_eq!(answer["cnf"]["jkt"], key.thumbprint());
     }
@@ -255,15 +259,7 @@ async fn nonce_api() -> (
 
 #[tokio::test]
 async fn reqwest_sends_fresh_proofs_and_retries_the_api_nonce() {
-    let issuer = DevIssuer::start().await.expect("issuer");
-    issuer.add_client(DevClient::new("daemon", "daemon-secret").jwt_access_tokens());
-    let key = DpopKey::generate().expect("key");
-    let tokens = ClientCredentials::discover(
-        issuer.issuer(),
-        ClientAuth::basic("daemon", "daemon-secret"),
-    )
-    .expect("provider")
-    .with_dpop(key.clone());
+    let (_issuer, _key, tokens) = dpop_daemon().await;
     let (base, seen, _task) = nonce_api().await;
     let url = format!("{base}/todos?page=2");
     let answer = common::client()

@@ -914,16 +914,13 @@ async fn dpop_bound_tokens_from_oidc_provider() {
             first + 1,
             "{name}: the nonce was remembered"
         );
-        let answer: Value = client()
-            .post(format!("{}/token/introspection", provider.issuer))
-            .basic_auth(INTROSPECT_BASIC, Some(format!("{INTROSPECT_BASIC}-secret")))
-            .form(&[("token", opaque.as_str())])
-            .send()
-            .await
-            .expect("introspection")
-            .json()
-            .await
-            .expect("JSON");
+        let answer = common::introspect(
+            &format!("{}/token/introspection", provider.issuer),
+            INTROSPECT_BASIC,
+            &format!("{INTROSPECT_BASIC}-secret"),
+            opaque.as_str(),
+        )
+        .await;
         assert_eq!(answer["active"], true, "{name}: {answer}");
         assert_eq!(answer["token_type"], "DPoP", "{name}");
         assert_eq!(answer["cnf"]["jkt"], key.thumbprint(), "{name}");

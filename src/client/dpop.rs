@@ -83,8 +83,8 @@ impl Signer {
         match self {
             Self::Es256(key) => {
                 // The uncompressed point: 0x04 ‖ x ‖ y, 32 bytes each.
-                let point = key.public_key().as_ref();
-                let (x, y) = point.get(1..).unwrap_or_default().split_at(point.len() / 2);
+                let coordinates = key.public_key().as_ref().get(1..).unwrap_or_default();
+                let (x, y) = coordinates.split_at(coordinates.len() / 2);
                 json!({"crv": "P-256", "kty": "EC", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
             }
             Self::EdDsa(key) => json!({

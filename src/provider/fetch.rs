@@ -369,6 +369,8 @@ pub(crate) enum FormAnswer {
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub(crate) struct Answered {
     pub(crate) answer: FormAnswer,
+    /// Read by the token providers (feature `client`); introspection sends no proof.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) dpop_nonce: Option<http::HeaderValue>,
 }
 

@@ -43,7 +43,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// so DPoP over a channel needs the origin in the request URI). A `DPoP-Nonce` in any answer
 /// is remembered for that server and sent in the next proofs; a `401` with
 /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a new nonce is retried once with it when
-/// the request has an empty body (one that can be replayed), as RFC 9449 §9 expects.
+/// the request has an empty body (one that can be replayed), as RFC 9449 §9 expects; the
+/// replay carries the method, URI, version and headers, not the request's extensions.
 pub struct BearerLayer {
     provider: Arc<dyn TokenProvider>,
 }

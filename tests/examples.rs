@@ -192,3 +192,80 @@ fn jwt_api_refuses_a_plain_http_issuer_on_another_host() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn dpop_client_on_the_development_issuer() {
+    let mut example = Example::start("dpop_client", &["--calls", "3"]);
+    let thumbprint = example.wait_for("DPoP key: ES256, thumbprint ").to_owned();
+    let token = example.wait_for("token: ");
+    assert_eq!(token, format!("DPoP, cnf.jkt {thumbprint}"));
+    for call in 1..=3 {
+        let answer = example.wait_for(&format!("call {call}: "));
+        let (status, body) = answer.split_once(' ').expect("status and body");
+        assert_eq!(status, "200", "{answer}");
+        let echo: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(echo["scheme"], "DPoP");
+        assert_eq!(echo["htm"], "GET");
+        assert_eq!(echo["ath"], true);
+        // The first call was answered use_dpop_nonce and retried with the nonce.
+        assert_eq!(echo["nonce"], "echo-nonce");
+    }
+    let (_, status) = example.finish();
+    assert!(status.success());
+}
+
+// Multi-threaded: the test's issuer and API answer while the test waits for the example.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_client_against_another_provider_with_flags() {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+
+    let issuer = DevIssuer::start().await.expect("issuer");
+    issuer.add_client(tower_authz_dev::DevClient::new(
+        "flag-daemon",
+        "flag-secret",
+    ));
+    // The token endpoint wants its nonce too.
+    issuer.require_dpop_nonce(true);
+    let seen = Arc::new(Mutex::new(Vec::<HeaderMap>::new()));
+    let record = Arc::clone(&seen);
+    let api = axum::Router::new().route(
+        "/api",
+        axum::routing::get(move |headers: HeaderMap| {
+            record.lock().expect("lock").push(headers);
+            async { "ok" }
+        }),
+    );
+    let (base, _task) = common::serve(api).await;
+    let api_url = format!("{base}/api");
+    let mut example = Example::start(
+        "dpop_client",
+        &[
+            "--issuer",
+            issuer.issuer(),
+            "--client-id",
+            "flag-daemon",
+            "--client-secret",
+            "flag-secret",
+            "--api-url",
+            &api_url,
+        ],
+    );
+    let token = example.wait_for("token: ");
+    assert!(
+        token.starts_with("DPoP, cnf.jkt unknown"),
+        "opaque: {token}"
+    );
+    assert_eq!(example.wait_for("call 2: "), "200 ok");
+    let (_, status) = example.finish();
+    assert!(status.success());
+    assert_eq!(issuer.token_requests(), 2, "use_dpop_nonce, then the token");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    for headers in &seen {
+        let authorization = headers["authorization"].to_str().expect("ascii");
+        assert!(authorization.starts_with("DPoP "), "{authorization}");
+        assert!(headers.contains_key("dpop"));
+    }
+    assert_ne!(seen[0]["dpop"], seen[1]["dpop"], "a fresh proof per call");
+}

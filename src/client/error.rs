@@ -19,6 +19,10 @@ pub enum TokenErrorKind {
     InvalidResponse,
     /// The request could not be built (e.g. the key could not sign the assertion).
     Internal,
+    /// A DPoP-bound token was asked for (`with_dpop`) but the token endpoint issued a `Bearer`
+    /// token (RFC 9449 §5): the server does not bind tokens for this client. The token is not
+    /// used.
+    NotDpopBound,
 }
 
 /// No access token could be obtained. Never carries a secret or a token.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::dpop::DpopKey;
 use super::error::{TokenError, TokenErrorKind};
 use crate::credentials::{ClientAuth, ServiceAccountKey};
 use crate::provider::discovery::Endpoint;
@@ -21,6 +22,8 @@ const MAX_RESPONSE: usize = 64 * 1024;
 pub(crate) struct Issued {
     pub(crate) access_token: String,
     pub(crate) expires_in: Option<Duration>,
+    /// The key the token is bound to (`token_type` `DPoP`).
+    pub(crate) dpop: Option<DpopKey>,
 }
 
 /// A way to obtain a token from a token endpoint.
@@ -38,6 +41,8 @@ pub(crate) struct TokenEndpoint {
     pub(crate) audience: String,
     /// How long after a failed discovery it is tried again.
     pub(crate) retry: Duration,
+    /// The key that DPoP-binds the tokens (RFC 9449), if any.
+    pub(crate) dpop: Option<DpopKey>,
 }
 
 /// The HTTP client for a token endpoint: the default timeout, the token-response cap.
@@ -54,6 +59,7 @@ impl TokenEndpoint {
             http: token_endpoint_fetcher()?,
             audience: issuer.as_str().to_owned(),
             retry: DISCOVERY_RETRY,
+            dpop: None,
         })
     }
 
@@ -63,44 +69,76 @@ impl TokenEndpoint {
             http: token_endpoint_fetcher()?,
             audience: token_endpoint.as_str().to_owned(),
             retry: DISCOVERY_RETRY,
+            dpop: None,
         })
     }
 
-    /// POSTs `form` (plus the client authentication, if any) and reads the token response.
+    /// POSTs the form `form()` builds (plus the client authentication, if any) and reads the
+    /// token response. With a DPoP key, the request carries a proof (with the server's latest
+    /// nonce), and a `use_dpop_nonce` refusal with a new `DPoP-Nonce` is retried once with a
+    /// fresh form and proof (RFC 9449 §8).
     async fn post(
         &self,
-        form: Vec<(&'static str, String)>,
+        form: impl Fn() -> Result<Vec<(&'static str, String)>, TokenError> + Send + Sync,
         auth: Option<&ClientAuth>,
     ) -> Result<Issued, TokenError> {
         let url = self.endpoint.get(&self.http, self.retry).await?;
-        let answer = self
-            .http
-            .post_authenticated(
-                url,
-                form,
-                auth,
-                &self.audience,
-                crate::telemetry::ProviderEndpoint::Token,
-            )
-            .await?;
-        match answer {
-            FormAnswer::Json(answer) => parse_token_response(&answer),
-            FormAnswer::ClientError(status, body) => {
-                #[derive(Deserialize, Default)]
-                struct OAuthError {
-                    error: Option<String>,
-                    error_description: Option<String>,
+        let mut retried = false;
+        loop {
+            let proof = match &self.dpop {
+                Some(key) => Some(dpop_header(key.proof_for("POST", url.as_str(), None)?)?),
+                None => None,
+            };
+            let answered = self
+                .http
+                .post_with_dpop(
+                    url.clone(),
+                    form()?,
+                    auth,
+                    &self.audience,
+                    proof,
+                    crate::telemetry::ProviderEndpoint::Token,
+                )
+                .await?;
+            let new_nonce = match (&self.dpop, &answered.dpop_nonce) {
+                (Some(key), Some(nonce)) => key.remember_nonce(url.as_str(), nonce),
+                _ => false,
+            };
+            match answered.answer {
+                FormAnswer::Json(answer) => {
+                    return parse_token_response(&answer, self.dpop.as_ref());
                 }
-                let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
-                Err(TokenError::rejected(error.error, error.error_description)
-                    .with_source(format!("HTTP status {status}")))
+                FormAnswer::ClientError(status, body) => {
+                    #[derive(Deserialize, Default)]
+                    struct OAuthError {
+                        error: Option<String>,
+                        error_description: Option<String>,
+                    }
+                    let error: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+                    if new_nonce && !retried && error.error.as_deref() == Some("use_dpop_nonce") {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(TokenError::rejected(error.error, error.error_description)
+                        .with_source(format!("HTTP status {status}")));
+                }
             }
         }
     }
 }
 
-/// Reads `{"access_token", "token_type": "Bearer", "expires_in"}`.
-fn parse_token_response(answer: &serde_json::Value) -> Result<Issued, TokenError> {
+/// A proof as a `DPoP` header value.
+fn dpop_header(proof: String) -> Result<http::HeaderValue, TokenError> {
+    http::HeaderValue::try_from(proof)
+        .map_err(|_| TokenError::new(TokenErrorKind::Internal, "cannot send the DPoP proof"))
+}
+
+/// Reads `{"access_token", "token_type": "Bearer", "expires_in"}`, or `"token_type": "DPoP"`
+/// when the request was DPoP-bound with `dpop`.
+fn parse_token_response(
+    answer: &serde_json::Value,
+    dpop: Option<&DpopKey>,
+) -> Result<Issued, TokenError> {
     let invalid = |what: &'static str| TokenError::new(TokenErrorKind::InvalidResponse, what);
     let access_token = answer
         .get("access_token")
@@ -108,8 +146,22 @@ fn parse_token_response(answer: &serde_json::Value) -> Result<Issued, TokenError
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("the token response has no access_token"))?;
     let token_type = answer.get("token_type").and_then(|t| t.as_str());
-    if !token_type.is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
-        return Err(invalid("the token response is not for a Bearer token"));
+    let is = |expected: &str| token_type.is_some_and(|t| t.eq_ignore_ascii_case(expected));
+    match dpop {
+        // RFC 9449 §5: a server that does not bind answers `Bearer`; refused, not sent as one.
+        Some(_) if is("bearer") => {
+            return Err(TokenError::new(
+                TokenErrorKind::NotDpopBound,
+                "DPoP was requested but the token endpoint issued a Bearer token",
+            ));
+        }
+        Some(_) if !is("dpop") => {
+            return Err(invalid("the token response is not for a DPoP token"));
+        }
+        None if !is("bearer") => {
+            return Err(invalid("the token response is not for a Bearer token"));
+        }
+        _ => {}
     }
     let expires_in = match answer.get("expires_in") {
         Some(serde_json::Value::Number(n)) => read_expires_in(n.as_u64(), n.as_i64(), n.as_f64()),
@@ -124,6 +176,7 @@ fn parse_token_response(answer: &serde_json::Value) -> Result<Issued, TokenError
     Ok(Issued {
         access_token: access_token.to_owned(),
         expires_in,
+        dpop: dpop.cloned(),
     })
 }
 
@@ -157,13 +210,16 @@ pub(crate) struct ClientCredentialsGrant {
 #[async_trait]
 impl Grant for ClientCredentialsGrant {
     async fn request(&self) -> Result<Issued, TokenError> {
-        let mut form = vec![("grant_type", "client_credentials".to_owned())];
-        if !self.scopes.is_empty() {
-            form.push(("scope", self.scopes.join(" ")));
-        }
-        for resource in &self.resources {
-            form.push(("resource", resource.clone()));
-        }
+        let form = || {
+            let mut form = vec![("grant_type", "client_credentials".to_owned())];
+            if !self.scopes.is_empty() {
+                form.push(("scope", self.scopes.join(" ")));
+            }
+            for resource in &self.resources {
+                form.push(("resource", resource.clone()));
+            }
+            Ok(form)
+        };
         self.endpoint.post(form, Some(&self.auth)).await
     }
 }
@@ -179,18 +235,21 @@ pub(crate) struct JwtBearerGrant {
 #[async_trait]
 impl Grant for JwtBearerGrant {
     async fn request(&self) -> Result<Issued, TokenError> {
-        let assertion = self
-            .key
-            .key
-            .assertion(self.key.user_id(), &self.endpoint.audience)?;
-        let form = vec![
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
-            ),
-            ("scope", self.scopes.join(" ")),
-            ("assertion", assertion),
-        ];
+        // A fresh assertion (and `jti`) for each attempt, the nonce retry included.
+        let form = || {
+            let assertion = self
+                .key
+                .key
+                .assertion(self.key.user_id(), &self.endpoint.audience)?;
+            Ok(vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+                ("scope", self.scopes.join(" ")),
+                ("assertion", assertion),
+            ])
+        };
         self.endpoint.post(form, None).await
     }
 }
@@ -204,12 +263,14 @@ mod tests {
     fn token_responses() {
         let ok = parse_token_response(
             &json!({"access_token": "t", "token_type": "bearer", "expires_in": "60"}),
+            None,
         )
         .expect("ok");
         assert_eq!(ok.expires_in, Some(Duration::from_secs(60)));
         let expires_in = |value: serde_json::Value| {
             parse_token_response(
                 &json!({"access_token": "t", "token_type": "Bearer", "expires_in": value}),
+                None,
             )
             .expect("a token response")
             .expires_in
@@ -239,7 +300,7 @@ mod tests {
         assert_eq!(expires_in(json!("soon")), None);
         assert_eq!(expires_in(json!(true)), None);
         assert_eq!(
-            parse_token_response(&json!({"access_token": "t", "token_type": "Bearer"}))
+            parse_token_response(&json!({"access_token": "t", "token_type": "Bearer"}), None)
                 .expect("no expires_in")
                 .expires_in,
             None
@@ -251,8 +312,31 @@ mod tests {
             json!({"access_token": "t"}),
             json!([1]),
         ] {
-            let error = parse_token_response(&bad).expect_err("bad");
+            let error = parse_token_response(&bad, None).expect_err("bad");
             assert_eq!(error.kind(), TokenErrorKind::InvalidResponse, "{bad}");
         }
+    }
+
+    #[test]
+    fn dpop_token_responses() {
+        let key = DpopKey::generate().expect("key");
+        let bound = parse_token_response(
+            &json!({"access_token": "t", "token_type": "DPoP", "expires_in": 60}),
+            Some(&key),
+        )
+        .expect("a DPoP token");
+        assert!(bound.dpop.is_some());
+        let bearer = parse_token_response(
+            &json!({"access_token": "t", "token_type": "Bearer"}),
+            Some(&key),
+        )
+        .expect_err("a Bearer token when DPoP was asked");
+        assert_eq!(bearer.kind(), TokenErrorKind::NotDpopBound);
+        let other = parse_token_response(
+            &json!({"access_token": "t", "token_type": "mac"}),
+            Some(&key),
+        )
+        .expect_err("not DPoP");
+        assert_eq!(other.kind(), TokenErrorKind::InvalidResponse);
     }
 }

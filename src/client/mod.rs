@@ -20,7 +20,16 @@
 //! it: the next call starts a new one.
 //!
 //! To send the token: [`BearerLayer`] on any tower HTTP client (a tonic `Channel` included), or
-//! [`RequestBuilderExt::bearer_from`] on a reqwest request.
+//! [`RequestBuilderExt::bearer_from`] / [`send_with`](RequestBuilderExt::send_with) on a reqwest
+//! request.
+//!
+//! **DPoP** (RFC 9449): with [`ClientCredentials::with_dpop`] or [`JwtBearer::with_dpop`] and a
+//! [`DpopKey`], the token requests carry a proof (retried once with the server's nonce when it
+//! answers `use_dpop_nonce`), the answer must be a `DPoP` token (a `Bearer` one is
+//! [`TokenErrorKind::NotDpopBound`]), and the tokens handed out carry the key
+//! ([`AccessToken::dpop_key`]): the layer and the reqwest helpers then send
+//! `Authorization: DPoP <token>` with a fresh proof for each request, and retry a
+//! `use_dpop_nonce` refusal once where the request can be replayed.
 //!
 //! ```no_run
 //! use tower_authz::client::{ClientCredentials, RequestBuilderExt};
@@ -49,12 +58,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+mod dpop;
 mod error;
 mod grant;
 mod layer;
 mod refresh;
 mod reqwest_ext;
 
+pub use dpop::DpopKey;
 pub use error::{TokenError, TokenErrorKind};
 pub use layer::{AddBearer, BearerLayer};
 pub use reqwest_ext::RequestBuilderExt;
@@ -71,6 +82,7 @@ pub struct AccessToken {
     value: Arc<str>,
     expires_at: Option<Instant>,
     lifetime: Duration,
+    dpop: Option<DpopKey>,
 }
 
 impl AccessToken {
@@ -84,12 +96,66 @@ impl AccessToken {
             value: value.into(),
             expires_at,
             lifetime,
+            dpop: None,
         }
     }
 
-    /// The token, to send as `Authorization: Bearer <token>`.
+    /// The same token, bound to `key` (RFC 9449) if `Some`.
+    pub(crate) fn bound_to(mut self, key: Option<DpopKey>) -> Self {
+        self.dpop = key;
+        self
+    }
+
+    /// The token, to send as `Authorization: Bearer <token>` (or `DPoP <token>` with a proof
+    /// when it is [DPoP-bound](Self::dpop_key)).
     pub fn as_str(&self) -> &str {
         &self.value
+    }
+
+    /// The key the token is bound to, if the token endpoint issued it as a DPoP token
+    /// (`token_type` `DPoP`, RFC 9449 §5): every request that sends it needs a fresh proof
+    /// signed with this key ([`DpopKey::proof`]). [`BearerLayer`] and
+    /// [`RequestBuilderExt::bearer_from`] do that.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
+    }
+
+    /// The `Authorization` scheme to send the token with: `DPoP` or `Bearer`.
+    pub fn scheme(&self) -> &'static str {
+        if self.dpop.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// `Authorization: <scheme> <token>`, marked sensitive.
+    pub(crate) fn authorization(&self) -> Result<http::HeaderValue, TokenError> {
+        let mut value = http::HeaderValue::from_str(&format!("{} {}", self.scheme(), self.value))
+            .map_err(|_| {
+            TokenError::new(
+                TokenErrorKind::InvalidResponse,
+                "the access token cannot be sent in a header",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// A fresh `DPoP` header for a `method` request to `url` if the token is DPoP-bound, with
+    /// the nonce last remembered for that server.
+    pub(crate) fn proof_header(
+        &self,
+        method: &str,
+        url: &str,
+    ) -> Result<Option<http::HeaderValue>, TokenError> {
+        let Some(key) = &self.dpop else {
+            return Ok(None);
+        };
+        let proof = key.proof_for(method, url, Some(&self.value))?;
+        http::HeaderValue::try_from(proof)
+            .map(Some)
+            .map_err(|_| TokenError::new(TokenErrorKind::Internal, "cannot send the DPoP proof"))
     }
 
     /// When the token expires, if known.
@@ -119,6 +185,7 @@ impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("value", &"<redacted>")
+            .field("scheme", &self.scheme())
             .field(
                 "expires_in",
                 &self
@@ -209,6 +276,18 @@ macro_rules! endpoint_setters {
         /// came from another URL than the token endpoint is refused.
         pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
             self.inner.grant_mut().endpoint.http.set_client(client);
+            self
+        }
+
+        /// Asks for DPoP-bound tokens (RFC 9449): each token request carries a proof signed
+        /// with `key` (retried once with the server's nonce when it answers `use_dpop_nonce`),
+        /// the answer must be `token_type` `DPoP` (a `Bearer` answer is a
+        /// [`TokenErrorKind::NotDpopBound`] error), and the tokens handed out carry the key
+        /// ([`AccessToken::dpop_key`]), so that [`BearerLayer`] and
+        /// [`RequestBuilderExt::bearer_from`] send them as `Authorization: DPoP` with a fresh
+        /// proof per request.
+        pub fn with_dpop(mut self, key: DpopKey) -> Self {
+            self.inner.grant_mut().endpoint.dpop = Some(key);
             self
         }
 

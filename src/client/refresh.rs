@@ -128,6 +128,7 @@ impl<G: Grant + Clone> Refreshing<G> {
                 // token counts as expired rather than everlasting.
                 let expires_at = now.checked_add(lifetime).unwrap_or(now);
                 AccessToken::new(issued.access_token, Some(expires_at), lifetime)
+                    .bound_to(issued.dpop)
             })
         };
         Ok(state.in_flight.start(
@@ -190,6 +191,7 @@ mod tests {
             Ok(Issued {
                 access_token: "fresh".to_owned(),
                 expires_in: Some(Duration::from_secs(3600)),
+                dpop: None,
             })
         }
     }

@@ -222,6 +222,7 @@ impl HttpFetcher {
         url: Url,
         form: &[(&'static str, String)],
         authorization: Option<http::HeaderValue>,
+        dpop: Option<http::HeaderValue>,
         call: &ProviderCall,
     ) -> Result<reqwest::Response, AuthError> {
         let mut request = self
@@ -231,6 +232,9 @@ impl HttpFetcher {
             .timeout(self.timeout);
         if let Some(value) = authorization {
             request = request.header(http::header::AUTHORIZATION, value);
+        }
+        if let Some(proof) = dpop {
+            request = request.header("dpop", proof);
         }
         let response = request.send().await.map_err(unreachable_provider)?;
         call.answered(response.status());
@@ -264,7 +268,7 @@ impl HttpFetcher {
     /// redirects (see [`post_form`](Self::post_form)), and reads the answer within the size cap:
     /// a 4xx with whatever body it had (empty if unreadable or too large), or else the JSON of a
     /// 2xx answer. In a provider span for `endpoint`, and counted in the metrics.
-    #[cfg(any(feature = "client", feature = "introspection"))]
+    #[cfg(feature = "introspection")]
     pub(crate) async fn post_authenticated(
         &self,
         url: Url,
@@ -273,9 +277,26 @@ impl HttpFetcher {
         audience: &str,
         endpoint: ProviderEndpoint,
     ) -> Result<FormAnswer, AuthError> {
+        self.post_with_dpop(url, form, auth, audience, None, endpoint)
+            .await
+            .map(|answered| answered.answer)
+    }
+
+    /// [`post_authenticated`](Self::post_authenticated) with a `DPoP` proof header (RFC 9449
+    /// §5), giving back the answer's `DPoP-Nonce` too.
+    #[cfg(any(feature = "client", feature = "introspection"))]
+    pub(crate) async fn post_with_dpop(
+        &self,
+        url: Url,
+        form: Vec<(&'static str, String)>,
+        auth: Option<&crate::credentials::ClientAuth>,
+        audience: &str,
+        dpop: Option<http::HeaderValue>,
+        endpoint: ProviderEndpoint,
+    ) -> Result<Answered, AuthError> {
         let call = ProviderCall::start(endpoint);
         let answer = self
-            .post_and_read(url, form, auth, audience, &call)
+            .post_and_read(url, form, auth, audience, dpop, &call)
             .instrument(call.span().clone())
             .await;
         call.finish(call_result(&call, answer.as_ref().err()));
@@ -289,23 +310,29 @@ impl HttpFetcher {
         mut form: Vec<(&'static str, String)>,
         auth: Option<&crate::credentials::ClientAuth>,
         audience: &str,
+        dpop: Option<http::HeaderValue>,
         call: &ProviderCall,
-    ) -> Result<FormAnswer, AuthError> {
+    ) -> Result<Answered, AuthError> {
         let mut authorization = None;
         if let Some(auth) = auth {
             let applied = auth.apply(audience)?;
             authorization = applied.authorization;
             form.extend(applied.form);
         }
-        let response = self.post_form(url, &form, authorization, call).await?;
+        let response = self
+            .post_form(url, &form, authorization, dpop, call)
+            .await?;
+        let dpop_nonce = response.headers().get("dpop-nonce").cloned();
         let status = response.status();
-        if status.is_client_error() {
+        let answer = if status.is_client_error() {
             let body = read_capped(response, self.max_body)
                 .await
                 .unwrap_or_default();
-            return Ok(FormAnswer::ClientError(status, body));
-        }
-        Ok(FormAnswer::Json(self.read_json(response).await?.value))
+            FormAnswer::ClientError(status, body)
+        } else {
+            FormAnswer::Json(self.read_json(response).await?.value)
+        };
+        Ok(Answered { answer, dpop_nonce })
     }
 
     /// Reads a JSON answer: a 2xx status, a body within the cap, valid JSON.
@@ -336,6 +363,15 @@ pub(crate) enum FormAnswer {
     Json(Value),
     /// A 4xx status and its body (within the cap; empty if it could not be read).
     ClientError(http::StatusCode, Vec<u8>),
+}
+
+/// An authenticated form POST's answer and its `DPoP-Nonce` header (RFC 9449 §8), if any.
+#[cfg(any(feature = "client", feature = "introspection"))]
+pub(crate) struct Answered {
+    pub(crate) answer: FormAnswer,
+    /// Read by the token providers (feature `client`); introspection sends no proof.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) dpop_nonce: Option<http::HeaderValue>,
 }
 
 /// The redirect statuses (`304 Not Modified` is not one).

@@ -105,6 +105,26 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// The JSON answer of an RFC 7662 introspection of `token` at `endpoint`, as `client_id`
+/// (`client_secret_basic`).
+pub async fn introspect(
+    endpoint: &str,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> serde_json::Value {
+    client()
+        .post(endpoint)
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspection")
+        .json()
+        .await
+        .expect("introspection JSON")
+}
+
 pub async fn get_with(url: &str, token: Option<&str>) -> Answer {
     let mut request = client().get(url);
     if let Some(token) = token {

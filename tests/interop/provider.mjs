@@ -28,8 +28,23 @@
 //     {"client_id": "daemon", "client_secret": "s3cret", "auth": "client_secret_basic",
 //      "extra_claims": {"roles": ["admin"]}},
 //     {"client_id": "api", "auth": "private_key_jwt", "key_file": "api-key.json"}
-//   ]
+//   ],
+//   "dpop_nonce": false,                 // true: DPoP proofs need a server nonce (RFC 9449 §8)
+//   "jwt_bearer": {                      // the RFC 7523 grant with ZITADEL service-account keys
+//     "resource": "https://rs256.api.test",            // the tokens' resource server
+//     "service_accounts": [{"user_id": "sa-1", "key_file": "sa-1.json"}]
+//   }
 // }
+//
+// DPoP (RFC 9449, oidc-provider's `dPoP` feature) is on: a token request with a `DPoP` proof
+// gets a DPoP-bound token (`token_type: DPoP`, `cnf.jkt` in a JWT and in introspection).
+//
+// oidc-provider does not ship the JWT-bearer grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`);
+// it is registered here as ZITADEL runs it: no client authentication, an RS256 `assertion` signed
+// with a service account's key (`kid` = the key id, `iss` = `sub` = the user id, `aud` = the
+// issuer or the token endpoint, `exp` within the hour). Each service account gets a key file
+// `{"type":"serviceaccount","keyId","key" (PKCS#1 PEM),"userId"}` written to `key_file`; its
+// tokens are JWTs for `resource` with `sub` = the user id.
 //
 // A `private_key_jwt` client gets an RSA key the way ZITADEL hands one out: a key file
 // `{"type":"application","keyId","key" (PKCS#1 PEM),"appId","clientId"}` written to `key_file`
@@ -39,7 +54,7 @@
 // and so into its introspection answers. INTEROP_DEBUG=1 logs the provider's errors to stderr.
 // `GET /_interop/requests` (not part of the provider) answers how often each path was requested.
 
-import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -161,6 +176,87 @@ class FileAdapter {
   }
 }
 
+// --- the RFC 7523 JWT-bearer grant with ZITADEL service-account keys -----------------------------
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** The public client the JWT-bearer requests are attributed to (they carry no client auth). */
+const JWT_BEARER_CLIENT = 'zitadel-jwt-bearer';
+const serviceAccounts = new Map(); // keyId -> {userId, publicKey}
+
+for (const account of config.jwt_bearer?.service_accounts ?? []) {
+  const jwk = privateJwk(`serviceaccount:${account.user_id}`, 'RSA');
+  const keyId = `${account.user_id}-key`;
+  const pem = createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs1', format: 'pem' });
+  writeJson(resolve(config.state_dir, account.key_file), {
+    type: 'serviceaccount', keyId, key: pem, userId: account.user_id,
+  });
+  const { d, p, q, dp, dq, qi, ...pub } = jwk;
+  serviceAccounts.set(keyId, { userId: account.user_id, publicKey: createPublicKey({ key: pub, format: 'jwk' }) });
+}
+
+/** The service account's user id if `assertion` is a valid RS256 assertion of its key. */
+function serviceAccountOf(assertion, audiences) {
+  const refuse = (why) => { throw new errors.InvalidGrant(why); };
+  const parts = String(assertion ?? '').split('.');
+  if (parts.length !== 3) refuse('the assertion is not a JWT');
+  let header;
+  let claims;
+  try {
+    [header, claims] = parts.slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url')));
+  } catch {
+    refuse('the assertion is not a JWT');
+  }
+  if (header.alg !== 'RS256') refuse('the assertion must be RS256');
+  const account = serviceAccounts.get(header.kid);
+  if (!account) refuse('unknown key id');
+  const signed = verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), account.publicKey, Buffer.from(parts[2], 'base64url'));
+  if (!signed) refuse('bad signature');
+  if (claims.iss !== account.userId || claims.sub !== account.userId) refuse('iss and sub must be the user id');
+  const aud = [claims.aud].flat();
+  if (!aud.some((a) => audiences.includes(a))) refuse('aud must be the issuer');
+  if (!(claims.exp > now() && claims.exp <= now() + 3600)) refuse('exp must be within the hour');
+  if (typeof claims.iat === 'number' && claims.iat > now() + 60) refuse('iat is in the future');
+  return account.userId;
+}
+
+/** The service account of a token issued by the grant, for its JWT's `sub`. */
+const serviceAccountOfToken = new WeakMap();
+
+function registerJwtBearer(provider, issuer) {
+  provider.registerGrantType(JWT_BEARER, async (ctx) => {
+    const { params, client } = ctx.oidc;
+    const userId = serviceAccountOf(params.assertion, [issuer, `${issuer}/token`]);
+    const { resource } = config.jwt_bearer;
+    const info = await getResourceServerInfo(ctx, resource);
+    const token = new provider.ClientCredentials({ client, scope: params.scope || undefined });
+    token.resourceServer = new provider.ResourceServer(resource, info);
+    serviceAccountOfToken.set(token, userId);
+    const value = await token.save();
+    ctx.body = {
+      access_token: value,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      scope: token.scope,
+    };
+  }, ['assertion', 'scope']);
+}
+
+/**
+ * ZITADEL's JWT-bearer requests carry no client authentication, which oidc-provider's token
+ * endpoint requires: such a request is attributed to the public client JWT_BEARER_CLIENT (read
+ * here, handed to the provider as an already-parsed body).
+ */
+async function attributeJwtBearer(req) {
+  if (req.method !== 'POST') return;
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const body = new URLSearchParams(Buffer.concat(chunks).toString());
+  if (body.get('grant_type') === JWT_BEARER && !body.has('client_id') && !req.headers.authorization) {
+    body.set('client_id', JWT_BEARER_CLIENT);
+  }
+  req.body = body.toString();
+}
+
 // --- the provider ------------------------------------------------------------------------------
 
 const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
@@ -180,6 +276,15 @@ const clients = config.clients.map((client) => {
   }
   return metadata;
 });
+if (config.jwt_bearer) {
+  clients.push({
+    client_id: JWT_BEARER_CLIENT,
+    grant_types: [JWT_BEARER],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'none',
+  });
+}
 
 async function getResourceServerInfo(ctx, resourceIndicator) {
   const resource = config.resources[resourceIndicator];
@@ -205,6 +310,9 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: config.dpop_nonce
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
@@ -216,7 +324,16 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
     },
     extraTokenClaims: async (ctx, token) => clientsById.get(token.clientId)?.extra_claims,
     ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
+    formats: {
+      customizers: {
+        jwt: async (ctx, token, jwt) => {
+          const userId = serviceAccountOfToken.get(token);
+          if (userId) jwt.payload.sub = userId;
+        },
+      },
+    },
   });
+  if (config.jwt_bearer) registerJwtBearer(provider, issuer);
   if (debug) {
     for (const event of ['server_error', 'grant.error', 'introspection.error', 'revocation.error', 'discovery.error', 'jwks.error']) {
       provider.on(event, (...args) => console.error(`${event}:`, args.at(-1)));
@@ -226,7 +343,8 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
   // refetch, say); `GET /_interop/requests` answers the counts since this process started.
   const counts = {};
   const callback = provider.callback();
-  server.on('request', (req, res) => {
+  const tokenPath = new URL(provider.urlFor('token')).pathname;
+  server.on('request', async (req, res) => {
     const path = new URL(req.url, issuer).pathname;
     if (path === '/_interop/requests') {
       res.setHeader('content-type', 'application/json');
@@ -234,6 +352,7 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
       return;
     }
     counts[path] = (counts[path] ?? 0) + 1;
+    if (config.jwt_bearer && path === tokenPath) await attributeJwtBearer(req);
     callback(req, res);
   });
   console.log(`READY ${issuer}`);

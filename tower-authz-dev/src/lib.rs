@@ -84,7 +84,7 @@
 //! | `GET /.well-known/oauth-authorization-server` | the same document as RFC 8414 authorization server metadata; either can be turned off ([`DevIssuer::serve_metadata`]) |
 //! | `GET /oauth/v2/keys` | JWKS (ZITADEL's path) |
 //! | `GET /.well-known/jwks.json` | the same JWKS (FusionAuth's path); HMAC keys are never published |
-//! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key |
+//! | `POST /oauth/v2/token` | `client_credentials` (`client_secret_basic` / `client_secret_post`): opaque tokens, ZITADEL JWTs, or Entra v2 JWTs for a scope `api://{appId}/.default`; RFC 7523 jwt-bearer with a service account key; with a `DPoP` proof (RFC 9449: typ, ES256/EdDSA/RS256 signature by its public `jwk`, `htm` POST, `htu` this endpoint, `iat` within 60 s, unused `jti`; else `400 invalid_dpop_proof`) a DPoP-bound token (`cnf.jkt`, also in introspection; `token_type: DPoP`); [`DevIssuer::require_dpop_nonce`] adds the nonce flow (`400 use_dpop_nonce` + `DPoP-Nonce`) |
 //! | `POST /oauth/v2/introspect` | RFC 7662, ZITADEL's answer; client auth `client_secret_basic` or `private_key_jwt` (else `401`) |
 //! | `POST /oauth/v2/revoke` | RFC 7009; client auth as for introspection |
 //! | `GET /auth/v1/users/me` | ZITADEL's `GetMyUser` ([`DevIssuer::users_me_url`]): the token's subject as a machine user; protected by tower-authz's [`AuthLayer`](tower_authz::AuthLayer) (RFC 6750 `401`s) |
@@ -226,6 +226,7 @@ mod assertion;
 mod client_auth;
 mod clients;
 mod clock;
+mod dpop;
 mod fusionauth;
 mod introspection;
 mod key;

@@ -184,6 +184,15 @@ impl DevIssuer {
         self.shared.revocation_requests.load(Ordering::SeqCst)
     }
 
+    /// With `true`, the token endpoint requires DPoP proofs to carry a server
+    /// nonce (RFC 9449 §8): a proof without it (or with an old one) is
+    /// answered `400 {"error": "use_dpop_nonce"}` with the nonce in a
+    /// `DPoP-Nonce` header, which every token answer then carries. Each call
+    /// with `true` makes a new nonce; `false` (the default) turns it off.
+    pub fn require_dpop_nonce(&self, on: bool) {
+        self.shared.dpop.require_nonce(on);
+    }
+
     /// With `Some`, every endpoint waits that long before answering (for
     /// timeout tests); `None` (the default) answers at once.
     pub fn set_response_delay(&self, delay: Option<Duration>) {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::clients::Registry;
 use super::clock::unix_now;
+use super::dpop::{self, DpopState};
 use super::fusionauth;
 use super::key::{DevAlgorithm, DevKey, random_b64, random_token};
 use super::store::{StoredToken, TokenStore};
@@ -89,6 +90,8 @@ pub(super) struct Shared {
     pub(super) fusionauth: fusionauth::Store,
     /// Fallback source of unique `jti`s should the random generator fail.
     jti_counter: AtomicU64,
+    /// DPoP proofs seen at the token endpoint and the nonce mode.
+    pub(super) dpop: DpopState,
 }
 
 impl Shared {
@@ -116,6 +119,7 @@ impl Shared {
             registry: Registry::default(),
             fusionauth: fusionauth::Store::default(),
             jti_counter: AtomicU64::new(0),
+            dpop: DpopState::default(),
         }
     }
 
@@ -212,6 +216,7 @@ impl Shared {
                 "client_secret_post",
                 "private_key_jwt",
             ],
+            "dpop_signing_alg_values_supported": dpop::ALGORITHMS,
         })
     }
 

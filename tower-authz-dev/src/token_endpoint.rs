@@ -1,6 +1,7 @@
 //! `POST /oauth/v2/token`: the `client_credentials` grant (ZITADEL opaque or
 //! JWT access tokens, Entra v2 app tokens) and the jwt-bearer grant of ZITADEL
-//! service accounts (RFC 7523).
+//! service accounts (RFC 7523); with a `DPoP` proof (RFC 9449), DPoP-bound
+//! tokens (`cnf.jkt`, `token_type: "DPoP"`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,8 +14,9 @@ use serde_json::{Map, Value, json};
 
 use super::clients::{DevClient, KeyUse};
 use super::clock::unix_now;
+use super::dpop::Refusal;
 use super::reply::{FormBody, OAuthError, Params, no_store, simulated_fault};
-use super::state::Shared;
+use super::state::{Shared, TOKEN_PATH};
 use super::store::{StoredToken, TokenKind};
 use super::{DEV_ORG_DOMAIN, DEV_PROJECT_ID, assertion, client_auth};
 
@@ -33,20 +35,39 @@ pub(super) async fn token(
     let response = match simulated_fault(&shared).await {
         Some(refusal) => refusal,
         None => match Params::parse(body) {
-            Ok(params) => grant(&shared, &headers, &params),
+            Ok(params) => match shared.dpop.check(&headers, &shared.url(TOKEN_PATH)) {
+                Ok(jkt) => grant(&shared, &headers, &params, jkt.as_deref()),
+                Err(refusal) => dpop_refusal(refusal),
+            },
             Err(refusal) => refusal.into_response(),
         },
     };
-    no_store(response)
+    let mut response = no_store(response);
+    if let Some(nonce) = shared.dpop.nonce_header() {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    response
 }
 
-fn grant(shared: &Shared, headers: &HeaderMap, params: &Params) -> Response {
+/// `400 {"error": "invalid_dpop_proof"}`, or `use_dpop_nonce` (RFC 9449 §8), whose nonce
+/// goes in the `DPoP-Nonce` header.
+fn dpop_refusal(refusal: Refusal) -> Response {
+    let (error, description) = match &refusal {
+        Refusal::Invalid(why) => ("invalid_dpop_proof", *why),
+        Refusal::UseNonce(_) => ("use_dpop_nonce", "a DPoP nonce is required"),
+    };
+    let answer = json!({"error": error, "error_description": description});
+    (StatusCode::BAD_REQUEST, Json(answer)).into_response()
+}
+
+/// `jkt`: the thumbprint of the request's DPoP proof key, which the token is bound to.
+fn grant(shared: &Shared, headers: &HeaderMap, params: &Params, jkt: Option<&str>) -> Response {
     match params.get("grant_type") {
         Some("client_credentials") => match client_auth::token_client(shared, headers, params) {
-            Ok(client) => client_credentials(shared, &client, params),
+            Ok(client) => client_credentials(shared, &client, params, jkt),
             Err(refusal) => refusal.into_response(),
         },
-        Some(JWT_BEARER) => jwt_bearer(shared, params),
+        Some(JWT_BEARER) => jwt_bearer(shared, params, jkt),
         Some(_) => {
             OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type").into_response()
         }
@@ -54,13 +75,20 @@ fn grant(shared: &Shared, headers: &HeaderMap, params: &Params) -> Response {
     }
 }
 
-fn client_credentials(shared: &Shared, client: &DevClient, params: &Params) -> Response {
+fn client_credentials(
+    shared: &Shared,
+    client: &DevClient,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Response {
     let scope = params.get("scope");
     let scopes = split_scope(scope);
     let now = unix_now();
     let entra_app = scopes.iter().find_map(|scope| entra_app_id(scope));
     let token = if let Some(app_id) = entra_app {
-        shared.sign_rs256(&entra_claims(shared, client, app_id, now))
+        let mut claims = entra_claims(shared, client, app_id, now);
+        bind(&mut claims, jkt);
+        shared.sign_rs256(&claims)
     } else {
         let mut audiences = vec![DEV_PROJECT_ID.to_owned(), client.client_id.clone()];
         if let Some(resource) = params.get("resource") {
@@ -68,7 +96,7 @@ fn client_credentials(shared: &Shared, client: &DevClient, params: &Params) -> R
         }
         add_reserved_audiences(&mut audiences, &scopes);
         if client.jwt_access_tokens {
-            let claims = json!({
+            let mut claims = json!({
                 "iss": shared.issuer(),
                 "sub": client.client_id,
                 "aud": audiences,
@@ -78,6 +106,7 @@ fn client_credentials(shared: &Shared, client: &DevClient, params: &Params) -> R
                 "exp": now + CLIENT_TOKEN_LIFETIME,
                 "jti": shared.new_jti(),
             });
+            bind(&mut claims, jkt);
             shared.sign_rs256(&claims)
         } else {
             Ok(shared.store_token(StoredToken {
@@ -88,7 +117,7 @@ fn client_credentials(shared: &Shared, client: &DevClient, params: &Params) -> R
                 audiences,
                 username: format!("{}@{DEV_ORG_DOMAIN}", client.client_id),
                 roles: None,
-                extra: Map::new(),
+                extra: confirmation(jkt),
                 issued_at: now,
                 expires_at: now + CLIENT_TOKEN_LIFETIME,
                 jti: shared.new_jti(),
@@ -96,7 +125,7 @@ fn client_credentials(shared: &Shared, client: &DevClient, params: &Params) -> R
         }
     };
     match token {
-        Ok(token) => token_answer(&token, CLIENT_TOKEN_LIFETIME, scope),
+        Ok(token) => token_answer(&token, CLIENT_TOKEN_LIFETIME, scope, jkt.is_some()),
         Err(error) => {
             tracing::warn!(%error, "dev issuer cannot sign an access token");
             OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error").into_response()
@@ -132,7 +161,7 @@ fn entra_claims(shared: &Shared, client: &DevClient, app_id: &str, now: u64) -> 
 
 /// The jwt-bearer grant: a service account's signed assertion for an opaque
 /// token of that machine user.
-fn jwt_bearer(shared: &Shared, params: &Params) -> Response {
+fn jwt_bearer(shared: &Shared, params: &Params, jkt: Option<&str>) -> Response {
     let Some(assertion) = params.get("assertion") else {
         return OAuthError::INVALID_REQUEST.into_response();
     };
@@ -152,18 +181,34 @@ fn jwt_bearer(shared: &Shared, params: &Params) -> Response {
         audiences,
         username: format!("{user_id}@{DEV_ORG_DOMAIN}"),
         roles: None,
-        extra: Map::new(),
+        extra: confirmation(jkt),
         issued_at: now,
         expires_at: now + SERVICE_ACCOUNT_TOKEN_LIFETIME,
         jti: shared.new_jti(),
     });
-    token_answer(&token, SERVICE_ACCOUNT_TOKEN_LIFETIME, scope)
+    token_answer(&token, SERVICE_ACCOUNT_TOKEN_LIFETIME, scope, jkt.is_some())
 }
 
-fn token_answer(token: &str, expires_in: u64, scope: Option<&str>) -> Response {
+/// `{"cnf": {"jkt": jkt}}` (RFC 9449 §6.1), or nothing for a Bearer token.
+fn confirmation(jkt: Option<&str>) -> Map<String, Value> {
+    let mut extra = Map::new();
+    if let Some(jkt) = jkt {
+        extra.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
+    extra
+}
+
+/// Adds `cnf.jkt` to a JWT's claims when the token is DPoP-bound.
+fn bind(claims: &mut Value, jkt: Option<&str>) {
+    if let Some(map) = claims.as_object_mut() {
+        map.extend(confirmation(jkt));
+    }
+}
+
+fn token_answer(token: &str, expires_in: u64, scope: Option<&str>, dpop: bool) -> Response {
     let mut answer = json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": if dpop { "DPoP" } else { "Bearer" },
         "expires_in": expires_in,
     });
     if let (Some(scope), Some(map)) = (scope, answer.as_object_mut()) {

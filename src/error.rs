@@ -41,13 +41,24 @@ pub enum AuthErrorKind {
     /// The route reads claims but no [`AuthLayer`](crate::AuthLayer) runs in front of it: a bug
     /// in the service, not in the request. HTTP 500; gRPC `INTERNAL`.
     NotConfigured,
+    /// The DPoP proof (RFC 9449 §4.3) is malformed, signed with a key or an algorithm that is
+    /// not accepted, made for another method or URL, too old, replayed, or for another access
+    /// token or key than the one sent. HTTP 401 `invalid_dpop_proof` in a `DPoP` challenge;
+    /// gRPC `UNAUTHENTICATED`.
+    InvalidDpopProof,
+    /// The DPoP proof lacks the server nonce (or has an old one) that this resource requires
+    /// (RFC 9449 §9): HTTP 401 `use_dpop_nonce` in a `DPoP` challenge with a fresh `DPoP-Nonce`
+    /// header (see [`AuthError::dpop_nonce`]), which the client puts into its next proof; gRPC
+    /// `UNAUTHENTICATED`.
+    UseDpopNonce,
 }
 
 impl AuthErrorKind {
     /// A stable snake_case name for this kind, the `kind` label of the metrics and the
     /// `refused:<kind>` outcome of the verification span (see [`telemetry`](crate::telemetry)):
     /// `missing_credentials`, `invalid_request`, `invalid_token`, `expired`,
-    /// `insufficient_scope`, `insufficient_user_authentication`, `upstream`, `not_configured`.
+    /// `insufficient_scope`, `insufficient_user_authentication`, `upstream`, `not_configured`,
+    /// `invalid_dpop_proof`, `use_dpop_nonce`.
     /// A name never changes once released; a new kind gets a new name.
     ///
     /// ```
@@ -65,6 +76,8 @@ impl AuthErrorKind {
             Self::InsufficientUserAuthentication => "insufficient_user_authentication",
             Self::Upstream => "upstream",
             Self::NotConfigured => "not_configured",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -75,7 +88,9 @@ impl AuthErrorKind {
             Self::MissingCredentials
             | Self::InvalidToken
             | Self::Expired
-            | Self::InsufficientUserAuthentication => StatusCode::UNAUTHORIZED,
+            | Self::InsufficientUserAuthentication
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::Upstream => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,13 +98,16 @@ impl AuthErrorKind {
         }
     }
 
-    /// The RFC 6750 `error` code, if this kind has one.
+    /// The `error` code of the challenge (RFC 6750 §3.1, RFC 9470, RFC 9449 §7.1), if this kind
+    /// has one.
     pub fn rfc6750_code(self) -> Option<&'static str> {
         match self {
             Self::InvalidRequest => Some("invalid_request"),
             Self::InvalidToken | Self::Expired => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
             Self::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
+            Self::InvalidDpopProof => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce => Some("use_dpop_nonce"),
             Self::MissingCredentials | Self::Upstream | Self::NotConfigured => None,
         }
     }
@@ -101,7 +119,9 @@ impl AuthErrorKind {
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::Expired
-            | Self::InsufficientUserAuthentication => 16,
+            | Self::InsufficientUserAuthentication
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce => 16,
             Self::InsufficientScope => 7,
             Self::Upstream => 14,
             Self::NotConfigured => 13,
@@ -123,7 +143,22 @@ pub struct AuthError {
     required: Option<Cow<'static, str>>,
     step_up: Option<Box<StepUp>>,
     retry_after: Option<Duration>,
+    /// The `DPoP` challenge of a layer that accepts DPoP (RFC 9449 §7), and a server nonce.
+    dpop: Option<Box<DpopChallenge>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// How the refusal of a layer that accepts DPoP challenges the client (RFC 9449 §7.1, §7.2).
+#[derive(Debug, Clone, Default)]
+struct DpopChallenge {
+    /// The `algs` parameter (space-separated), when the layer set the challenge.
+    algs: Option<Arc<str>>,
+    /// A `Bearer` challenge goes before the `DPoP` one (bearer tokens are accepted too).
+    bearer_too: bool,
+    /// The `error` goes into the `Bearer` challenge (the request used a bearer token).
+    error_in_bearer: bool,
+    /// A fresh server nonce, for the `DPoP-Nonce` header.
+    nonce: Option<Box<str>>,
 }
 
 impl AuthError {
@@ -138,6 +173,7 @@ impl AuthError {
             required: None,
             step_up: None,
             retry_after: None,
+            dpop: None,
             source: None,
         }
     }
@@ -196,6 +232,67 @@ impl AuthError {
     pub fn with_required(mut self, required: impl Into<Cow<'static, str>>) -> Self {
         self.required = Some(required.into());
         self
+    }
+
+    /// The DPoP proof is not acceptable; `description` says why in a fixed sentence.
+    pub fn invalid_dpop_proof(description: &'static str) -> Self {
+        Self::new(AuthErrorKind::InvalidDpopProof, description)
+    }
+
+    /// The DPoP proof must carry the server nonce `nonce` (sent in the `DPoP-Nonce` header).
+    pub fn use_dpop_nonce(nonce: impl Into<Box<str>>) -> Self {
+        let mut error = Self::new(
+            AuthErrorKind::UseDpopNonce,
+            "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+        );
+        error.dpop_mut().nonce = Some(nonce.into());
+        error
+    }
+
+    /// Makes the challenge a `DPoP` one with `algs` (the accepted proof algorithms,
+    /// space-separated), after a bare `Bearer` one when `bearer_too`; the `error` goes into the
+    /// `Bearer` challenge when `error_in_bearer` (and `bearer_too`), into the `DPoP` one
+    /// otherwise (RFC 9449 §7.2). Set by [`AuthLayer`](crate::AuthLayer) on its refusals when
+    /// it accepts DPoP.
+    pub(crate) fn with_dpop_challenge(
+        mut self,
+        algs: &Arc<str>,
+        bearer_too: bool,
+        error_in_bearer: bool,
+    ) -> Self {
+        let dpop_kind = matches!(
+            self.kind,
+            AuthErrorKind::InvalidDpopProof | AuthErrorKind::UseDpopNonce
+        );
+        let dpop = self.dpop_mut();
+        dpop.algs = Some(Arc::clone(algs));
+        dpop.bearer_too = bearer_too;
+        dpop.error_in_bearer = bearer_too && error_in_bearer && !dpop_kind;
+        self
+    }
+
+    fn dpop_mut(&mut self) -> &mut DpopChallenge {
+        self.dpop.get_or_insert_with(Box::default)
+    }
+
+    /// The `algs` of the `DPoP` challenge (RFC 9449 §7.1), when the layer that refused
+    /// accepts DPoP.
+    pub fn dpop_algs(&self) -> Option<&str> {
+        self.dpop.as_ref()?.algs.as_deref()
+    }
+
+    /// Whether the challenge offers `Bearer` before `DPoP` (a layer that allows both), and
+    /// whether the `error` goes into the `Bearer` challenge.
+    pub(crate) fn dpop_bearer(&self) -> (bool, bool) {
+        self.dpop
+            .as_ref()
+            .map_or((false, false), |d| (d.bearer_too, d.error_in_bearer))
+    }
+
+    /// The server nonce for the `DPoP-Nonce` header, for
+    /// [`UseDpopNonce`](AuthErrorKind::UseDpopNonce).
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop.as_ref()?.nonce.as_deref()
     }
 
     /// The identity provider could not be used; `description` says what failed.
@@ -270,6 +367,9 @@ impl fmt::Debug for AuthError {
         }
         if let Some(step_up) = &self.step_up {
             s.field("step_up", step_up);
+        }
+        if let Some(dpop) = &self.dpop {
+            s.field("dpop", dpop);
         }
         if let Some(source) = &self.source {
             s.field("source", &format_args!("{source}"));
@@ -426,6 +526,23 @@ mod tests {
         assert_eq!(AuthErrorKind::Upstream.status(), 503);
         assert_eq!(AuthErrorKind::Upstream.grpc_code(), 14);
         assert_eq!(AuthErrorKind::InvalidRequest.status(), 400);
+        for kind in [AuthErrorKind::InvalidDpopProof, AuthErrorKind::UseDpopNonce] {
+            assert_eq!(kind.status(), 401);
+            assert_eq!(kind.grpc_code(), 16);
+            assert_eq!(kind.rfc6750_code(), Some(kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_dpop_error_stays_in_the_dpop_challenge() {
+        let algs: Arc<str> = Arc::from("ES256");
+        let proof = AuthError::invalid_dpop_proof("bad").with_dpop_challenge(&algs, true, true);
+        assert_eq!(proof.dpop_bearer(), (true, false));
+        let token = AuthError::invalid_token("bad").with_dpop_challenge(&algs, true, true);
+        assert_eq!(token.dpop_bearer(), (true, true));
+        let nonce = AuthError::use_dpop_nonce("n").with_dpop_challenge(&algs, false, false);
+        assert_eq!(nonce.dpop_nonce(), Some("n"));
+        assert_eq!(nonce.dpop_algs(), Some("ES256"));
     }
 
     #[test]

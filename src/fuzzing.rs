@@ -64,6 +64,44 @@ pub fn jwt(token: &[u8]) -> Result<Claims, AuthError> {
     }
 }
 
+/// A `DPoP` proof header value, checked for `GET https://api.example.com/tasks` with the
+/// access token `the.access.token` at the fixed time 1 800 000 000 (so that a seed made for that
+/// request reaches every check): the proof key's thumbprint, or why it is refused.
+pub fn dpop_proof(proof: &[u8]) -> Result<String, AuthError> {
+    use std::time::Duration;
+
+    use crate::dpop::{ProofRequest, ProofRules, check_proof};
+    use crate::verifier::Algorithm;
+
+    static URL: OnceLock<Option<reqwest::Url>> = OnceLock::new();
+    let Some(url) = URL.get_or_init(|| reqwest::Url::parse("https://api.example.com/tasks").ok())
+    else {
+        return Err(AuthError::invalid_request("no URL"));
+    };
+    let proof = std::str::from_utf8(proof)
+        .map_err(|_| AuthError::invalid_dpop_proof("the DPoP proof is not UTF-8"))?;
+    let rules = ProofRules {
+        algorithms: &[
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::EdDSA,
+        ],
+        max_len: 4096,
+        max_age: Duration::from_secs(300),
+        leeway: Duration::from_secs(60),
+        nonces: None,
+    };
+    let request = ProofRequest {
+        method: "GET",
+        url,
+        access_token: "the.access.token",
+        now: 1_800_000_000,
+    };
+    check_proof(proof, &rules, &request).map(|checked| checked.jkt)
+}
+
 /// A JWKS document: the number of usable keys, or why the document is refused.
 pub fn jwks_document(document: &[u8]) -> Result<usize, ConfigError> {
     let value = serde_json::from_slice(document).map_err(|e| {

@@ -91,6 +91,7 @@ mod clock;
 #[cfg(any(feature = "client", feature = "introspection"))]
 mod credentials;
 mod custom_claims;
+pub mod dpop;
 mod error;
 pub mod policy;
 mod problem;
@@ -125,6 +126,7 @@ pub use claims::{Claims, RoleSource};
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use custom_claims::CustomClaims;
+pub use dpop::{DpopMode, DpopNonces, DpopPolicy};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;

@@ -204,37 +204,68 @@ impl Rfc6750 {
             let seconds = error.retry_after().map_or(5, |d| d.as_secs().max(1));
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
+        insert_dpop_nonce(headers, error);
         response
     }
 
-    /// The `WWW-Authenticate` value for `error`, if its kind has one.
+    /// The `WWW-Authenticate` value for `error`, if its kind has one: a `Bearer` challenge, or,
+    /// from a layer that accepts DPoP, a `DPoP` one with `algs` (after a `Bearer` one when
+    /// bearer tokens are accepted too, RFC 9449 §7.2).
     pub fn challenge(&self, error: &AuthError) -> Option<HeaderValue> {
         let kind = error.kind();
         if matches!(kind, AuthErrorKind::Upstream | AuthErrorKind::NotConfigured) {
             return None;
         }
-        let mut value = String::from("Bearer");
-        let mut params = Params(&mut value, false);
+        let mut value = String::new();
+        match error.dpop_algs() {
+            None => self.push_challenge(&mut value, "Bearer", error, true, None),
+            Some(algs) => {
+                let (bearer_too, error_in_bearer) = error.dpop_bearer();
+                if bearer_too {
+                    self.push_challenge(&mut value, "Bearer", error, error_in_bearer, None);
+                    value.push_str(", ");
+                }
+                self.push_challenge(&mut value, "DPoP", error, !error_in_bearer, Some(algs));
+            }
+        }
+        HeaderValue::from_str(&value).ok()
+    }
+
+    /// Writes one challenge of `scheme`, with the error's parameters when `with_error`.
+    fn push_challenge(
+        &self,
+        value: &mut String,
+        scheme: &str,
+        error: &AuthError,
+        with_error: bool,
+        algs: Option<&str>,
+    ) {
+        value.push_str(scheme);
+        let mut params = Params(value, false);
         if let Some(realm) = &self.realm {
             params.push("realm", realm);
         }
-        if let Some(code) = kind.rfc6750_code() {
-            params.push("error", code);
-            params.push("error_description", error.description());
+        if let Some(algs) = algs {
+            params.push("algs", algs);
         }
-        if let Some(required) = error.required() {
-            params.push("scope", required);
-        }
-        if let Some(acr_values) = error.acr_values() {
-            params.push("acr_values", acr_values);
-        }
-        if let Some(max_age) = error.max_age() {
-            params.push("max_age", &max_age.to_string());
+        if with_error {
+            if let Some(code) = error.kind().rfc6750_code() {
+                params.push("error", code);
+                params.push("error_description", error.description());
+            }
+            if let Some(required) = error.required() {
+                params.push("scope", required);
+            }
+            if let Some(acr_values) = error.acr_values() {
+                params.push("acr_values", acr_values);
+            }
+            if let Some(max_age) = error.max_age() {
+                params.push("max_age", &max_age.to_string());
+            }
         }
         if let Some(url) = &self.resource_metadata {
             params.push("resource_metadata", url);
         }
-        HeaderValue::from_str(&value).ok()
     }
 }
 
@@ -268,6 +299,20 @@ impl Params<'_> {
     }
 }
 
+/// The `DPoP-Nonce` header of a [`UseDpopNonce`](AuthErrorKind::UseDpopNonce) refusal (RFC 9449
+/// §9), for HTTP and gRPC answers alike.
+fn insert_dpop_nonce(headers: &mut HeaderMap, error: &AuthError) {
+    if let Some(nonce) = error
+        .dpop_nonce()
+        .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        headers.insert(DPOP_NONCE, nonce);
+    }
+}
+
+/// The header that carries a server nonce (RFC 9449 §9).
+const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
 /// Whether the request is gRPC (`content-type: application/grpc...`).
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -288,6 +333,7 @@ fn grpc_response<B: Default>(error: &AuthError) -> Response<B> {
     if let Ok(message) = HeaderValue::from_str(&percent_encode(error.description())) {
         headers.insert("grpc-message", message);
     }
+    insert_dpop_nonce(headers, error);
     response
 }
 
@@ -335,6 +381,30 @@ mod tests {
             challenge(&AuthError::insufficient_scope("admin")),
             "Bearer error=\"insufficient_scope\", error_description=\"the token lacks a required role or scope\", scope=\"admin\""
         );
+    }
+
+    #[test]
+    fn dpop_challenges() {
+        let algs: Arc<str> = Arc::from("ES256 RS256");
+        let required = AuthError::missing_credentials().with_dpop_challenge(&algs, false, false);
+        assert_eq!(challenge(&required), "DPoP algs=\"ES256 RS256\"");
+        let allowed = AuthError::missing_credentials().with_dpop_challenge(&algs, true, false);
+        assert_eq!(challenge(&allowed), "Bearer, DPoP algs=\"ES256 RS256\"");
+        let bearer = AuthError::invalid_token("bound").with_dpop_challenge(&algs, true, true);
+        assert_eq!(
+            challenge(&bearer),
+            "Bearer error=\"invalid_token\", error_description=\"bound\", DPoP algs=\"ES256 RS256\""
+        );
+        let nonce = AuthError::use_dpop_nonce("abc").with_dpop_challenge(&algs, true, true);
+        let response: Response<()> = Rfc6750::default().with_realm("api").response(&nonce, false);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"api\", DPoP realm=\"api\", algs=\"ES256 RS256\", error=\"use_dpop_nonce\", error_description=\"the DPoP proof must carry the nonce in the DPoP-Nonce header\""
+        );
+        assert_eq!(response.headers()["dpop-nonce"], "abc");
+        let grpc: Response<()> = Rfc6750::default().response(&nonce, true);
+        assert_eq!(grpc.headers()["grpc-status"], "16");
+        assert_eq!(grpc.headers()["dpop-nonce"], "abc");
     }
 
     #[test]

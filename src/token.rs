@@ -188,7 +188,7 @@ fn trim_spaces(bytes: &[u8]) -> &[u8] {
 ///
 /// Every request pays this over the whole token, so it is branch-free per byte (the compiler
 /// vectorises it) rather than an early-exit search.
-fn is_b64token(token: &[u8]) -> bool {
+pub(crate) fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
     body_len > 0
         && token[..body_len]

@@ -69,6 +69,7 @@ impl AuthLayer {
                 verifier,
                 sources: Arc::from([TokenSource::bearer()]),
                 optional: false,
+                dpop: None,
                 responder: Arc::new(Rfc6750::default()),
             }),
         }
@@ -136,6 +137,25 @@ impl<R> AuthLayer<R> {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) as `policy` says: required, or allowed beside
+    /// bearer tokens; see [`dpop`](crate::dpop) for the checks and the answers. Off by default,
+    /// and then the bearer path is exactly as without DPoP. The replay cache is the layer's:
+    /// clones of the layer share it, a second `with_dpop` starts a new one.
+    ///
+    /// The token sources other than the `Authorization` header (cookies, your own) give bearer
+    /// tokens: refused when DPoP is required, accepted if not DPoP-bound when it is allowed.
+    ///
+    /// ```
+    /// use tower_authz::{AuthLayer, DpopPolicy, JwtVerifier};
+    ///
+    /// # let verifier = JwtVerifier::new("iss", "aud").with_hmac_secret([7u8; 32]).unwrap();
+    /// let layer = AuthLayer::new(verifier).with_dpop(DpopPolicy::allowed());
+    /// ```
+    pub fn with_dpop(mut self, policy: crate::DpopPolicy) -> Self {
+        self.settings_mut().dpop = Some(Arc::new(crate::dpop::DpopCheck::new(policy)));
+        self
+    }
+
     /// Answers refusals with `responder` instead of the RFC 6750 defaults: the layer's own, and
     /// those made behind it by the require layers ([`require_role`](crate::require_role), ...)
     /// and the axum extractors (unless a require layer has its own `with_response`), e.g.
@@ -158,6 +178,7 @@ impl<R> AuthLayer<R> {
             sources,
             max_token_len,
             optional,
+            dpop,
             ..
         } = Arc::unwrap_or_clone(self.settings);
         AuthLayer {
@@ -166,6 +187,7 @@ impl<R> AuthLayer<R> {
                 sources,
                 max_token_len,
                 optional,
+                dpop,
                 responder: Arc::new(responder),
             }),
         }

@@ -6,9 +6,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::dpop::DpopCheck;
 use crate::token::TokenSource;
 use crate::verifier::Verifier;
 
+mod dpop;
 mod future;
 mod layer;
 mod service;
@@ -25,6 +27,8 @@ pub(crate) struct Settings<R> {
     /// is found.
     pub(crate) max_token_len: usize,
     pub(crate) optional: bool,
+    /// DPoP (RFC 9449), when the layer accepts it; `None` keeps the bearer path as it is.
+    pub(crate) dpop: Option<Arc<DpopCheck>>,
     pub(crate) responder: Arc<R>,
 }
 
@@ -35,6 +39,7 @@ impl<R> Clone for Settings<R> {
             sources: Arc::clone(&self.sources),
             max_token_len: self.max_token_len,
             optional: self.optional,
+            dpop: self.dpop.clone(),
             responder: Arc::clone(&self.responder),
         }
     }
@@ -45,6 +50,7 @@ impl<R: fmt::Debug> fmt::Debug for Settings<R> {
         f.debug_struct("AuthLayer")
             .field("sources", &self.sources)
             .field("optional", &self.optional)
+            .field("dpop", &self.dpop)
             .field("responder", &self.responder)
             .finish_non_exhaustive()
     }

@@ -9,6 +9,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::Settings;
+use super::dpop;
 use super::future::ResponseFuture;
 use crate::answer::Pending;
 use crate::claims::Anonymous;
@@ -166,6 +167,22 @@ fn decide<R>(settings: &Settings<R>, parts: &mut Parts, observed: &VerifySpan) -
         observed.finish(Outcome::Refused(error.kind()));
         Decision::Refuse(error)
     };
+    if let Some(check) = &settings.dpop {
+        let verification = match observed
+            .span()
+            .in_scope(|| dpop::verify(settings, check, parts))
+        {
+            Err(error) => return refuse(error),
+            Ok(Some(verification)) => verification,
+            Ok(None) if settings.optional => {
+                observed.finish(Outcome::Anonymous);
+                parts.extensions.insert(Anonymous);
+                return Decision::Pass;
+            }
+            Ok(None) => return refuse(check.challenge(AuthError::missing_credentials(), false)),
+        };
+        return answered(verification, parts, observed);
+    }
     let verification = match find_token(settings, parts) {
         Err(error) => return refuse(error),
         Ok(None) if settings.optional => {
@@ -176,19 +193,27 @@ fn decide<R>(settings: &Settings<R>, parts: &mut Parts, observed: &VerifySpan) -
         Ok(None) => return refuse(AuthError::missing_credentials()),
         Ok(Some(token)) => observed.span().in_scope(|| settings.verifier.verify(token)),
     };
+    answered(verification, parts, observed)
+}
+
+/// The decision for the verifier's answer.
+fn answered(verification: Verification, parts: &mut Parts, observed: &VerifySpan) -> Decision {
     match verification {
         Verification::Ready(Ok(claims)) => {
             observed.finish(Outcome::Ok);
             parts.extensions.insert(claims);
             Decision::Pass
         }
-        Verification::Ready(Err(error)) => refuse(error),
+        Verification::Ready(Err(error)) => {
+            observed.finish(Outcome::Refused(error.kind()));
+            Decision::Refuse(error)
+        }
         Verification::Pending(pending) => Decision::Wait(pending),
     }
 }
 
 /// The token of the first source that has one.
-fn find_token<'a, R>(
+pub(super) fn find_token<'a, R>(
     settings: &Settings<R>,
     parts: &'a Parts,
 ) -> Result<Option<&'a str>, AuthError> {

@@ -146,6 +146,8 @@ fn requests_key(outcome: Outcome) -> &'static Key {
             refused!(K::InsufficientUserAuthentication)
         }
         Outcome::Refused(K::NotConfigured) => refused!(K::NotConfigured),
+        Outcome::Refused(K::InvalidDpopProof) => refused!(K::InvalidDpopProof),
+        Outcome::Refused(K::UseDpopNonce) => refused!(K::UseDpopNonce),
     }
 }
 

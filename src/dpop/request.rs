@@ -1,0 +1,143 @@
+//! The DPoP credentials of a request: `Authorization: DPoP <token>` and its one `DPoP` header
+//! (RFC 9449 §7.1, §4.1).
+
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+
+use crate::error::AuthError;
+use crate::token::is_b64token;
+
+/// The `DPoP` request header.
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
+/// The access token and the proof of a request that uses the `DPoP` scheme.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopCredentials<'a> {
+    pub(crate) token: &'a str,
+    pub(crate) proof: &'a str,
+}
+
+/// The DPoP credentials, `None` when the request does not use the `DPoP` scheme.
+pub(crate) fn dpop_credentials(parts: &Parts) -> Result<Option<DpopCredentials<'_>>, AuthError> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request(
+            "more than one Authorization header",
+        ));
+    }
+    let Some(token) = dpop_token(value.as_bytes())? else {
+        return Ok(None);
+    };
+    let mut proofs = parts.headers.get_all(DPOP).iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (None, _) => {
+            return Err(AuthError::invalid_dpop_proof(
+                "the request has no DPoP proof",
+            ));
+        }
+        // RFC 9449 §4.3 item 1: a request with two proofs fails the check.
+        (Some(_), Some(_)) => {
+            return Err(AuthError::invalid_dpop_proof(
+                "the request has more than one DPoP header",
+            ));
+        }
+        (Some(proof), None) => proof
+            .to_str()
+            .map_err(|_| AuthError::invalid_dpop_proof("the DPoP proof is not a compact JWS"))?,
+    };
+    Ok(Some(DpopCredentials { token, proof }))
+}
+
+/// The token of a `DPoP <token68>` value; `None` for another scheme.
+fn dpop_token(value: &[u8]) -> Result<Option<&str>, AuthError> {
+    const SCHEME: &[u8] = b"dpop";
+    let Some(scheme) = value.get(..SCHEME.len()) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return Ok(None);
+    }
+    let rest = &value[SCHEME.len()..];
+    match rest.first() {
+        None | Some(b' ') => {}
+        Some(_) => return Ok(None),
+    }
+    let token = rest.trim_ascii();
+    if token.is_empty() {
+        return Err(AuthError::invalid_token("the DPoP access token is empty"));
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::invalid_token(
+            "the DPoP access token is malformed",
+        ));
+    }
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| AuthError::invalid_token("the DPoP access token is malformed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AuthErrorKind;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut builder = http::Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn kind(headers: &[(&str, &str)]) -> Result<Option<(String, String)>, AuthErrorKind> {
+        dpop_credentials(&parts(headers))
+            .map(|c| c.map(|c| (c.token.to_owned(), c.proof.to_owned())))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn reads_the_scheme_and_one_proof() {
+        let ok = Ok(Some(("tok.en".to_owned(), "a.b.c".to_owned())));
+        assert_eq!(
+            kind(&[("authorization", "DPoP tok.en"), ("dpop", "a.b.c")]),
+            ok
+        );
+        assert_eq!(
+            kind(&[("authorization", "dpop  tok.en "), ("dpop", "a.b.c")]),
+            ok
+        );
+        assert_eq!(
+            kind(&[("authorization", "Bearer tok.en"), ("dpop", "a.b.c")]),
+            Ok(None)
+        );
+        assert_eq!(kind(&[("authorization", "DPoPx tok")]), Ok(None));
+        assert_eq!(kind(&[]), Ok(None));
+    }
+
+    #[test]
+    fn refusals() {
+        use AuthErrorKind::*;
+        let cases: [(&[(&str, &str)], AuthErrorKind); 5] = [
+            (&[("authorization", "DPoP tok")], InvalidDpopProof),
+            (
+                &[("authorization", "DPoP tok"), ("dpop", "a"), ("dpop", "b")],
+                InvalidDpopProof,
+            ),
+            (&[("authorization", "DPoP"), ("dpop", "a")], InvalidToken),
+            (
+                &[("authorization", "DPoP t!k"), ("dpop", "a")],
+                InvalidToken,
+            ),
+            (
+                &[("authorization", "DPoP a"), ("authorization", "DPoP b")],
+                InvalidRequest,
+            ),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(kind(headers), Err(expected), "{headers:?}");
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Shared test helpers: a protected axum app served on 127.0.0.1, and a client for it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dpop;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -46,6 +46,12 @@
 //! Each verification's span is printed when it closes (`RUST_LOG=tower_authz=debug`, the
 //! default), with its fields and those of the provider calls it waited for.
 //!
+//! `--dpop required` accepts only DPoP-bound tokens (RFC 9449: `Authorization: DPoP <token>`
+//! and a `DPoP` proof header signed with the key the token is bound to), `--dpop allowed` also
+//! bearer tokens that are not DPoP-bound; `--public-url https://api.example.com` is the URL the
+//! proofs' `htu` name when the API runs behind a proxy. On the development issuer it prints a
+//! bound token and one proof for `GET /whoami` to try with curl.
+//!
 //! For the load test (`scripts/load`): `--print-test-tokens` also prints an expired and a
 //! forged token of the development issuer, and `--echo-header x-load-kind` copies that request
 //! header onto every response (refusals included), so that a load generator can tell which
@@ -64,9 +70,10 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
 use tower_authz::config::AuthConfig;
+use tower_authz::dpop::jwk_thumbprint;
 use tower_authz::{
-    Algorithm, AuthLayer, Claims, JwksVerifier, ProtectedResourceMetadata, ReadinessCheck,
-    RequireRole, RoleSource, Verifier, require, role,
+    Algorithm, AuthLayer, Claims, ConfigError, DpopPolicy, JwksVerifier, ProtectedResourceMetadata,
+    ReadinessCheck, RequireRole, RoleSource, Verifier, require, role,
 };
 use tower_authz_dev::{DevAlgorithm, DevIssuer, DevKey};
 
@@ -138,6 +145,37 @@ struct Args {
     /// picks a free port). Needs the `metrics` feature.
     #[arg(long, value_name = "PORT")]
     metrics_port: Option<u16>,
+    /// DPoP-bound tokens (RFC 9449): `required` (only `Authorization: DPoP` with a proof),
+    /// `allowed` (also bearer tokens that are not DPoP-bound) or `off`.
+    #[arg(long, value_enum, default_value_t = Dpop::Off)]
+    dpop: Dpop,
+    /// The public URL of this API (behind a proxy), which DPoP proofs name in `htu`. Default:
+    /// the request's scheme and `Host`.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+/// The `--dpop` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Dpop {
+    Required,
+    Allowed,
+    Off,
+}
+
+impl Args {
+    /// The DPoP policy of `--dpop` and `--public-url`, if DPoP is on.
+    fn dpop_policy(&self) -> Result<Option<DpopPolicy>, ConfigError> {
+        let policy = match self.dpop {
+            Dpop::Required => DpopPolicy::required(),
+            Dpop::Allowed => DpopPolicy::allowed(),
+            Dpop::Off => return Ok(None),
+        };
+        match &self.public_url {
+            Some(url) => policy.with_public_url(url).map(Some),
+            None => Ok(Some(policy)),
+        }
+    }
 }
 
 /// A JOSE algorithm name, as `Algorithm` parses it; `none` and unknown names are refused.
@@ -203,6 +241,41 @@ async fn serve_metrics(port: u16) -> Result<String, Box<dyn std::error::Error>> 
     let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
+}
+
+/// Prints a token bound to a new ES256 key and one proof of that key for `GET {base}/whoami`
+/// (a client makes a fresh proof for every request).
+fn print_dpop_example(issuer: &DevIssuer, base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let key = DevKey::generate(DevAlgorithm::ES256)?;
+    let jwk = key.public_jwk();
+    let jkt = jwk_thumbprint(&jwk).ok_or("no thumbprint")?;
+    let token = issuer
+        .token()
+        .subject("dev-user")
+        .roles(["viewer"])
+        .claim("cnf", json!({ "jkt": jkt }))
+        .sign()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let ath = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let claims = json!({
+        "htm": "GET",
+        "htu": format!("{base}/whoami"),
+        "iat": now.as_secs(),
+        "jti": format!("jwt-api-example-{}", now.as_nanos()),
+        "ath": URL_SAFE_NO_PAD.encode(ath),
+    });
+    let proof = key.sign_jws(header.as_object().ok_or("header")?, &claims)?;
+    println!("DPoP-bound token (cnf.jkt of a new ES256 key) and one proof for GET /whoami:");
+    println!("export DPOP_TOKEN={token}");
+    println!("export DPOP_PROOF={proof}");
+    println!(
+        "  curl -i {base}/whoami -H \"Authorization: DPoP $DPOP_TOKEN\" -H \"DPoP: $DPOP_PROOF\"   # 200, then 401 invalid_dpop_proof (a proof is good once)"
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -279,6 +352,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 get(admin),
             )
         }
+    };
+
+    let layer = match args.dpop_policy()? {
+        Some(policy) => layer.with_dpop(policy),
+        None => layer,
     };
 
     let listener =
@@ -363,6 +441,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "  (restart with --algorithms ES256: $USER_TOKEN (RS256) is then 401, $ES256_USER_TOKEN 200)"
         );
+        if args.dpop != Dpop::Off {
+            print_dpop_example(issuer, &base)?;
+        }
     }
     axum::serve(listener, app).await?;
     Ok(())

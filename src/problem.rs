@@ -14,6 +14,8 @@
 //! | [`InsufficientUserAuthentication`](crate::AuthErrorKind::InsufficientUserAuthentication) | 401 `Unauthorized` | `insufficient_user_authentication`, and `acr_values` / `max_age` (RFC 9470) | `WWW-Authenticate: Bearer error=..` |
 //! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503 `Service Unavailable` | none | `Retry-After` |
 //! | [`NotConfigured`](crate::AuthErrorKind::NotConfigured) | 500 `Internal Server Error` | none | none |
+//! | [`InvalidDpopProof`](crate::AuthErrorKind::InvalidDpopProof) | 401 `Unauthorized` | `invalid_dpop_proof` | `WWW-Authenticate: DPoP algs=.., error=..` |
+//! | [`UseDpopNonce`](crate::AuthErrorKind::UseDpopNonce) | 401 `Unauthorized` | `use_dpop_nonce` | `WWW-Authenticate: DPoP algs=.., error=..`, `DPoP-Nonce` |
 //!
 //! gRPC requests get the same gRPC status codes as with [`Rfc6750`], without a body.
 

@@ -8,6 +8,12 @@
 //! | [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope) | 403, `Bearer error="insufficient_scope"` | 7 `PERMISSION_DENIED` |
 //! | [`InsufficientUserAuthentication`](crate::AuthErrorKind::InsufficientUserAuthentication) | 401, `Bearer error="insufficient_user_authentication"`, `acr_values`, `max_age` (RFC 9470) | 16 `UNAUTHENTICATED` |
 //! | [`Upstream`](crate::AuthErrorKind::Upstream) | 503, `Retry-After` | 14 `UNAVAILABLE` |
+//! | [`InvalidDpopProof`](crate::AuthErrorKind::InvalidDpopProof) | 401, `DPoP algs="...", error="invalid_dpop_proof"` (RFC 9449) | 16 `UNAUTHENTICATED` |
+//! | [`UseDpopNonce`](crate::AuthErrorKind::UseDpopNonce) | 401, `DPoP algs="...", error="use_dpop_nonce"`, `DPoP-Nonce` | 16 `UNAUTHENTICATED`, `dpop-nonce` |
+//!
+//! A layer that accepts DPoP ([`AuthLayer::with_dpop`](crate::AuthLayer::with_dpop)) answers its
+//! own refusals with a `DPoP` challenge in place of the `Bearer` one, or after a bare `Bearer`
+//! one when bearer tokens are allowed too (RFC 9449 §7.2); see [`dpop`](crate::dpop).
 //!
 //! Bodies are empty; [`ProblemDetails`](crate::ProblemDetails) sends the same status and headers
 //! with an RFC 9457 `application/problem+json` body. Whatever the response, the [`AuthError`] is

@@ -36,6 +36,89 @@ async fn jwt_api_on_the_development_issuer() {
         .assert_refused(401, "invalid_token");
 }
 
+/// `GET url` with `Authorization: DPoP token` and one `DPoP` header: status and challenge.
+async fn dpop_get(url: &str, token: &str, proof: &str) -> (u16, String) {
+    let response = common::client()
+        .get(url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .expect("request");
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn jwt_api_with_dpop_required_on_the_development_issuer() {
+    let mut example = Example::start("jwt_api", &["--port", "0", "--dpop", "required"]);
+    let base = example.wait_for("jwt_api listening on ");
+    let user = example.wait_for("export USER_TOKEN=");
+    let token = example.wait_for("export DPOP_TOKEN=");
+    let proof = example.wait_for("export DPOP_PROOF=");
+    let whoami = format!("{base}/whoami");
+    let metadata = format!("resource_metadata=\"{base}/.well-known/oauth-protected-resource\"");
+
+    assert_eq!(dpop_get(&whoami, &token, &proof).await.0, 200);
+    let (status, challenge) = dpop_get(&whoami, &token, &proof).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge.starts_with(
+            "DPoP algs=\"ES256 ES384 RS256 PS256 EdDSA\", error=\"invalid_dpop_proof\", error_description=\"the DPoP proof was used before (jti)\""
+        ),
+        "{challenge}"
+    );
+    assert!(challenge.ends_with(&metadata), "{challenge}");
+    // A bearer token is refused with the DPoP challenge.
+    let bearer = get_with(&whoami, Some(&user)).await;
+    assert_eq!(bearer.status, 401);
+    assert!(
+        bearer
+            .challenge
+            .as_deref()
+            .is_some_and(|c| c.starts_with("DPoP algs=") && c.contains("error=\"invalid_token\"")),
+        "{bearer:?}"
+    );
+}
+
+#[tokio::test]
+async fn jwt_api_with_dpop_allowed_and_a_public_url() {
+    let args = [
+        "--port",
+        "0",
+        "--dpop",
+        "allowed",
+        "--public-url",
+        "https://api.example.com",
+    ];
+    let mut example = Example::start("jwt_api", &args);
+    let base = example.wait_for("jwt_api listening on ");
+    let user = example.wait_for("export USER_TOKEN=");
+    let token = example.wait_for("export DPOP_TOKEN=");
+    let proof = example.wait_for("export DPOP_PROOF=");
+    let whoami = format!("{base}/whoami");
+    // Bearer tokens that are not bound still pass; the printed proof names the local URL,
+    // not the public one.
+    assert_eq!(get_with(&whoami, Some(&user)).await.status, 200);
+    let (status, challenge) = dpop_get(&whoami, &token, &proof).await;
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(challenge.contains("another URL (htu)"), "{challenge}");
+    // The bound token as a bearer token.
+    let bound = get_with(&whoami, Some(&token)).await;
+    assert_eq!(bound.status, 401);
+    assert!(
+        bound.challenge.as_deref().is_some_and(
+            |c| c.starts_with("Bearer error=\"invalid_token\"") && c.contains("DPoP algs=")
+        ),
+        "{bound:?}"
+    );
+}
+
 #[tokio::test]
 async fn jwt_api_serves_its_protected_resource_metadata() {
     let mut example = Example::start("jwt_api", &["--port", "0"]);

@@ -50,6 +50,7 @@ pub(crate) use check::DpopCheck;
 pub use nonce::DpopNonces;
 pub use policy::{DpopMode, DpopPolicy};
 pub(crate) use request::dpop_credentials;
+pub use thumbprint::jwk_thumbprint;
 
 #[cfg(any(test, fuzzing))]
 pub(crate) use proof::{ProofRequest, ProofRules, check_proof};

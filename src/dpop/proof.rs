@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::htu::same_resource;
 use super::nonce::DpopNonces;
-use super::thumbprint::{access_token_hash, jwk_thumbprint};
+use super::thumbprint::{access_token_hash, thumbprint};
 use crate::error::AuthError;
 use crate::verifier::Algorithm;
 use crate::verifier::keys::Key;
@@ -163,8 +163,7 @@ pub(crate) fn check_proof(
     {
         return Err(AuthError::use_dpop_nonce(nonces.current(now)));
     }
-    let jkt =
-        jwk_thumbprint(&jwk).ok_or_else(|| refuse("the DPoP proof's jwk has no thumbprint"))?;
+    let jkt = thumbprint(&jwk).ok_or_else(|| refuse("the DPoP proof's jwk has no thumbprint"))?;
     Ok(CheckedProof { jkt, jti })
 }
 
@@ -273,7 +272,7 @@ mod tests {
         let key = ProofKey::new();
         let checked = check(&key.sign(&key.header(), &claims()), None).unwrap();
         let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
-        assert_eq!(Some(checked.jkt), jwk_thumbprint(&jwk));
+        assert_eq!(Some(checked.jkt), thumbprint(&jwk));
         assert_eq!(checked.jti, "j-1");
     }
 

@@ -5,11 +5,12 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use serde::Deserialize as _;
 
 /// The RFC 7638 SHA-256 thumbprint of a public `jwk`, base64url without padding; `None` for a
 /// key type without one here (`oct`, other curves) or members that are not plain base64url (the
 /// thumbprint is over the members as sent, so padding would give another one).
-pub(crate) fn jwk_thumbprint(jwk: &Jwk) -> Option<String> {
+pub(crate) fn thumbprint(jwk: &Jwk) -> Option<String> {
     // The required members only, in lexicographic order, without whitespace (RFC 7638 §3).
     let canonical = match &jwk.algorithm {
         AlgorithmParameters::EllipticCurve(ec) => {
@@ -36,6 +37,31 @@ pub(crate) fn jwk_thumbprint(jwk: &Jwk) -> Option<String> {
         _ => return None,
     };
     Some(sha256_base64url(canonical.as_bytes()))
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a JWK given as JSON (public or private: only the
+/// public members count), base64url without padding: what a DPoP-bound token carries as
+/// `cnf.jkt`. `None` for a key that is not RSA, EC (P-256, P-384, P-521) or Ed25519, or whose
+/// members are malformed.
+///
+/// ```
+/// use serde_json::json;
+/// use tower_authz::dpop::jwk_thumbprint;
+///
+/// // The proof key of RFC 9449 §4.1 and its `jkt` in §6.1.
+/// let jwk = json!({
+///     "kty": "EC",
+///     "crv": "P-256",
+///     "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+///     "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA",
+/// });
+/// assert_eq!(
+///     jwk_thumbprint(&jwk).as_deref(),
+///     Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+/// );
+/// ```
+pub fn jwk_thumbprint(jwk: &serde_json::Value) -> Option<String> {
+    thumbprint(&Jwk::deserialize(jwk).ok()?)
 }
 
 /// The `ath` a proof must carry for `access_token`: base64url(SHA-256(token)).
@@ -78,7 +104,7 @@ mod tests {
             "kid": "2011-04-29"
         }));
         assert_eq!(
-            jwk_thumbprint(&key).as_deref(),
+            thumbprint(&key).as_deref(),
             Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
         );
     }
@@ -93,7 +119,7 @@ mod tests {
             "crv": "P-256"
         }));
         assert_eq!(
-            jwk_thumbprint(&key).as_deref(),
+            thumbprint(&key).as_deref(),
             Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
         );
     }
@@ -101,9 +127,9 @@ mod tests {
     #[test]
     fn padded_members_and_symmetric_keys_have_none() {
         let padded = jwk(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AA=="}));
-        assert_eq!(jwk_thumbprint(&padded), None);
+        assert_eq!(thumbprint(&padded), None);
         let oct = jwk(serde_json::json!({"kty": "oct", "k": "AAAA"}));
-        assert_eq!(jwk_thumbprint(&oct), None);
+        assert_eq!(thumbprint(&oct), None);
     }
 
     #[test]

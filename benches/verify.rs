@@ -8,7 +8,10 @@
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
 //!   and cached (verified-token cache hit), the same hit with a metrics recorder collecting
 //!   (`layer/cached-metrics`, feature `metrics`), the same hit behind a `MultiIssuer`, and an
-//!   introspection cache hit;
+//!   introspection cache hit; `layer/dpop-ES256` and `layer/dpop-cached`: a DPoP request
+//!   (RFC 9449: the ES256 proof checked, the replay cache written, then the ES256 token uncached
+//!   or from the cache, and its `cnf.jkt`), beside `layer/ES256` and `layer/cached` (a fresh
+//!   proof per iteration, made outside the timing);
 //! - `refusal/*`: tokens the layer refuses (expired, wrong `iss`, unknown `kid`, not a JWT,
 //!   forged signature, too large), through the `layer/RS256` router: what attack traffic costs;
 //! - `verifier/*`: the verifiers alone, without HTTP;
@@ -41,15 +44,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, StatusCode};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tower_authz::{
-    AudienceCheck, AuthError, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier,
-    JwtVerifier, MultiIssuer, Verifier,
+    AudienceCheck, AuthError, AuthLayer, ClientAuth, DpopPolicy, IntrospectionVerifier,
+    JwksVerifier, JwtVerifier, MultiIssuer, Verifier,
 };
 use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer, DevKey};
 
@@ -418,6 +421,69 @@ async fn call_expecting(app: &Router, bearer: &HeaderValue, status: StatusCode) 
     assert_eq!(response.status(), status);
 }
 
+/// A DPoP client of the benches: its proof key and a token of the development issuer bound to
+/// it, for `GET http://bench.example/`.
+struct DpopClient {
+    key: DevKey,
+    token: String,
+    authorization: HeaderValue,
+    /// Makes each `jti` unique.
+    proofs: std::sync::atomic::AtomicU64,
+}
+
+impl DpopClient {
+    fn new(issuer: &DevIssuer) -> Self {
+        let key = DevKey::generate(DevAlgorithm::ES256).expect("key");
+        let jkt = tower_authz::dpop::jwk_thumbprint(&key.public_jwk()).expect("thumbprint");
+        let token = issuer
+            .token()
+            .algorithm(DevAlgorithm::ES256)
+            .roles(["viewer"])
+            .claim("cnf", serde_json::json!({ "jkt": jkt }))
+            .sign()
+            .expect("token");
+        let authorization = HeaderValue::from_str(&format!("DPoP {token}")).expect("header");
+        Self {
+            key,
+            token,
+            authorization,
+            proofs: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A request with a fresh proof.
+    fn request(&self) -> Request<Body> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+        let ath = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.token.as_bytes());
+        let header =
+            serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.key.public_jwk()});
+        let claims = serde_json::json!({
+            "htm": "GET",
+            "htu": "http://bench.example/",
+            "iat": now.as_secs(),
+            "jti": self.proofs.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string(),
+            "ath": URL_SAFE_NO_PAD.encode(ath),
+        });
+        let proof = self
+            .key
+            .sign_jws(header.as_object().expect("object"), &claims)
+            .expect("proof");
+        let mut request = request(&self.authorization);
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_static("bench.example"),
+        );
+        headers.insert("dpop", HeaderValue::from_str(&proof).expect("header"));
+        request
+    }
+}
+
+async fn call_with(app: &Router, request: Request<Body>) {
+    let response = app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 struct Setup {
     issuer: DevIssuer,
     tokens: Vec<(DevAlgorithm, String)>,
@@ -583,6 +649,21 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("multi-issuer-cached", |b| {
         b.to_async(&runtime).iter(|| call(&multi_app, &rs_bearer))
     });
+
+    // DPoP: an ES256-bound ES256 token and a fresh ES256 proof per request.
+    let dpop = DpopClient::new(&s.issuer);
+    for (name, verifier) in [("dpop-ES256", &s.jwks_uncached), ("dpop-cached", &s.jwks)] {
+        let app =
+            router().layer(AuthLayer::from_arc(verifier.clone()).with_dpop(DpopPolicy::required()));
+        runtime.block_on(call_with(&app, dpop.request()));
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter_batched(
+                || dpop.request(),
+                |request| call_with(&app, request),
+                BatchSize::SmallInput,
+            )
+        });
+    }
 
     // Introspection: an opaque token, answered from the cache after the first call.
     s.issuer

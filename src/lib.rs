@@ -18,6 +18,10 @@
 //! [`ProblemDetails`] (an RFC 9457 `application/problem+json` body beside the same challenge),
 //! or your own ([`ResponseForAuthError`]), with the [`AuthError`] in the response's extensions.
 //!
+//! DPoP-bound tokens (RFC 9449, sender-constrained: `Authorization: DPoP` with a proof signed by
+//! the key in the token's `cnf.jkt`) are accepted, required or allowed beside bearer tokens,
+//! with [`AuthLayer::with_dpop`] and a [`DpopPolicy`]; see [`dpop`] for the checks and answers.
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::{AuthLayer, JwksVerifier, ProblemDetails, require_role};

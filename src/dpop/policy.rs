@@ -143,10 +143,17 @@ impl DpopPolicy {
 
     /// How many proofs (`jti` per key) the replay cache remembers. Default: 100 000. Past it,
     /// the least used entries are evicted, and a proof evicted that way could be replayed
-    /// within its window: size it for the proofs a window brings.
-    pub fn with_replay_capacity(mut self, capacity: u64) -> Self {
+    /// within its window: size it for the proofs a window brings. 0 (no replay check) is a
+    /// [`ConfigError`].
+    pub fn with_replay_capacity(mut self, capacity: u64) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "the DPoP replay cache needs room for at least one proof",
+            ));
+        }
         self.replay_capacity = capacity;
-        self
+        Ok(self)
     }
 
     /// Requires a server nonce in every proof (RFC 9449 §9).
@@ -167,5 +174,27 @@ impl DpopPolicy {
     pub(crate) fn algs_param(&self) -> String {
         let names: Vec<&str> = self.algorithms.iter().map(|a| a.as_str()).collect();
         names.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_refused_settings() {
+        let policy = DpopPolicy::allowed();
+        assert_eq!(policy.mode(), DpopMode::Allowed);
+        assert_eq!(policy.algs_param(), "ES256 ES384 RS256 PS256 EdDSA");
+        assert_eq!(DpopPolicy::required().mode(), DpopMode::Required);
+        let es = DpopPolicy::required()
+            .with_algorithms([Algorithm::EdDSA, Algorithm::ES256])
+            .unwrap();
+        assert_eq!(es.algs_param(), "EdDSA ES256");
+        for bad in [vec![], vec![Algorithm::ES256, Algorithm::HS512]] {
+            assert!(DpopPolicy::required().with_algorithms(bad).is_err());
+        }
+        assert!(DpopPolicy::required().with_replay_capacity(0).is_err());
+        assert!(DpopPolicy::required().with_public_url("ftp://x").is_err());
     }
 }

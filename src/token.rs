@@ -139,40 +139,70 @@ fn bearer(request: &Parts, max_len: usize) -> Result<Option<&str>, AuthError> {
     parse_bearer(value.as_bytes(), max_len)
 }
 
+/// An `Authorization` scheme whose credentials are a token, and the refusals of a bad one.
+pub(crate) struct TokenScheme {
+    /// The scheme's name in lower case.
+    name: &'static [u8],
+    empty: &'static str,
+    malformed: &'static str,
+}
+
+/// `Bearer` (RFC 6750 §2.1).
+pub(crate) const BEARER: TokenScheme = TokenScheme {
+    name: b"bearer",
+    empty: "the bearer token is empty",
+    malformed: "the bearer token is malformed",
+};
+
+/// `DPoP` (RFC 9449 §7.1), whose token has the same `token68` syntax.
+pub(crate) const DPOP: TokenScheme = TokenScheme {
+    name: b"dpop",
+    empty: "the DPoP access token is empty",
+    malformed: "the DPoP access token is malformed",
+};
+
 /// Parses an `Authorization` header value: `Ok(None)` for another scheme, the token for
 /// `Bearer <b64token>`, an error for a `Bearer` header whose token is malformed or longer than
 /// `max_len` bytes (measured before the syntax is scanned).
 pub(crate) fn parse_bearer(value: &[u8], max_len: usize) -> Result<Option<&str>, AuthError> {
-    const SCHEME: &[u8] = b"bearer";
-    let Some(scheme) = value.get(..SCHEME.len()) else {
+    parse_token(value, &BEARER, max_len)
+}
+
+/// Parses an `Authorization` header value of `scheme` as [`parse_bearer`] does `Bearer`.
+pub(crate) fn parse_token<'a>(
+    value: &'a [u8],
+    scheme: &TokenScheme,
+    max_len: usize,
+) -> Result<Option<&'a str>, AuthError> {
+    let Some(name) = value.get(..scheme.name.len()) else {
         return Ok(None);
     };
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
+    if !name.eq_ignore_ascii_case(scheme.name) {
         return Ok(None);
     }
-    let rest = &value[SCHEME.len()..];
+    let rest = &value[scheme.name.len()..];
     match rest.first() {
         // "Bearer" alone: the scheme with no credentials.
-        None => return Err(AuthError::invalid_token("the bearer token is empty")),
+        None => return Err(AuthError::invalid_token(scheme.empty)),
         Some(b' ') => {}
         // "Bearerx...": another scheme that happens to start with "bearer".
         Some(_) => return Ok(None),
     }
     let token = trim_spaces(rest);
     if token.is_empty() {
-        return Err(AuthError::invalid_token("the bearer token is empty"));
+        return Err(AuthError::invalid_token(scheme.empty));
     }
     if token.len() > max_len {
         return Err(too_large());
     }
     // A malformed token is `invalid_token` (RFC 6750 §3.1), not a malformed request.
     if !is_b64token(token) {
-        return Err(AuthError::invalid_token("the bearer token is malformed"));
+        return Err(AuthError::invalid_token(scheme.malformed));
     }
     // b64token is ASCII, so this cannot fail; map rather than unwrap all the same.
     std::str::from_utf8(token)
         .map(Some)
-        .map_err(|_| AuthError::invalid_token("the bearer token is malformed"))
+        .map_err(|_| AuthError::invalid_token(scheme.malformed))
 }
 
 fn trim_spaces(bytes: &[u8]) -> &[u8] {
@@ -188,7 +218,7 @@ fn trim_spaces(bytes: &[u8]) -> &[u8] {
 ///
 /// Every request pays this over the whole token, so it is branch-free per byte (the compiler
 /// vectorises it) rather than an early-exit search.
-pub(crate) fn is_b64token(token: &[u8]) -> bool {
+fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
     body_len > 0
         && token[..body_len]

@@ -425,3 +425,34 @@ async fn an_introspected_token_is_bound_through_cnf_in_the_answer() {
         .await
         .assert_dpop_refusal("invalid_dpop_proof", "another key");
 }
+
+/// The client side of this crate against its resource side: a DPoP-bound token from the
+/// development issuer's client credentials grant, a fresh proof per call, and the retry with
+/// the server's nonce, through a layer that allows bearer tokens too (so that the nonce's
+/// challenge comes after a `Bearer` one).
+#[tokio::test]
+async fn the_client_side_calls_a_dpop_layer_that_asks_for_nonces() {
+    use tower_authz::client::{ClientCredentials, DpopKey, RequestBuilderExt};
+
+    let nonces = DpopNonces::random().expect("nonces");
+    let s = Setup::start(DpopPolicy::allowed().with_nonces(nonces)).await;
+    s.issuer
+        .add_client(DevClient::new("daemon", "daemon-secret").jwt_access_tokens());
+    let key = DpopKey::generate().expect("key");
+    let tokens = ClientCredentials::discover(
+        s.issuer.issuer(),
+        ClientAuth::basic("daemon", "daemon-secret"),
+    )
+    .expect("provider")
+    // RFC 8707: the token's audience is this API's.
+    .with_resource("dev-api")
+    .with_dpop(key.clone());
+    let http = common::client();
+    for call in 0..3 {
+        let response = http.get(s.url()).send_with(&tokens).await.expect("call");
+        assert_eq!(response.status(), 200, "call {call}: {response:?}");
+        let claims: Value = response.json().await.expect("claims");
+        assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+    }
+    assert_eq!(s.app.hits(), 3);
+}

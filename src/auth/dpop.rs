@@ -20,7 +20,9 @@ pub(super) fn verify<R>(
     check: &Arc<DpopCheck>,
     parts: &Parts,
 ) -> Result<Option<Verification>, AuthError> {
-    if let Some(credentials) = dpop_credentials(parts).map_err(|e| check.challenge(e, false))? {
+    if let Some(credentials) =
+        dpop_credentials(parts, settings.max_token_len).map_err(|e| check.challenge(e, false))?
+    {
         let proof = check
             .check_proof(parts, credentials)
             .map_err(|e| check.challenge(e, false))?;

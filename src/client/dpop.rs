@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::error::{TokenError, TokenErrorKind};
 use crate::clock::now;
+use crate::dpop::access_token_hash;
 use crate::error::{ConfigError, ConfigErrorKind};
 
 /// How many servers' nonces a key remembers; past that the oldest are forgotten (a forgotten
@@ -332,19 +333,67 @@ fn origin(url: &str) -> Option<String> {
     Some(url.origin().ascii_serialization())
 }
 
-/// `ath`: base64url(SHA-256(the access token)).
-fn access_token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest(&SHA256, token.as_bytes()))
-}
-
-/// Whether a `WWW-Authenticate` value (or a token endpoint's error) says `use_dpop_nonce`.
+/// Whether a `WWW-Authenticate` value (or a token endpoint's error) says `use_dpop_nonce` in a
+/// `DPoP` challenge, wherever that challenge is in the list (a resource server that also takes
+/// bearer tokens sends `Bearer, DPoP algs="..", error="use_dpop_nonce"`, RFC 9449 §7.2).
 pub(crate) fn asks_for_nonce(www_authenticate: &http::HeaderValue) -> bool {
     www_authenticate.to_str().is_ok_and(|value| {
-        let value = value.trim_start();
-        value
-            .get(..5)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("dpop "))
-            && value.contains("error=\"use_dpop_nonce\"")
+        challenge_params(value).any(|(scheme, name, value)| {
+            scheme.eq_ignore_ascii_case("dpop")
+                && name.eq_ignore_ascii_case("error")
+                && value == "use_dpop_nonce"
+        })
+    })
+}
+
+/// The auth-params of a `WWW-Authenticate` value (RFC 9110 §11.6.1), each with the scheme of its
+/// challenge: `(scheme, name, value)`, the value unquoted (escapes kept). Lenient: what does
+/// not parse is skipped.
+fn challenge_params(value: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    let mut rest = value;
+    let mut scheme = "";
+    std::iter::from_fn(move || {
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                return None;
+            }
+            let end = rest.find([' ', '\t', ',', '=']).unwrap_or(rest.len());
+            let (token, after) = rest.split_at(end);
+            let after_spaces = after.trim_start_matches([' ', '\t']);
+            let Some(param_value) = after_spaces.strip_prefix('=') else {
+                // A token not followed by `=`: the scheme of a new challenge.
+                scheme = token;
+                rest = after;
+                continue;
+            };
+            let param_value = param_value.trim_start_matches([' ', '\t']);
+            let (found, remaining) = match param_value.strip_prefix('"') {
+                Some(quoted) => {
+                    let close = quoted
+                        .char_indices()
+                        .scan(false, |escaped, (i, c)| {
+                            let closes = c == '"' && !*escaped;
+                            *escaped = c == '\\' && !*escaped;
+                            Some((i, closes))
+                        })
+                        .find(|(_, closes)| *closes)
+                        .map_or(quoted.len(), |(i, _)| i);
+                    (&quoted[..close], quoted.get(close + 1..).unwrap_or(""))
+                }
+                None => {
+                    let end = param_value
+                        .find([' ', '\t', ','])
+                        .unwrap_or(param_value.len());
+                    param_value.split_at(end)
+                }
+            };
+            rest = remaining;
+            // A token68 (`Basic abc==`) ends in `=` with nothing after: not a parameter.
+            if !token.is_empty() {
+                return Some((scheme, token, found));
+            }
+        }
     })
 }
 
@@ -491,5 +540,24 @@ mod tests {
         assert!(!asks_for_nonce(&http::HeaderValue::from_static(
             r#"Bearer error="use_dpop_nonce""#
         )));
+    }
+
+    #[test]
+    fn the_nonce_error_is_found_in_a_dpop_challenge_anywhere_in_the_list() {
+        let asks = |value: &'static str| asks_for_nonce(&http::HeaderValue::from_static(value));
+        // tower-authz's own answers, with bearer tokens allowed and not.
+        assert!(asks(
+            r#"Bearer realm="api", DPoP realm="api", algs="ES256 RS256", error="use_dpop_nonce", error_description="a, b""#
+        ));
+        assert!(asks(r#"DPoP algs="ES256", error="use_dpop_nonce""#));
+        assert!(asks(r#"dpop error=use_dpop_nonce"#));
+        assert!(asks(r#"Basic abc==, DPoP error="use_dpop_nonce""#));
+        // The error in another challenge, in a description, or another error.
+        assert!(!asks(r#"DPoP algs="ES256", Bearer error="use_dpop_nonce""#));
+        assert!(!asks(
+            r#"DPoP error="invalid_dpop_proof", error_description="error=\"use_dpop_nonce\"""#
+        ));
+        assert!(!asks(r#"DPoP algs="ES256""#));
+        assert!(!asks(""));
     }
 }

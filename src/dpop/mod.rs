@@ -50,6 +50,8 @@ pub(crate) use check::DpopCheck;
 pub use nonce::DpopNonces;
 pub use policy::{DpopMode, DpopPolicy};
 pub(crate) use request::dpop_credentials;
+#[cfg(feature = "client")]
+pub(crate) use thumbprint::access_token_hash;
 pub use thumbprint::jwk_thumbprint;
 
 #[cfg(any(test, fuzzing))]

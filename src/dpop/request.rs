@@ -5,7 +5,7 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use crate::error::AuthError;
-use crate::token::is_b64token;
+use crate::token::{DPOP as DPOP_SCHEME, parse_token};
 
 /// The `DPoP` request header.
 const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
@@ -17,8 +17,12 @@ pub(crate) struct DpopCredentials<'a> {
     pub(crate) proof: &'a str,
 }
 
-/// The DPoP credentials, `None` when the request does not use the `DPoP` scheme.
-pub(crate) fn dpop_credentials(parts: &Parts) -> Result<Option<DpopCredentials<'_>>, AuthError> {
+/// The DPoP credentials, `None` when the request does not use the `DPoP` scheme; a token over
+/// `max_token_len` bytes is refused before its syntax is scanned.
+pub(crate) fn dpop_credentials(
+    parts: &Parts,
+    max_token_len: usize,
+) -> Result<Option<DpopCredentials<'_>>, AuthError> {
     let mut values = parts.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -28,7 +32,7 @@ pub(crate) fn dpop_credentials(parts: &Parts) -> Result<Option<DpopCredentials<'
             "more than one Authorization header",
         ));
     }
-    let Some(token) = dpop_token(value.as_bytes())? else {
+    let Some(token) = parse_token(value.as_bytes(), &DPOP_SCHEME, max_token_len)? else {
         return Ok(None);
     };
     let mut proofs = parts.headers.get_all(DPOP).iter();
@@ -51,34 +55,6 @@ pub(crate) fn dpop_credentials(parts: &Parts) -> Result<Option<DpopCredentials<'
     Ok(Some(DpopCredentials { token, proof }))
 }
 
-/// The token of a `DPoP <token68>` value; `None` for another scheme.
-fn dpop_token(value: &[u8]) -> Result<Option<&str>, AuthError> {
-    const SCHEME: &[u8] = b"dpop";
-    let Some(scheme) = value.get(..SCHEME.len()) else {
-        return Ok(None);
-    };
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
-        return Ok(None);
-    }
-    let rest = &value[SCHEME.len()..];
-    match rest.first() {
-        None | Some(b' ') => {}
-        Some(_) => return Ok(None),
-    }
-    let token = rest.trim_ascii();
-    if token.is_empty() {
-        return Err(AuthError::invalid_token("the DPoP access token is empty"));
-    }
-    if !is_b64token(token) {
-        return Err(AuthError::invalid_token(
-            "the DPoP access token is malformed",
-        ));
-    }
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| AuthError::invalid_token("the DPoP access token is malformed"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,7 +69,7 @@ mod tests {
     }
 
     fn kind(headers: &[(&str, &str)]) -> Result<Option<(String, String)>, AuthErrorKind> {
-        dpop_credentials(&parts(headers))
+        dpop_credentials(&parts(headers), 64)
             .map(|c| c.map(|c| (c.token.to_owned(), c.proof.to_owned())))
             .map_err(|e| e.kind())
     }
@@ -120,7 +96,8 @@ mod tests {
     #[test]
     fn refusals() {
         use AuthErrorKind::*;
-        let cases: [(&[(&str, &str)], AuthErrorKind); 5] = [
+        let long = format!("DPoP {}", "a".repeat(65));
+        let cases: [(&[(&str, &str)], AuthErrorKind); 6] = [
             (&[("authorization", "DPoP tok")], InvalidDpopProof),
             (
                 &[("authorization", "DPoP tok"), ("dpop", "a"), ("dpop", "b")],
@@ -135,6 +112,8 @@ mod tests {
                 &[("authorization", "DPoP a"), ("authorization", "DPoP b")],
                 InvalidRequest,
             ),
+            // Over the cap: refused before the proof is looked at.
+            (&[("authorization", long.as_str())], InvalidToken),
         ];
         for (headers, expected) in cases {
             assert_eq!(kind(headers), Err(expected), "{headers:?}");

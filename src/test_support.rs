@@ -1,5 +1,7 @@
-//! Shared strategies for the property tests beside the parsers.
+//! Shared strategies for the property tests beside the parsers, and request heads for the
+//! unit tests.
 
+use http::request::Parts;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::Value;
@@ -30,4 +32,13 @@ pub(crate) fn json_with_names(names: &'static [&'static str]) -> BoxedStrategy<V
 /// One of `names`, or a short random name.
 pub(crate) fn member_name(names: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![select(names).prop_map(String::from), "[a-z0-9~/]{0,4}"]
+}
+
+/// The head of a request with `headers`.
+pub(crate) fn parts(headers: &[(&str, &str)]) -> Parts {
+    let mut builder = http::Request::builder();
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(()).expect("request").into_parts().0
 }

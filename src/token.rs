@@ -127,6 +127,14 @@ fn too_large() -> AuthError {
 }
 
 fn bearer(request: &Parts, max_len: usize) -> Result<Option<&str>, AuthError> {
+    match authorization(request)? {
+        Some(value) => parse_bearer(value, max_len),
+        None => Ok(None),
+    }
+}
+
+/// The request's one `Authorization` header; more than one is a malformed request.
+pub(crate) fn authorization(request: &Parts) -> Result<Option<&[u8]>, AuthError> {
     let mut values = request.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -136,7 +144,7 @@ fn bearer(request: &Parts, max_len: usize) -> Result<Option<&str>, AuthError> {
             "more than one Authorization header",
         ));
     }
-    parse_bearer(value.as_bytes(), max_len)
+    Ok(Some(value.as_bytes()))
 }
 
 /// An `Authorization` scheme whose credentials are a token, and the refusals of a bad one.
@@ -267,14 +275,7 @@ fn cookie<'a>(request: &'a Parts, name: &str) -> Result<Option<&'a str>, AuthErr
 mod tests {
     use super::*;
     use crate::AuthErrorKind;
-
-    fn parts(headers: &[(&str, &str)]) -> Parts {
-        let mut builder = http::Request::builder();
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).expect("request").into_parts().0
-    }
+    use crate::test_support::parts;
 
     fn bearer_of(headers: &[(&str, &str)]) -> Result<Option<String>, AuthErrorKind> {
         let parts = parts(headers);

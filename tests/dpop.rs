@@ -5,8 +5,8 @@
 mod common;
 
 use common::TestApp;
-use common::dpop::ProofKey;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use common::dpop::{ProofKey, Reply, send};
+use http::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tower_authz::{
     AuthLayer, ClientAuth, DpopNonces, DpopPolicy, IntrospectionVerifier, JwksVerifier,
@@ -14,7 +14,7 @@ use tower_authz::{
 };
 use tower_authz_dev::{DevClient, DevIssuer};
 
-const ALGS: &str = r#"algs="ES256 ES384 RS256 PS256 EdDSA""#;
+const ALGS: &str = common::dpop::DEFAULT_ALGS;
 
 struct Setup {
     issuer: DevIssuer,
@@ -58,70 +58,6 @@ impl Setup {
     }
 }
 
-/// What came back.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    challenge: String,
-    nonce: Option<String>,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    /// Asserts the status and the whole challenge.
-    #[track_caller]
-    fn assert(&self, status: u16, challenge: &str) {
-        assert_eq!(self.status, status, "{self:?}");
-        assert_eq!(self.challenge, challenge, "{self:?}");
-    }
-
-    /// Asserts a 401 `DPoP` challenge with `error` and a description containing `why`.
-    #[track_caller]
-    fn assert_dpop_refusal(&self, error: &str, why: &str) {
-        assert_eq!(self.status, 401, "{self:?}");
-        let prefix = format!(r#"DPoP {ALGS}, error="{error}", error_description=""#);
-        assert!(self.challenge.starts_with(&prefix), "{self:?}");
-        assert!(self.challenge.contains(why), "{why:?}: {self:?}");
-    }
-}
-
-async fn send(
-    scheme: &str,
-    url: &str,
-    token: &str,
-    proofs: &[&str],
-    headers: &[(&str, &str)],
-) -> Reply {
-    let mut request = common::client()
-        .get(url)
-        .header(AUTHORIZATION, format!("{scheme} {token}"));
-    for proof in proofs {
-        request = request.header("dpop", *proof);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("request");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap_or_default().to_owned())
-    };
-    let challenge = header(WWW_AUTHENTICATE.as_str()).unwrap_or_default();
-    let nonce = header("dpop-nonce");
-    let headers = response.headers().clone();
-    let status = response.status().as_u16();
-    Reply {
-        status,
-        challenge,
-        nonce,
-        headers,
-        body: response.text().await.unwrap_or_default(),
-    }
-}
-
 #[tokio::test]
 async fn a_bound_token_with_a_good_proof_passes_once() {
     let s = Setup::start(DpopPolicy::required()).await;
@@ -151,6 +87,11 @@ async fn each_bad_proof_is_invalid_dpop_proof() {
     let other_path = format!("{}/admin", s.app.base);
     let mut private = s.key.jwk();
     private["d"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let with_header = |name: &str, value: Value| {
+        s.key.proof_with("GET", &url, &token, |h, _| {
+            h.insert(name.into(), value);
+        })
+    };
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "htm",
@@ -190,30 +131,22 @@ async fn each_bad_proof_is_invalid_dpop_proof() {
         ),
         (
             "typ",
-            s.key.proof_with("GET", &url, &token, |h, _| {
-                h.insert("typ".into(), json!("JWT"));
-            }),
+            with_header("typ", json!("JWT")),
             "typ is not dpop+jwt",
         ),
         (
             "alg none",
-            s.key.proof_with("GET", &url, &token, |h, _| {
-                h.insert("alg".into(), json!("none"));
-            }),
+            with_header("alg", json!("none")),
             "alg is not accepted",
         ),
         (
             "alg HS256",
-            s.key.proof_with("GET", &url, &token, |h, _| {
-                h.insert("alg".into(), json!("HS256"));
-            }),
+            with_header("alg", json!("HS256")),
             "alg is not accepted",
         ),
         (
             "private jwk",
-            s.key.proof_with("GET", &url, &token, |h, _| {
-                h.insert("jwk".into(), private.clone());
-            }),
+            with_header("jwk", private.clone()),
             "jwk is not a public key",
         ),
         ("not a JWS", "not-a-proof".to_owned(), "not a compact JWS"),

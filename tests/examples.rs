@@ -38,19 +38,8 @@ async fn jwt_api_on_the_development_issuer() {
 
 /// `GET url` with `Authorization: DPoP token` and one `DPoP` header: status and challenge.
 async fn dpop_get(url: &str, token: &str, proof: &str) -> (u16, String) {
-    let response = common::client()
-        .get(url)
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", proof)
-        .send()
-        .await
-        .expect("request");
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    (response.status().as_u16(), challenge)
+    let reply = common::dpop::send("DPoP", url, token, &[proof], &[]).await;
+    (reply.status, reply.challenge)
 }
 
 #[tokio::test]

@@ -1,11 +1,10 @@
 //! The DPoP credentials of a request: `Authorization: DPoP <token>` and its one `DPoP` header
 //! (RFC 9449 §7.1, §4.1).
 
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use crate::error::AuthError;
-use crate::token::{DPOP as DPOP_SCHEME, parse_token};
+use crate::token::{DPOP as DPOP_SCHEME, authorization, parse_token};
 
 /// The `DPoP` request header.
 const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
@@ -23,16 +22,10 @@ pub(crate) fn dpop_credentials(
     parts: &Parts,
     max_token_len: usize,
 ) -> Result<Option<DpopCredentials<'_>>, AuthError> {
-    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
+    let Some(value) = authorization(parts)? else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(AuthError::invalid_request(
-            "more than one Authorization header",
-        ));
-    }
-    let Some(token) = parse_token(value.as_bytes(), &DPOP_SCHEME, max_token_len)? else {
+    let Some(token) = parse_token(value, &DPOP_SCHEME, max_token_len)? else {
         return Ok(None);
     };
     let mut proofs = parts.headers.get_all(DPOP).iter();
@@ -59,14 +52,7 @@ pub(crate) fn dpop_credentials(
 mod tests {
     use super::*;
     use crate::error::AuthErrorKind;
-
-    fn parts(headers: &[(&str, &str)]) -> Parts {
-        let mut builder = http::Request::builder();
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
+    use crate::test_support::parts;
 
     fn kind(headers: &[(&str, &str)]) -> Result<Option<(String, String)>, AuthErrorKind> {
         dpop_credentials(&parts(headers), 64)

@@ -341,3 +341,58 @@ async fn dpop_client_against_another_provider_with_flags() {
     }
     assert_ne!(seen[0]["dpop"], seen[1]["dpop"], "a fresh proof per call");
 }
+
+// Multi-threaded: the test's issuer answers while the test waits for the examples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_client_calls_jwt_api_with_dpop_required() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    issuer.add_client(
+        tower_authz_dev::DevClient::new("api-daemon", "api-secret").jwt_access_tokens(),
+    );
+    let mut api = Example::start(
+        "jwt_api",
+        &[
+            "--port",
+            "0",
+            "--issuer",
+            issuer.issuer(),
+            "--audience",
+            "dev-api",
+            "--dpop",
+            "required",
+        ],
+    );
+    let base = api.wait_for("jwt_api listening on ");
+    let whoami = format!("{base}/whoami");
+    let mut client = Example::start(
+        "dpop_client",
+        &[
+            "--issuer",
+            issuer.issuer(),
+            "--client-id",
+            "api-daemon",
+            "--client-secret",
+            "api-secret",
+            "--resource",
+            "dev-api",
+            "--api-url",
+            &whoami,
+            "--calls",
+            "2",
+        ],
+    );
+    let thumbprint = client.wait_for("DPoP key: ES256, thumbprint ").to_owned();
+    assert_eq!(
+        client.wait_for("token: "),
+        format!("DPoP, cnf.jkt {thumbprint}")
+    );
+    for call in 1..=2 {
+        let answer = client.wait_for(&format!("call {call}: "));
+        let (status, body) = answer.split_once(' ').expect("status and body");
+        assert_eq!(status, "200", "{answer}");
+        let claims: serde_json::Value = serde_json::from_str(body).expect("claims");
+        assert_eq!(claims["cnf"]["jkt"], thumbprint.as_str());
+    }
+    let (_, status) = client.finish();
+    assert!(status.success());
+}

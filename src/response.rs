@@ -19,7 +19,6 @@
 //! with an RFC 9457 `application/problem+json` body. Whatever the response, the [`AuthError`] is
 //! put into its extensions.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -222,7 +221,9 @@ impl Rfc6750 {
         if matches!(kind, AuthErrorKind::Upstream | AuthErrorKind::NotConfigured) {
             return None;
         }
-        let mut value = String::new();
+        // Room for a challenge with a description: built without growing, and handed to the
+        // header without a copy.
+        let mut value = String::with_capacity(160);
         match error.dpop_algs() {
             None => self.push_challenge(&mut value, "Bearer", error, true, None),
             Some(algs) => {
@@ -234,7 +235,7 @@ impl Rfc6750 {
                 self.push_challenge(&mut value, "DPoP", error, !error_in_bearer, Some(algs));
             }
         }
-        HeaderValue::from_str(&value).ok()
+        HeaderValue::try_from(value).ok()
     }
 
     /// Writes one challenge of `scheme`, with the error's parameters when `with_error`.
@@ -293,15 +294,23 @@ struct Params<'a>(&'a mut String, bool);
 
 impl Params<'_> {
     fn push(&mut self, name: &str, value: &str) {
-        self.0.push_str(if self.1 { ", " } else { " " });
+        let quotable = |b: u8| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\';
+        let out = &mut *self.0;
+        out.push_str(if self.1 { ", " } else { " " });
         self.1 = true;
-        let _ = write!(self.0, "{name}=\"");
-        self.0.extend(
-            value
-                .chars()
-                .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\'),
-        );
-        self.0.push('"');
+        out.push_str(name);
+        out.push_str("=\"");
+        // Almost always every character may stay (descriptions are ours): copy them at once.
+        if value.bytes().all(quotable) {
+            out.push_str(value);
+        } else {
+            out.extend(
+                value
+                    .chars()
+                    .filter(|c| u8::try_from(*c).is_ok_and(quotable)),
+            );
+        }
+        out.push('"');
     }
 }
 

@@ -173,7 +173,11 @@ impl<'a> ParsedJwt<'a> {
         Ok(Self {
             alg,
             kid: parsed.kid.map(|k| Cow::Owned(k.into_owned())),
-            typ: parsed.typ.map(|t| Cow::Owned(t.into_owned())),
+            // `typ` is read only when a type is required: copied only then.
+            typ: parsed
+                .typ
+                .filter(|_| validation.typ.is_some())
+                .map(|t| Cow::Owned(t.into_owned())),
             signing_input,
             payload,
             signature,
@@ -593,7 +597,12 @@ mod tests {
         let header = b64(&json!({"alg": "HS256", "kid": "k1", "typ": "at+jwt"}));
         let payload = b64(&json!({"iss": "https://iss"}));
         let token = format!("{header}.{payload}.c2lnbmF0dXJl");
-        let parsed = ParsedJwt::parse(&token, &validation()).expect("parses");
+        // Without a required type, `typ` is not even kept.
+        let untyped = ParsedJwt::parse(&token, &validation()).expect("parses");
+        assert_eq!(untyped.typ, None);
+        let mut typed = validation();
+        typed.typ = Some("at+jwt".into());
+        let parsed = ParsedJwt::parse(&token, &typed).expect("parses");
         let owned = parsed.to_owned_jwt();
         let again = owned.parsed();
         assert_eq!(again.alg, parsed.alg);

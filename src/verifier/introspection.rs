@@ -14,15 +14,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moka::Expiry;
 use moka::sync::Cache;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_times_parsed, check_token_len};
-use super::verified::token_hash;
+use super::verified::{CacheLookup, Miss, VerifiedCache, token_hash};
 use super::{Verification, Verifier};
 use crate::claims::{Claims, Date, RoleSource};
 use crate::clock::now;
@@ -33,6 +32,7 @@ use crate::provider::fetch::{self, FormAnswer, HttpFetcher};
 use crate::provider::single_flight::FlightsByKey;
 use crate::provider::url::ProviderUrl;
 use crate::readiness::{FetchLog, Probe, ReadinessCheck, VerifierStatus, wall_clock};
+use crate::telemetry::CacheName;
 
 const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -218,9 +218,10 @@ pub struct IntrospectionVerifier {
 /// The settings, the caches and the calls in flight of one verifier.
 struct Introspector {
     config: Config,
-    cache: Option<Cache<[u8; 32], Active>>,
+    /// Active answers: the verified-token cache of the JWT verifiers (a keyed hash, and a
+    /// per-thread table that compares the whole token), so that a hit costs what a JWT's does.
+    cache: Option<VerifiedCache>,
     negative: Option<Cache<[u8; 32], AuthError>>,
-    max_ttl: Duration,
     max_calls: usize,
     calls: Semaphore,
     /// One call per token, however many requests carry it at once (with the cache on).
@@ -238,7 +239,7 @@ impl Clone for Introspector {
             cache: self
                 .cache
                 .as_ref()
-                .map(|cache| active_cache(cache.policy().max_capacity())),
+                .and_then(|cache| active_cache(cache.max_ttl(), cache.capacity())),
             negative: self.negative.as_ref().map(|cache| {
                 let policy = cache.policy();
                 negative_cache(
@@ -246,7 +247,6 @@ impl Clone for Introspector {
                     policy.max_capacity(),
                 )
             }),
-            max_ttl: self.max_ttl,
             max_calls: self.max_calls,
             calls: Semaphore::new(self.max_calls),
             in_flight: FlightsByKey::default(),
@@ -255,12 +255,15 @@ impl Clone for Introspector {
     }
 }
 
-fn active_cache(capacity: Option<u64>) -> Cache<[u8; 32], Active> {
-    Cache::builder()
-        .max_capacity(capacity.unwrap_or(DEFAULT_CAPACITY))
-        .expire_after(ActiveExpiry)
-        .build()
+/// The cache of active answers: `None` (every token asked of the provider) if there is no
+/// randomness for its hash key.
+fn active_cache(max_ttl: Duration, capacity: u64) -> Option<VerifiedCache> {
+    VerifiedCache::new(max_ttl, capacity).map(|cache| cache.counted_as(CacheName::Introspection))
 }
+
+/// What an active answer's entry in the verified-token cache gives as its signing key: there
+/// is none, and no key removal ever drops these entries.
+const NO_SIGNING_KEY: [u8; 32] = [0; 32];
 
 fn negative_cache(ttl: Duration, capacity: Option<u64>) -> Cache<[u8; 32], AuthError> {
     Cache::builder()
@@ -289,25 +292,10 @@ enum Verdict {
     Refused(AuthError),
 }
 
-/// A cached active answer.
+/// An active answer: its claims (cached until `min(exp, max)`).
 #[derive(Clone)]
 struct Active {
     claims: Claims,
-    ttl: Duration,
-}
-
-/// Per-entry lifetimes of active answers: until `min(exp, max)`.
-struct ActiveExpiry;
-
-impl Expiry<[u8; 32], Active> for ActiveExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &[u8; 32],
-        active: &Active,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(active.ttl)
-    }
 }
 
 impl fmt::Debug for IntrospectionVerifier {
@@ -318,7 +306,10 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("endpoint", &inner.config.endpoint)
             .field("auth", &inner.config.auth)
             .field("audiences", &inner.config.audiences)
-            .field("cached", &inner.cache.as_ref().map(Cache::entry_count))
+            .field(
+                "cached",
+                &inner.cache.as_ref().map(VerifiedCache::entry_count),
+            )
             .field(
                 "cached_refusals",
                 &inner.negative.as_ref().map(Cache::entry_count),
@@ -383,9 +374,8 @@ impl IntrospectionVerifier {
         };
         let inner = Introspector {
             config,
-            cache: Some(active_cache(Some(DEFAULT_CAPACITY))),
+            cache: active_cache(DEFAULT_MAX_TTL, DEFAULT_CAPACITY),
             negative: Some(negative_cache(DEFAULT_NEGATIVE_TTL, Some(DEFAULT_CAPACITY))),
-            max_ttl: DEFAULT_MAX_TTL,
             max_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             calls: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
             in_flight: FlightsByKey::default(),
@@ -474,9 +464,7 @@ impl IntrospectionVerifier {
     /// # Ok::<(), tower_authz::ConfigError>(())
     /// ```
     pub fn with_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
-        let inner = self.inner_mut();
-        inner.cache = Some(active_cache(Some(capacity)));
-        inner.max_ttl = max_ttl;
+        self.inner_mut().cache = active_cache(max_ttl, capacity);
         self
     }
 
@@ -685,24 +673,23 @@ impl Introspector {
                 "the token is for another audience",
             ));
         }
-        let until_exp = claims.expires_at().map_or(self.max_ttl, |exp| {
-            Duration::from_secs(exp.saturating_sub(now))
-        });
-        Verdict::Active(Active {
-            ttl: until_exp.min(self.max_ttl),
-            claims,
-        })
+        Verdict::Active(Active { claims })
     }
 
     /// Introspects `token`: an active answer, put into the cache, or `Err`. A refusal goes to the
     /// negative cache on the way; a provider failure, or no permit for a call, to no cache.
-    async fn active(&self, token: &str, key: [u8; 32]) -> Result<Active, AuthError> {
+    async fn active(
+        &self,
+        token: &str,
+        key: [u8; 32],
+        miss: Option<Miss>,
+    ) -> Result<Active, AuthError> {
         let verdict = self.introspect(token).await;
         self.calls_log.record(&verdict);
         match verdict? {
             Verdict::Active(active) => {
-                if let Some(cache) = &self.cache {
-                    cache.insert(key, active.clone());
+                if let (Some(cache), Some(miss)) = (&self.cache, miss) {
+                    cache.insert(miss, &active.claims, NO_SIGNING_KEY);
                 }
                 Ok(active)
             }
@@ -737,7 +724,7 @@ impl Verifier for IntrospectionVerifier {
     }
 
     fn verify(&self, token: &str) -> Verification {
-        use crate::telemetry::{CacheName, CacheUse, VerifierKind, cache_lookup, verifier_report};
+        use crate::telemetry::{CacheUse, VerifierKind, cache_lookup, verifier_report};
         let inner = &self.inner;
         let report = |cache| {
             verifier_report(
@@ -750,6 +737,18 @@ impl Verifier for IntrospectionVerifier {
             report(CacheUse::None);
             return Verification::Ready(Err(refusal));
         }
+        // A hit costs what a JWT's does: this thread's copy, compared byte for byte, or the
+        // keyed hash; `exp` checked again.
+        let miss = match &inner.cache {
+            Some(cache) => match cache.get(token, inner.config.leeway) {
+                CacheLookup::Hit(claims) => {
+                    report(CacheUse::Hit);
+                    return Verification::Ready(claims);
+                }
+                CacheLookup::Miss(miss) => Some(miss),
+            },
+            None => None,
+        };
         let key = token_hash(token);
         if let Some(negative) = &inner.negative {
             let refused = negative.get(&key);
@@ -759,22 +758,16 @@ impl Verifier for IntrospectionVerifier {
                 return Verification::Ready(Err(refusal));
             }
         }
-        let Some(cache) = &inner.cache else {
+        if miss.is_none() {
             report(match inner.negative {
                 Some(_) => CacheUse::Miss,
                 None => CacheUse::None,
             });
             let (inner, token) = (Arc::clone(inner), token.to_owned());
             return Verification::pending(async move {
-                let active = inner.active(&token, key).await?;
+                let active = inner.active(&token, key, None).await?;
                 inner.unexpired(active)
             });
-        };
-        let active = cache.get(&key);
-        cache_lookup(CacheName::Introspection, active.is_some());
-        if let Some(active) = active {
-            report(CacheUse::Hit);
-            return Verification::Ready(inner.unexpired(active));
         }
         report(CacheUse::Miss);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -788,7 +781,7 @@ impl Verifier for IntrospectionVerifier {
         let flight = inner.in_flight.join_or_start(
             key,
             &runtime,
-            move || async move { call.active(&token, key).await },
+            move || async move { call.active(&token, key, miss).await },
             |error| {
                 Err(
                     AuthError::upstream("the introspection call did not complete")

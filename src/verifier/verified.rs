@@ -121,6 +121,8 @@ pub(crate) struct VerifiedCache {
     /// The fingerprints of the keys held since the last removal (set before the epoch bump):
     /// an entry from an earlier epoch is trusted only if its key is among them.
     held: Arc<ArcSwapOption<Vec<[u8; 32]>>>,
+    /// The name its hits and misses are counted under.
+    name: CacheName,
 }
 
 impl std::fmt::Debug for VerifiedCache {
@@ -132,7 +134,8 @@ impl std::fmt::Debug for VerifiedCache {
     }
 }
 
-/// SHA-256 of the token's bytes (the introspection cache's key).
+/// SHA-256 of the token's bytes (the key of the introspection verifier's refusals and calls in
+/// flight).
 #[cfg(feature = "introspection")]
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     let mut hash = [0u8; 32];
@@ -165,7 +168,37 @@ impl VerifiedCache {
             hash_key,
             epoch: Arc::new(AtomicU64::new(0)),
             held: Arc::new(ArcSwapOption::empty()),
+            name: CacheName::Verified,
         })
+    }
+
+    /// The same cache, its hits and misses counted under `name` (e.g. the introspection
+    /// verifier's answers, kept here too).
+    #[cfg(feature = "introspection")]
+    pub(crate) fn counted_as(mut self, name: CacheName) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The longest an entry lives.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    /// The most entries it holds.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn capacity(&self) -> u64 {
+        self.cache
+            .policy()
+            .max_capacity()
+            .unwrap_or(DEFAULT_CAPACITY)
+    }
+
+    /// How many entries it holds (as last counted).
+    #[cfg(feature = "introspection")]
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.cache.entry_count()
     }
 
     /// The keyed hash of a token.
@@ -178,7 +211,7 @@ impl VerifiedCache {
     /// Looks `token` up: first in this thread's table (no hashing), then in the shared cache.
     pub(crate) fn get(&self, token: &str, leeway: u64) -> CacheLookup {
         let found = self.lookup(token, leeway);
-        cache_lookup(CacheName::Verified, matches!(found, CacheLookup::Hit(_)));
+        cache_lookup(self.name, matches!(found, CacheLookup::Hit(_)));
         found
     }
 

@@ -1,10 +1,14 @@
 //! [`IntrospectionVerifier`]: opaque (or any) tokens checked by the provider, RFC 7662.
 //!
-//! Results are cached (moka), keyed by a SHA-256 of the token, never the token itself:
-//! - an active result until `min(exp, max TTL)` (default max 60 s, at most 10 000 entries);
-//! - an inactive or refused result briefly (default 5 s), in a separate negative cache (default
-//!   at most 10 000 entries), so that a flood of bad tokens cannot be amplified onto the provider
-//!   and cannot evict the active results;
+//! Results are cached, never keyed by the token itself:
+//! - an active result until `min(exp, max TTL)` (default max 60 s, at most 10 000 entries), in
+//!   the verified-token cache the JWT verifiers use: a keyed 128-bit SipHash of the token (a
+//!   PRF with a random key) in a shared moka cache, and in front of it each thread's own copy,
+//!   compared with the token byte for byte; `exp` is checked again on every hit. A hit costs
+//!   what a cached JWT's does (BENCHMARKS.md);
+//! - an inactive or refused result briefly (default 5 s), keyed by a SHA-256 of the token, in a
+//!   separate negative cache (default at most 10 000 entries), so that a flood of bad tokens
+//!   cannot be amplified onto the provider and cannot evict the active results;
 //! - a provider failure (error status, timeout, unreachable, malformed answer) is never cached,
 //!   and answers 503.
 //!

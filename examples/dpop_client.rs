@@ -46,8 +46,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use serde_json::Value;
-use tower_authz::{AuthLayer, Claims, ClientAuth, DpopNonces, DpopPolicy, JwksVerifier};
 use tower_authz::client::{ClientCredentials, DpopKey, RequestBuilderExt, TokenProvider};
+use tower_authz::{AuthLayer, Claims, ClientAuth, DpopNonces, DpopPolicy, JwksVerifier};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 #[derive(Parser, Debug)]

@@ -355,6 +355,14 @@ impl Provider {
     }
 
     /// The discovery document.
+    /// DPoP-bound tokens of `client_id` for `resource`, bound to `key`.
+    fn dpop_tokens(&self, client_id: &str, resource: &str, key: &DpopKey) -> ClientCredentials {
+        ClientCredentials::discover(&self.issuer, self.auth(client_id))
+            .expect("token provider")
+            .with_resource(resource)
+            .with_dpop(key.clone())
+    }
+
     async fn metadata(&self) -> Value {
         let url = format!("{}/.well-known/openid-configuration", self.issuer);
         client()
@@ -895,12 +903,7 @@ async fn dpop_bound_tokens_from_oidc_provider() {
         let name = if nonce { "dpop-nonce" } else { "dpop" };
         let provider = Provider::start(name, config).await;
         let key = DpopKey::generate().expect("key");
-        let tokens = |resource: &str| {
-            ClientCredentials::discover(&provider.issuer, provider.auth(ADMIN))
-                .expect("token provider")
-                .with_resource(resource)
-                .with_dpop(key.clone())
-        };
+        let tokens = |resource: &str| provider.dpop_tokens(ADMIN, resource, &key);
         let token = tokens(RS256).token().await.expect("a DPoP-bound token");
         assert_eq!(token.scheme(), "DPoP");
         let claims = jwt_claims(token.as_str());
@@ -942,12 +945,7 @@ async fn dpop_bound_tokens_of_oidc_provider_at_our_dpop_layer() {
     let proof_key = ProofKey::es256();
     let key = DpopKey::from_pem(&proof_key.0.private_key_pkcs8_pem()).expect("the same key");
     assert_eq!(key.thumbprint(), proof_key.jkt());
-    let tokens = |resource: &str| {
-        ClientCredentials::discover(&provider.issuer, provider.auth(ADMIN))
-            .expect("token provider")
-            .with_resource(resource)
-            .with_dpop(key.clone())
-    };
+    let tokens = |resource: &str| provider.dpop_tokens(ADMIN, resource, &key);
     let token = tokens(RS256).token().await.expect("a DPoP-bound JWT");
     let token = token.as_str();
     assert_eq!(jwt_claims(token)["cnf"]["jkt"], proof_key.jkt());
@@ -976,7 +974,8 @@ async fn dpop_bound_tokens_of_oidc_provider_at_our_dpop_layer() {
     let stale = |_: &mut serde_json::Map<String, Value>, c: &mut serde_json::Map<String, Value>| {
         c.insert("iat".into(), json!(now() - 600));
     };
-    let no_ath = |_: &mut serde_json::Map<String, Value>, c: &mut serde_json::Map<String, Value>| {
+    let no_ath = |_: &mut serde_json::Map<String, Value>,
+                  c: &mut serde_json::Map<String, Value>| {
         c.remove("ath");
     };
     for (case, proof, why) in [

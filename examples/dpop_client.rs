@@ -5,9 +5,11 @@
 //! `use_dpop_nonce`.
 //!
 //! With no flags it starts the development issuer (which binds the token to the key:
-//! `cnf.jkt`) and, in-process, an API that asks for a DPoP nonce once and echoes the
-//! `Authorization` scheme and the proof it received; it does not check them (an API behind
-//! tower-authz's `AuthLayer` does):
+//! `cnf.jkt`) and, in-process, the `GET /whoami` route of `jwt_api --dpop required`: a
+//! [`JwksVerifier`] on that issuer (audience `dev-api`, the resource the example asks for)
+//! behind [`AuthLayer::with_dpop`]`(`[`DpopPolicy::required`]`())`, which checks each proof and
+//! the token's binding to its key. The layer asks for server nonces ([`DpopNonces`]), so the
+//! first call is answered `use_dpop_nonce` and retried once with the nonce:
 //!
 //! ```sh
 //! cargo run --example dpop_client
@@ -15,8 +17,10 @@
 //!
 //! ```text
 //! DPoP key: ES256, thumbprint 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
+//! development issuer: http://127.0.0.1:41233
+//! API: http://127.0.0.1:41234/whoami (DPoP required, with server nonces)
 //! token: DPoP, cnf.jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
-//! call 1: 200 {"scheme":"DPoP","htm":"GET","htu":"http://127.0.0.1:41234/whoami","ath":true,"nonce":"..."}
+//! call 1: 200 {"aud":["263847598374985274","dpop-daemon","dev-api"],"cnf":{"jkt":"0ZcO..."},...}
 //! call 2: 200 ...
 //! ```
 //!
@@ -29,23 +33,21 @@
 //!     --resource https://api.example --api-url http://127.0.0.1:8080/whoami
 //! ```
 //!
+//! `tests/interop.rs` runs it that way against oidc-provider, calling `jwt_api --dpop required`
+//! pointed at the same provider.
+//!
 //! `--key key.pem` uses a key of your own (PKCS#8 P-256, Ed25519 or RSA, or SEC 1 P-256) in
 //! place of a new ES256 key. Any call answered with something else than 2xx ends the program
 //! with an error (exit code 1).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
-use serde_json::{Value, json};
-use tower_authz::ClientAuth;
+use serde_json::Value;
 use tower_authz::client::{ClientCredentials, DpopKey, RequestBuilderExt, TokenProvider};
+use tower_authz::{AuthLayer, Claims, ClientAuth, DpopNonces, DpopPolicy, JwksVerifier};
 use tower_authz_dev::{DevClient, DevIssuer};
 
 #[derive(Parser, Debug)]
@@ -67,7 +69,7 @@ struct Args {
     /// A scope to ask for (may be repeated).
     #[arg(long)]
     scope: Vec<String>,
-    /// The API URL to GET. Default: the in-process echo API.
+    /// The API URL to GET. Default: the in-process API protected by `AuthLayer::with_dpop`.
     #[arg(long, requires = "issuer")]
     api_url: Option<String>,
     /// A PEM private key for the proofs. Default: a new ES256 key.
@@ -86,44 +88,28 @@ fn jwt_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
 }
 
-/// An API that answers `401 use_dpop_nonce` to the first proof without its nonce, then echoes
-/// what each request carried. It checks nothing else: it shows what the client sends.
-async fn echo_api() -> Result<String, Error> {
-    let asked = Arc::new(AtomicBool::new(false));
-    let app = axum::Router::new().route(
-        "/whoami",
-        get(move |headers: HeaderMap| {
-            let asked = Arc::clone(&asked);
-            async move {
-                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                let proof = header("dpop").and_then(jwt_claims).unwrap_or_default();
-                if proof["nonce"] != "echo-nonce" && !asked.swap(true, Ordering::SeqCst) {
-                    return (
-                        StatusCode::UNAUTHORIZED,
-                        [
-                            ("www-authenticate", r#"DPoP error="use_dpop_nonce""#),
-                            ("dpop-nonce", "echo-nonce"),
-                        ],
-                    )
-                        .into_response();
-                }
-                let scheme = header("authorization").and_then(|a| a.split(' ').next());
-                Json(json!({
-                    "scheme": scheme,
-                    "htm": proof["htm"],
-                    "htu": proof["htu"],
-                    "ath": proof.get("ath").is_some(),
-                    "nonce": proof["nonce"],
-                }))
-                .into_response()
-            }
-        }),
-    );
+/// The audience of the in-process API, the resource the example asks its tokens for.
+const DEV_API: &str = "dev-api";
+
+/// `GET /whoami` of `jwt_api --dpop required` on `issuer`: the verified claims, for a
+/// DPoP-bound token with a good proof carrying the layer's current nonce.
+async fn protected_api(issuer: &str) -> Result<String, Error> {
+    // The nonce secret is shared by every replica of a real API; one process needs a random one.
+    let mut secret = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no random bytes for the nonce secret")?;
+    let layer = AuthLayer::new(JwksVerifier::discover(issuer, DEV_API)?)
+        .with_dpop(DpopPolicy::required().with_nonces(DpopNonces::new(&secret)?));
+    let app = axum::Router::new()
+        .route(
+            "/whoami",
+            get(|claims: Claims| async move { Json(claims.as_value().clone()) }),
+        )
+        .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/whoami", listener.local_addr()?);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
-            eprintln!("echo API stopped: {error}");
+            eprintln!("API stopped: {error}");
         }
     });
     Ok(url)
@@ -144,6 +130,7 @@ async fn main() -> Result<(), Error> {
 
     // Kept alive until the calls are done.
     let mut _dev_issuer = None;
+    let mut resource = args.resource.clone();
     let (issuer, auth, api_url) = match (&args.issuer, &args.client_id, &args.client_secret) {
         (Some(issuer), Some(id), Some(secret)) => (
             issuer.clone(),
@@ -156,16 +143,19 @@ async fn main() -> Result<(), Error> {
             let issuer = dev.issuer().to_owned();
             println!("development issuer: {issuer}");
             _dev_issuer = Some(dev);
+            let api_url = protected_api(&issuer).await?;
+            println!("API: {api_url} (DPoP required, with server nonces)");
+            resource.get_or_insert_with(|| DEV_API.to_owned());
             (
                 issuer,
                 ClientAuth::basic("dpop-daemon", "dpop-secret"),
-                echo_api().await?,
+                api_url,
             )
         }
     };
 
     let mut tokens = ClientCredentials::discover(issuer, auth)?.with_dpop(key);
-    if let Some(resource) = &args.resource {
+    if let Some(resource) = &resource {
         tokens = tokens.with_resource(resource);
     }
     for scope in &args.scope {

@@ -78,7 +78,7 @@
 //! | `tonic` | no | `From<AuthError> for tonic::Status`, [`grpc::claims`] and [`grpc::custom_claims`] |
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), DPoP-bound tokens (RFC 9449, [`client::DpopKey`]), a tower layer and a reqwest helper that send them; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
-//! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files) and policies by name, from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
+//! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files), policies by name and DPoP (`[dpop]`), from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
 //! | `metrics` | no | metrics through the [`metrics`](https://docs.rs/metrics) facade: requests by outcome and refusal kind, provider calls by endpoint and result, cache hits and misses, verification time and provider latency (the list: [`telemetry`]) |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]

@@ -123,6 +123,72 @@ async fn jwt_api_with_a_config_file() {
     assert_eq!(metadata["authorization_servers"], json!([issuer.issuer()]));
 }
 
+/// `[dpop]` in jwt_api's file: DPoP required with the file's algorithms and server nonces whose
+/// secret is in the environment. A bearer token gets the `DPoP` challenge; a bound token with a
+/// good proof gets `use_dpop_nonce` and a nonce, then 200 with it.
+#[tokio::test]
+async fn jwt_api_with_dpop_from_its_config_file() {
+    use common::dpop::{ProofKey, send};
+
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let dir = TempDir::new("jwt-api-dpop");
+    let config = dir.write(
+        "jwt_api.toml",
+        &format!(
+            r#"{}
+            [dpop]
+            mode = "required"
+            algorithms = ["ES256"]
+            nonce_secret = {{ env = "JWT_API_DPOP_NONCE_SECRET" }}
+            "#,
+            jwt_api_config(issuer.issuer())
+        ),
+    );
+    let mut example = Example::start_with_env(
+        "jwt_api",
+        &["--port", "0", "--config", &config],
+        &[(
+            "JWT_API_DPOP_NONCE_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )],
+    );
+    let url = format!("{}/whoami", example.wait_for("jwt_api listening on "));
+    let key = ProofKey::es256();
+    let token = issuer
+        .token()
+        .subject("alice")
+        .audience("my-api")
+        .claim("cnf", json!({"jkt": key.jkt()}))
+        .sign()
+        .expect("token");
+
+    // A 401 with the DPoP challenge of the file's algorithms and `error`.
+    let assert_refused = |reply: &common::dpop::Reply, error: &str| {
+        assert_eq!(reply.status, 401, "{reply:?}");
+        let prefix = format!(r#"DPoP algs="ES256", error="{error}""#);
+        assert!(reply.challenge.starts_with(&prefix), "{reply:?}");
+    };
+    assert_refused(
+        &send("Bearer", &url, &token, &[], &[]).await,
+        "invalid_token",
+    );
+    let first = send(
+        "DPoP",
+        &url,
+        &token,
+        &[&key.proof("GET", &url, &token)],
+        &[],
+    )
+    .await;
+    assert_refused(&first, "use_dpop_nonce");
+    let nonce = first.nonce.clone().expect("a DPoP-Nonce");
+    let proof = key.proof_with("GET", &url, &token, |_, claims| {
+        claims.insert("nonce".into(), json!(nonce));
+    });
+    let reply = send("DPoP", &url, &token, &[&proof], &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
 #[test]
 fn jwt_api_refuses_a_config_file_with_flags_it_replaces() {
     for flag in [

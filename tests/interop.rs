@@ -355,6 +355,14 @@ impl Provider {
     }
 
     /// The discovery document.
+    /// DPoP-bound tokens of `client_id` for `resource`, bound to `key`.
+    fn dpop_tokens(&self, client_id: &str, resource: &str, key: &DpopKey) -> ClientCredentials {
+        ClientCredentials::discover(&self.issuer, self.auth(client_id))
+            .expect("token provider")
+            .with_resource(resource)
+            .with_dpop(key.clone())
+    }
+
     async fn metadata(&self) -> Value {
         let url = format!("{}/.well-known/openid-configuration", self.issuer);
         client()
@@ -895,12 +903,7 @@ async fn dpop_bound_tokens_from_oidc_provider() {
         let name = if nonce { "dpop-nonce" } else { "dpop" };
         let provider = Provider::start(name, config).await;
         let key = DpopKey::generate().expect("key");
-        let tokens = |resource: &str| {
-            ClientCredentials::discover(&provider.issuer, provider.auth(ADMIN))
-                .expect("token provider")
-                .with_resource(resource)
-                .with_dpop(key.clone())
-        };
+        let tokens = |resource: &str| provider.dpop_tokens(ADMIN, resource, &key);
         let token = tokens(RS256).token().await.expect("a DPoP-bound token");
         assert_eq!(token.scheme(), "DPoP");
         let claims = jwt_claims(token.as_str());
@@ -925,6 +928,126 @@ async fn dpop_bound_tokens_from_oidc_provider() {
         assert_eq!(answer["token_type"], "DPoP", "{name}");
         assert_eq!(answer["cnf"]["jkt"], key.thumbprint(), "{name}");
     }
+}
+
+/// Our DPoP layer (`AuthLayer::with_dpop`) in front of oidc-provider's DPoP-bound tokens, got
+/// with `ClientCredentials::with_dpop`: a JWT (`JwksVerifier` on its discovery) and an opaque
+/// token (`IntrospectionVerifier`, `cnf.jkt` from its introspection answer) pass with a good
+/// proof; a replayed proof, wrong `htm` and `htu`, a stale `iat`, a proof signed by another key
+/// and one without `ath` are refused with the exact `DPoP` challenge, and with `allowed` the
+/// bound token sent as `Bearer` gets the `Bearer, DPoP` one (RFC 9449 §7.1).
+#[tokio::test]
+async fn dpop_bound_tokens_of_oidc_provider_at_our_dpop_layer() {
+    use common::dpop::{DEFAULT_ALGS, ProofKey, now, send};
+    use tower_authz::DpopPolicy;
+
+    let provider = Provider::start("dpop-layer", config()).await;
+    let proof_key = ProofKey::es256();
+    let key = DpopKey::from_pem(&proof_key.0.private_key_pkcs8_pem()).expect("the same key");
+    assert_eq!(key.thumbprint(), proof_key.jkt());
+    let tokens = |resource: &str| provider.dpop_tokens(ADMIN, resource, &key);
+    let token = tokens(RS256).token().await.expect("a DPoP-bound JWT");
+    let token = token.as_str();
+    assert_eq!(jwt_claims(token)["cnf"]["jkt"], proof_key.jkt());
+
+    let required = TestApp::start(
+        AuthLayer::new(jwks_verifier(&provider, "rs256-api")).with_dpop(DpopPolicy::required()),
+    )
+    .await;
+    let url = format!("{}/whoami", required.base);
+    let refusal = |why: &str| {
+        format!(
+            r#"DPoP {DEFAULT_ALGS}, error="invalid_dpop_proof", error_description="the DPoP proof {why}""#
+        )
+    };
+
+    let good = proof_key.proof("GET", &url, token);
+    let reply = send("DPoP", &url, token, &[&good], &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let claims: Value = serde_json::from_str(&reply.body).expect("claims");
+    assert_eq!(claims["cnf"]["jkt"], proof_key.jkt());
+    // The client side's own proof passes too.
+    let ours = key.proof("GET", &url, Some(token), None).expect("proof");
+    assert_eq!(send("DPoP", &url, token, &[&ours], &[]).await.status, 200);
+
+    let other_key = ProofKey::es256();
+    let stale = |_: &mut serde_json::Map<String, Value>, c: &mut serde_json::Map<String, Value>| {
+        c.insert("iat".into(), json!(now() - 600));
+    };
+    let no_ath = |_: &mut serde_json::Map<String, Value>,
+                  c: &mut serde_json::Map<String, Value>| {
+        c.remove("ath");
+    };
+    for (case, proof, why) in [
+        ("replayed", good.clone(), "was used before (jti)"),
+        (
+            "htm",
+            proof_key.proof("POST", &url, token),
+            "is for another method (htm)",
+        ),
+        (
+            "htu",
+            proof_key.proof("GET", &format!("{}/admin", required.base), token),
+            "is for another URL (htu)",
+        ),
+        (
+            "stale iat",
+            proof_key.proof_with("GET", &url, token, stale),
+            "is too old (iat)",
+        ),
+        (
+            "another key",
+            other_key.proof("GET", &url, token),
+            "is signed by another key than the token is bound to",
+        ),
+        (
+            "no ath",
+            proof_key.proof_with("GET", &url, token, no_ath),
+            "lacks the access token hash (ath)",
+        ),
+    ] {
+        let reply = send("DPoP", &url, token, &[&proof], &[]).await;
+        assert_eq!(reply.status, 401, "{case}: {reply:?}");
+        assert_eq!(reply.challenge, refusal(why), "{case}");
+    }
+
+    // Allowed: the bound token sent as a bearer token (RFC 9449 §7.1).
+    let allowed = TestApp::start(
+        AuthLayer::new(jwks_verifier(&provider, "rs256-api")).with_dpop(DpopPolicy::allowed()),
+    )
+    .await;
+    let allowed_url = format!("{}/whoami", allowed.base);
+    send("Bearer", &allowed_url, token, &[], &[]).await.assert(
+        401,
+        &format!(
+            r#"Bearer error="invalid_token", error_description="the token is DPoP-bound: send it with Authorization: DPoP and a proof", DPoP {DEFAULT_ALGS}"#
+        ),
+    );
+    let proof = proof_key.proof("GET", &allowed_url, token);
+    assert_eq!(
+        send("DPoP", &allowed_url, token, &[&proof], &[])
+            .await
+            .status,
+        200
+    );
+
+    // An opaque DPoP-bound token: the binding comes from the introspection answer.
+    let opaque = tokens(OPAQUE).token().await.expect("an opaque DPoP token");
+    let opaque = opaque.as_str();
+    let introspected = TestApp::start(
+        AuthLayer::new(introspection(&provider, INTROSPECT_BASIC))
+            .with_dpop(DpopPolicy::required()),
+    )
+    .await;
+    let url = format!("{}/whoami", introspected.base);
+    let proof = proof_key.proof("GET", &url, opaque);
+    let reply = send("DPoP", &url, opaque, &[&proof], &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let proof = other_key.proof("GET", &url, opaque);
+    send("DPoP", &url, opaque, &[&proof], &[]).await.assert(
+        401,
+        &refusal("is signed by another key than the token is bound to"),
+    );
 }
 
 /// The RFC 7523 JWT-bearer grant of the "Access ZITADEL APIs" guide, registered in
@@ -975,33 +1098,30 @@ async fn jwt_bearer_grant_with_a_zitadel_service_account_key() {
     assert_eq!(error.kind(), TokenErrorKind::NotDpopBound);
 }
 
-/// `dpop_client --issuer --client-id --client-secret --resource --api-url` against
-/// oidc-provider with DPoP nonces: a DPoP-bound JWT whose `cnf.jkt` is the example's key, and
-/// calls with `Authorization: DPoP` and a fresh proof each.
+/// The two examples against oidc-provider with DPoP nonces, as processes: `dpop_client
+/// --issuer --client-id --client-secret --resource --api-url` gets a DPoP-bound JWT whose
+/// `cnf.jkt` is its key's thumbprint and calls `jwt_api --dpop required --issuer --audience`,
+/// pointed at the same provider, with a fresh proof each call: 200 with the verified claims.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dpop_client_example_against_oidc_provider() {
+async fn dpop_client_example_calls_jwt_api_with_dpop_required() {
     let mut config = config();
     config["dpop_nonce"] = json!(true);
     let provider = Provider::start("dpop-example", config).await;
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let record = Arc::clone(&seen);
-    let api = axum::Router::new().route(
-        "/api",
-        axum::routing::get(move |headers: axum::http::HeaderMap| {
-            let proof = headers.get("dpop").and_then(|p| p.to_str().ok());
-            let scheme = headers
-                .get("authorization")
-                .and_then(|a| a.to_str().ok())
-                .and_then(|a| a.split(' ').next());
-            record
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(format!("{scheme:?} {proof:?}"));
-            async { "ok" }
-        }),
+    let mut api = Example::start(
+        "jwt_api",
+        &[
+            "--issuer",
+            &provider.issuer,
+            "--audience",
+            "rs256-api",
+            "--dpop",
+            "required",
+            "--port",
+            "0",
+        ],
     );
-    let (base, _task) = common::serve(api).await;
-    let api_url = format!("{base}/api");
+    let base = api.wait_for("jwt_api listening on ");
+    let api_url = format!("{base}/whoami");
     let secret = format!("{ADMIN}-secret");
     let mut example = Example::start(
         "dpop_client",
@@ -1023,16 +1143,17 @@ async fn dpop_client_example_against_oidc_provider() {
         example.wait_for("token: "),
         format!("DPoP, cnf.jkt {thumbprint}")
     );
-    assert_eq!(example.wait_for("call 2: "), "200 ok");
+    for call in 1..=2 {
+        let answer = example.wait_for(&format!("call {call}: "));
+        let (status, body) = answer.split_once(' ').expect("status and body");
+        assert_eq!(status, "200", "{answer}");
+        let claims: Value = serde_json::from_str(body).expect("claims");
+        assert_eq!(claims["cnf"]["jkt"], thumbprint.as_str());
+        assert_eq!(claims["iss"], provider.issuer.as_str());
+    }
     let (_, status) = example.finish();
     assert!(status.success());
-    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(seen.len(), 2);
-    assert!(
-        seen.iter()
-            .all(|call| call.starts_with("Some(\"DPoP\") Some("))
-    );
-    assert_ne!(seen[0], seen[1], "a fresh proof per call");
+    drop(api);
 }
 
 // --- the examples -------------------------------------------------------------------------------

@@ -128,6 +128,23 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
     ("OPTIONAL", "optional", Kind::Bool),
     ("REALM", "realm", Kind::Text),
     ("POLICIES", "policies", Kind::Json),
+    ("DPOP_MODE", "dpop.mode", Kind::Text),
+    ("DPOP_ALGORITHMS", "dpop.algorithms", Kind::List),
+    ("DPOP_MAX_AGE_SECONDS", "dpop.max_age_seconds", Kind::Number),
+    ("DPOP_LEEWAY_SECONDS", "dpop.leeway_seconds", Kind::Number),
+    ("DPOP_MAX_PROOF_BYTES", "dpop.max_proof_bytes", Kind::Number),
+    ("DPOP_REPLAY_CAPACITY", "dpop.replay_capacity", Kind::Number),
+    ("DPOP_PUBLIC_URL", "dpop.public_url", Kind::Text),
+    (
+        "DPOP_NONCE_SECRET",
+        "dpop.nonce_secret",
+        Kind::SecretInVariable,
+    ),
+    (
+        "DPOP_NONCE_SECRET_FILE",
+        "dpop.nonce_secret",
+        Kind::SecretFile,
+    ),
 ];
 
 /// The configuration the variables `{prefix}_*` among `vars` give.
@@ -144,6 +161,7 @@ pub(super) fn from_vars(
     }
     let mut issuer = Map::new();
     let mut introspection = Map::new();
+    let mut dpop = Map::new();
     let mut top = Map::new();
     for (name, value) in vars {
         let Some(suffix) = name
@@ -167,6 +185,7 @@ pub(super) fn from_vars(
         let (table, key) = match path.rsplit_once('.') {
             Some(("issuers[0]", key)) => (&mut issuer, key),
             Some(("issuers[0].introspection", key)) => (&mut introspection, key),
+            Some(("dpop", key)) => (&mut dpop, key),
             _ => (&mut top, path),
         };
         if table.insert(key.to_owned(), value).is_some() {
@@ -181,6 +200,9 @@ pub(super) fn from_vars(
     }
     if !issuer.is_empty() {
         top.insert("issuers".to_owned(), json!([issuer]));
+    }
+    if !dpop.is_empty() {
+        top.insert("dpop".to_owned(), Value::Object(dpop));
     }
     let mut config: AuthConfig =
         serde_path_to_error::deserialize(Value::Object(top)).map_err(|error| {
@@ -241,6 +263,10 @@ pub(super) fn variable_of(prefix: &str, field: &str) -> Option<String> {
     if field == "issuers" || field == "issuers[0]" {
         return Some(format!("{prefix}_ISSUER"));
     }
+    if field == "dpop" {
+        // The section without its mode: the variable that is missing.
+        return Some(format!("{prefix}_DPOP_MODE"));
+    }
     VARIABLES
         .iter()
         .filter(|(_, path, kind)| {
@@ -296,5 +322,13 @@ mod tests {
             Some("P_POLICIES")
         );
         assert_eq!(variable_of("P", "issuers[1].audience"), None);
+        assert_eq!(
+            variable_of("P", "dpop.nonce_secret.file").as_deref(),
+            Some("P_DPOP_NONCE_SECRET_FILE")
+        );
+        assert_eq!(
+            variable_of("P", "dpop.algorithms[1]").as_deref(),
+            Some("P_DPOP_ALGORITHMS")
+        );
     }
 }

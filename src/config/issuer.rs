@@ -110,6 +110,25 @@ pub(crate) struct IssuerConfig {
     pub(crate) max_stale_seconds: Option<u64>,
 }
 
+/// The algorithms `names` give (the list at `field`), an unknown name refused at its index.
+pub(crate) fn parse_algorithms(
+    names: &[&str],
+    field: &Field,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            name.parse().map_err(|_| {
+                invalid(
+                    &field.index(i),
+                    format!("unknown or unsupported signature algorithm `{name}`"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// One string, or a list of them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -259,19 +278,8 @@ impl IssuerConfig {
         if names.is_empty() {
             return Err(invalid(&field, "is an empty list: no token would pass"));
         }
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                name.parse().map_err(|_| {
-                    invalid(
-                        &field.index(i),
-                        format!("unknown or unsupported signature algorithm `{name}`"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map(Some)
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        parse_algorithms(&names, &field).map(Some)
     }
 
     fn build_jwks(&self, field: &Field) -> Result<Arc<dyn Verifier>, ConfigError> {

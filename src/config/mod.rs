@@ -48,6 +48,7 @@
 //! | `optional` | `false` | let requests without a token through ([`AuthLayer::optional`]) |
 //! | `realm` | none | `realm="..."` in the challenges ([`AuthLayer::with_realm`], on the default responder: after `with_response(..)`, call `with_realm` again) |
 //! | `policies` | none | rules by name, for [`AuthConfig::policy`] (below) |
+//! | `dpop` | off | DPoP-bound tokens (RFC 9449), below |
 //!
 //! Each `[[issuers]]` entry (durations in whole seconds):
 //!
@@ -91,7 +92,21 @@
 //! token of no configured issuer (opaque ones), as
 //! [`MultiIssuer::with_fallback`].
 //!
-//! **Secrets** (`client_secret`, `hmac_secret`) are never written in the configuration: they are
+//! `[dpop]` ([`AuthLayer::with_dpop`] with a [`DpopPolicy`](crate::DpopPolicy); see
+//! [`dpop`](crate::dpop) for the checks and the answers):
+//!
+//! | field | default | meaning |
+//! |---|---|---|
+//! | `mode` | none: required in the section | `"required"` (only DPoP-bound tokens with a proof) or `"allowed"` (also bearer tokens that are not DPoP-bound) |
+//! | `algorithms` | `["ES256", "ES384", "RS256", "PS256", "EdDSA"]` | the proof algorithms, asymmetric only (`HS*` is refused) |
+//! | `max_age_seconds` | 300 | how old a proof's `iat` may be |
+//! | `leeway_seconds` | 60 | clock skew on `iat`, both ways |
+//! | `max_proof_bytes` | 4096 | the largest `DPoP` header |
+//! | `replay_capacity` | 100000 | proofs (`jti` per key) remembered against replay |
+//! | `public_url` | the request's scheme and `Host` | the URL the proofs' `htu` name, behind a proxy: `"https://api.example.com"` |
+//! | `nonce_secret` | none: no server nonces | a secret (below) of at least 32 bytes, the same on every replica: proofs must carry a server nonce ([`DpopNonces`](crate::DpopNonces)) |
+//!
+//! **Secrets** (`client_secret`, `hmac_secret`, `nonce_secret`) are never written in the configuration: they are
 //! `{ env = "VARIABLE" }` (read from the environment) or `{ file = "/run/secrets/api" }` (read
 //! from a file, without its trailing line break; Docker and Kubernetes secrets are files), read
 //! when the layer is built. A secret given inline is refused, so that a configuration file can be
@@ -117,6 +132,8 @@
 //! | `_INTROSPECTION_ENDPOINT`, `_INTROSPECTION_CLIENT_AUTH`, `_INTROSPECTION_CLIENT_ID`, `_INTROSPECTION_KEY_FILE`, `_INTROSPECTION_PROVIDER_CHECKS_AUDIENCE`, `_INTROSPECTION_MAX_CONCURRENT_CALLS` | `issuers[0].introspection.*` (any of them turns introspection on) |
 //! | `_INTROSPECTION_CLIENT_SECRET` (the secret itself), `_INTROSPECTION_CLIENT_SECRET_FILE` | `issuers[0].introspection.client_secret` |
 //! | `_TOKEN_SOURCES` (`bearer,cookie:app.at`), `_OPTIONAL`, `_REALM` | the top-level fields |
+//! | `_DPOP_MODE`, `_DPOP_ALGORITHMS`, `_DPOP_MAX_AGE_SECONDS`, `_DPOP_LEEWAY_SECONDS`, `_DPOP_MAX_PROOF_BYTES`, `_DPOP_REPLAY_CAPACITY`, `_DPOP_PUBLIC_URL` | `dpop.*` (any of them turns DPoP on; `_DPOP_MODE` is then required) |
+//! | `_DPOP_NONCE_SECRET` (the secret itself), `_DPOP_NONCE_SECRET_FILE` | `dpop.nonce_secret` |
 //! | `_POLICIES` | `policies`, as JSON: `{"admin":{"role":"admin"}}` |
 //!
 //! A secret given as a variable stays in the environment: the configuration holds its name and
@@ -131,6 +148,7 @@
 //! keeps them out of the repository with user secrets, Spring with `${VARIABLE}`
 //! placeholders). Here the reference to the variable or file is the only form.
 
+mod dpop;
 mod env;
 mod field;
 mod introspection;
@@ -145,6 +163,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use self::dpop::DpopConfig;
 use self::field::{Field, invalid};
 use self::issuer::{Built, Context, IssuerConfig};
 use self::policy::PolicyConfig;
@@ -178,6 +197,9 @@ pub struct AuthConfig {
     /// Rules by name.
     #[serde(default)]
     policies: BTreeMap<String, PolicyConfig>,
+    /// DPoP-bound tokens (RFC 9449). Default: off.
+    #[serde(default)]
+    dpop: Option<DpopConfig>,
     /// The folder relative paths are taken from: the configuration file's.
     #[serde(skip)]
     base: Option<PathBuf>,
@@ -334,14 +356,14 @@ impl AuthConfig {
     /// ```
     pub fn layer_for(&self, verifier: Arc<dyn Verifier>) -> Result<AuthLayer, ConfigError> {
         self.check_policies()
-            .and_then(|()| self.layer_of(verifier))
+            .and_then(|()| self.layer_of(verifier, &process_env))
             .map_err(|error| self.name_variable(error))
     }
 
     fn build_layer_with(&self, env: EnvLookup<'_>) -> Result<AuthLayer, ConfigError> {
         // Policies first: they read nothing, so their mistakes are named before a secret is read.
         self.check_policies()?;
-        self.layer_of(self.build_verifier_with(env)?)
+        self.layer_of(self.build_verifier_with(env)?, env)
     }
 
     fn check_policies(&self) -> Result<(), ConfigError> {
@@ -350,8 +372,13 @@ impl AuthConfig {
             .try_for_each(|name| self.policy(name).map(drop))
     }
 
-    /// The layer of `verifier` with the configured settings (the policies checked apart).
-    fn layer_of(&self, verifier: Arc<dyn Verifier>) -> Result<AuthLayer, ConfigError> {
+    /// The layer of `verifier` with the configured settings (the policies checked apart); reads
+    /// the DPoP nonce secret.
+    fn layer_of(
+        &self,
+        verifier: Arc<dyn Verifier>,
+        env: EnvLookup<'_>,
+    ) -> Result<AuthLayer, ConfigError> {
         let mut layer = AuthLayer::from_arc(verifier);
         if let Some(sources) = &self.token_sources {
             layer = layer.with_token_sources(self.token_sources(sources)?);
@@ -367,6 +394,10 @@ impl AuthConfig {
                 ));
             }
             layer = layer.with_realm(realm.as_str());
+        }
+        if let Some(dpop) = &self.dpop {
+            let policy = dpop.policy(&Field::root().join("dpop"), self.base.as_deref(), env)?;
+            layer = layer.with_dpop(policy);
         }
         Ok(layer)
     }

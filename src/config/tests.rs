@@ -591,3 +591,177 @@ fn the_shipped_example_configurations_parse() {
     }
     assert!(seen >= 2, "{seen} example configurations");
 }
+
+const DPOP_ISSUER: &str = "[[issuers]]\nissuer = \"https://a\"\naudience = \"api\"\n";
+
+fn dpop_policy(config: &AuthConfig, env: EnvLookup<'_>) -> Result<crate::DpopPolicy, ConfigError> {
+    config
+        .dpop
+        .as_ref()
+        .expect("a [dpop] section")
+        .policy(&Field::root().join("dpop"), None, env)
+}
+
+#[test]
+fn the_dpop_section_builds_the_layer_s_dpop_policy() {
+    let config = parse(&format!(
+        r#"{DPOP_ISSUER}
+        [dpop]
+        mode = "allowed"
+        algorithms = ["ES256", "EdDSA"]
+        max_age_seconds = 120
+        leeway_seconds = 5
+        max_proof_bytes = 2048
+        replay_capacity = 500
+        public_url = "https://api.example.com"
+        nonce_secret = {{ env = "DPOP_NONCE_SECRET" }}
+        "#
+    ));
+    let secret = "0123456789abcdef0123456789abcdef";
+    let vars = [("DPOP_NONCE_SECRET", secret)];
+    let env = env_of(&vars);
+    let policy = dpop_policy(&config, &env).expect("builds");
+    assert_eq!(policy.mode(), crate::DpopMode::Allowed);
+    assert_eq!(policy.algs_param(), "ES256 EdDSA");
+    assert_eq!(policy.max_age, std::time::Duration::from_secs(120));
+    assert_eq!(policy.leeway, std::time::Duration::from_secs(5));
+    assert_eq!(policy.max_proof_len, 2048);
+    assert_eq!(policy.replay_capacity, 500);
+    assert!(policy.nonces.is_some() && policy.public_url.is_some());
+    let layer = config.build_layer_with(&env).expect("builds");
+    let debug = format!("{layer:?}");
+    assert!(
+        debug.contains("Allowed") && !debug.contains(secret),
+        "{debug}"
+    );
+
+    // Without the section, no DPoP; with only a mode, the defaults.
+    assert!(parse(DPOP_ISSUER).dpop.is_none());
+    let config = parse(&format!("{DPOP_ISSUER}[dpop]\nmode = \"required\"\n"));
+    let policy = dpop_policy(&config, &no_env).expect("builds");
+    assert_eq!(policy.mode(), crate::DpopMode::Required);
+    assert_eq!(policy.algs_param(), "ES256 ES384 RS256 PS256 EdDSA");
+    assert!(policy.nonces.is_none());
+}
+
+#[test]
+fn dpop_mistakes_name_their_field() {
+    for (section, field) in [
+        ("mode = \"sometimes\"", "dpop.mode"),
+        ("mode = \"required\"\nnonces = true", "dpop.nonces"),
+        (
+            "mode = \"required\"\nnonce_secret = \"inline\"",
+            "dpop.nonce_secret",
+        ),
+        ("algorithms = [\"ES256\"]", "dpop"),
+    ] {
+        let error = parse_error(&format!("{DPOP_ISSUER}[dpop]\n{section}\n"));
+        assert_eq!(error.field(), Some(field), "{section}: {error}");
+    }
+    for (section, field, kind) in [
+        (
+            "algorithms = [\"ES256\", \"XX1\"]",
+            "dpop.algorithms[1]",
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            "algorithms = [\"HS256\"]",
+            "dpop.algorithms",
+            ConfigErrorKind::InvalidValue,
+        ),
+        (
+            "algorithms = []",
+            "dpop.algorithms",
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            "max_age_seconds = 0",
+            "dpop.max_age_seconds",
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            "max_proof_bytes = 0",
+            "dpop.max_proof_bytes",
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            "replay_capacity = 0",
+            "dpop.replay_capacity",
+            ConfigErrorKind::InvalidValue,
+        ),
+        (
+            "public_url = \"ftp://api\"",
+            "dpop.public_url",
+            ConfigErrorKind::InvalidUrl,
+        ),
+        (
+            "nonce_secret = { env = \"UNSET\" }",
+            "dpop.nonce_secret.env",
+            ConfigErrorKind::InvalidConfig,
+        ),
+    ] {
+        let error = build_error(&format!(
+            "{DPOP_ISSUER}[dpop]\nmode = \"required\"\n{section}\n"
+        ));
+        assert_eq!(error.field(), Some(field), "{section}: {error}");
+        assert_eq!(error.kind(), kind, "{section}: {error}");
+    }
+    // A nonce secret shorter than 32 bytes, and never in the error.
+    let config = parse(&format!(
+        "{DPOP_ISSUER}[dpop]\nmode = \"required\"\nnonce_secret = {{ env = \"SHORT\" }}\n"
+    ));
+    let error = config
+        .build_layer_with(&env_of(&[("SHORT", "hunter2")]))
+        .expect_err("short");
+    assert_eq!(error.field(), Some("dpop.nonce_secret"));
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[test]
+fn dpop_from_the_environment() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let environment = [
+        ("APP_ISSUER", "https://a"),
+        ("APP_AUDIENCE", "api"),
+        ("APP_DPOP_MODE", "required"),
+        ("APP_DPOP_ALGORITHMS", "ES256"),
+        ("APP_DPOP_MAX_AGE_SECONDS", "60"),
+        ("APP_DPOP_PUBLIC_URL", "https://api.example.com"),
+        ("APP_DPOP_NONCE_SECRET", secret),
+    ];
+    let config = env::from_vars("APP", vars(&environment)).expect("reads");
+    assert!(!format!("{config:?}").contains(secret));
+    let policy = dpop_policy(&config, &env_of(&environment)).expect("builds");
+    assert_eq!(policy.algs_param(), "ES256");
+    assert_eq!(policy.max_age, std::time::Duration::from_secs(60));
+    assert!(policy.nonces.is_some());
+    config
+        .build_layer_with(&env_of(&environment))
+        .expect("builds");
+
+    // A DPoP variable without the mode names the mode's variable.
+    let error = env::from_vars(
+        "APP",
+        vars(&[
+            ("APP_ISSUER", "https://a"),
+            ("APP_DPOP_LEEWAY_SECONDS", "5"),
+        ]),
+    )
+    .expect_err("no mode");
+    assert_eq!(error.field(), Some("APP_DPOP_MODE"));
+    let config = env::from_vars(
+        "APP",
+        vars(&[
+            ("APP_ISSUER", "https://a"),
+            ("APP_AUDIENCE", "api"),
+            ("APP_DPOP_MODE", "required"),
+            ("APP_DPOP_REPLAY_CAPACITY", "0"),
+        ]),
+    )
+    .expect("reads");
+    let error = config
+        .build_layer_with(&no_env)
+        .map_err(|error| config.name_variable(error))
+        .expect_err("no room");
+    assert_eq!(error.field(), Some("APP_DPOP_REPLAY_CAPACITY"));
+}

@@ -41,7 +41,9 @@ pub(crate) fn thumbprint(jwk: &Jwk) -> Option<String> {
 
 /// The RFC 7638 SHA-256 thumbprint of a JWK given as JSON (public or private: only the
 /// public members count), base64url without padding: what a DPoP-bound token carries as
-/// `cnf.jkt`. `None` for a key that is not RSA, EC (P-256, P-384, P-521) or Ed25519, or whose
+/// `cnf.jkt`. The one implementation of the crate: the layer's proof checks, the client's
+/// `client::DpopKey::thumbprint` (feature `client`) and the development issuer use
+/// it. `None` for a key that is not RSA, EC (P-256, P-384, P-521) or Ed25519, or whose
 /// members are malformed.
 ///
 /// ```
@@ -95,16 +97,16 @@ mod tests {
 
     #[test]
     fn rfc7638_example() {
-        // RFC 7638 §3.1.
-        let key = jwk(serde_json::json!({
+        // RFC 7638 §3.1, through the public function (the JSON a client or issuer has).
+        let key = serde_json::json!({
             "kty": "RSA",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
             "e": "AQAB",
             "alg": "RS256",
             "kid": "2011-04-29"
-        }));
+        });
         assert_eq!(
-            thumbprint(&key).as_deref(),
+            jwk_thumbprint(&key).as_deref(),
             Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
         );
     }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
     UnparsedPublicKey,
@@ -12,7 +11,8 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue};
-use serde_json::{Value, json};
+use serde_json::Value;
+use tower_authz::dpop::jwk_thumbprint;
 
 use super::clock::unix_now;
 use super::key::random_b64;
@@ -145,8 +145,7 @@ fn verify(proof: &str) -> Result<(Value, Value, String), Refusal> {
         return Err(invalid("alg is not an accepted asymmetric algorithm"));
     }
     let jwk = head.get("jwk").ok_or(invalid("no jwk"))?;
-    let (canonical, key) =
-        public_key(jwk, alg).ok_or(invalid("the jwk is not a public key for alg"))?;
+    let key = public_key(jwk, alg).ok_or(invalid("the jwk is not a public key for alg"))?;
     let input = format!("{header}.{claims}");
     let verified = match alg {
         "ES256" => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.point)
@@ -161,7 +160,7 @@ fn verify(proof: &str) -> Result<(Value, Value, String), Refusal> {
         .verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &signature),
     };
     verified.map_err(|_| invalid("bad signature"))?;
-    let jkt = URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.to_string().as_bytes()));
+    let jkt = jwk_thumbprint(jwk).ok_or(invalid("the jwk has no RFC 7638 thumbprint"))?;
     Ok((head, body, jkt))
 }
 
@@ -173,9 +172,8 @@ struct PublicKey {
     e: Vec<u8>,
 }
 
-/// The RFC 7638 members of `jwk` (for the thumbprint) and its key, if it is a public key of
-/// `alg`'s type (no private member).
-fn public_key(jwk: &Value, alg: &str) -> Option<(Value, PublicKey)> {
+/// The key of `jwk`, if it is a public key of `alg`'s type (no private member).
+fn public_key(jwk: &Value, alg: &str) -> Option<PublicKey> {
     let jwk = jwk.as_object()?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
@@ -188,44 +186,27 @@ fn public_key(jwk: &Value, alg: &str) -> Option<(Value, PublicKey)> {
     match (alg, member("kty")?) {
         ("ES256", "EC") if member("crv")? == "P-256" => {
             let (x, y) = (bytes("x")?, bytes("y")?);
-            let point = [&[4u8][..], &x, &y].concat();
-            let canonical =
-                json!({"crv": "P-256", "kty": "EC", "x": member("x")?, "y": member("y")?});
-            Some((
-                canonical,
-                PublicKey {
-                    point,
-                    ..Default::default()
-                },
-            ))
+            Some(PublicKey {
+                point: [&[4u8][..], &x, &y].concat(),
+                ..Default::default()
+            })
         }
-        ("EdDSA", "OKP") if member("crv")? == "Ed25519" => {
-            let canonical = json!({"crv": "Ed25519", "kty": "OKP", "x": member("x")?});
-            Some((
-                canonical,
-                PublicKey {
-                    point: bytes("x")?,
-                    ..Default::default()
-                },
-            ))
-        }
-        ("RS256", "RSA") => {
-            let canonical = json!({"e": member("e")?, "kty": "RSA", "n": member("n")?});
-            Some((
-                canonical,
-                PublicKey {
-                    n: bytes("n")?,
-                    e: bytes("e")?,
-                    ..Default::default()
-                },
-            ))
-        }
+        ("EdDSA", "OKP") if member("crv")? == "Ed25519" => Some(PublicKey {
+            point: bytes("x")?,
+            ..Default::default()
+        }),
+        ("RS256", "RSA") => Some(PublicKey {
+            n: bytes("n")?,
+            e: bytes("e")?,
+            ..Default::default()
+        }),
         _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use tower_authz::client::DpopKey;
 
     use super::*;

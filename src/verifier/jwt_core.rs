@@ -15,12 +15,13 @@
 //!   verifying key per algorithm it allows, and a header's `alg` only selects among those, so an
 //!   RSA or EC key can never be used as an HMAC secret (algorithm confusion);
 //! - **the header is parsed without allocating**: borrowed fields (`Cow<str>`), the signature
-//!   decoded into a stack buffer, the claims parsed once;
-//! - **measured**: BENCHMARKS.md puts the uncached layer within 6 % of a hand-written floor that
-//!   parses the claims into a `serde_json::Value`, and within 5 % of one that parses them into a
-//!   typed struct of borrowed fields for RS256, ES256 and EdDSA (HS256: 1.12x, where the
-//!   signature costs little and the layer's own work shows); jsonwebtoken's `decode` rebuilds the key and parses the token twice per
-//!   call, which is the gap the project's issue measured in existing middlewares built on it.
+//!   decoded into a stack buffer, the claims read once into borrowed fields (no JSON tree:
+//!   `claims::Payload`);
+//! - **measured**: BENCHMARKS.md puts the uncached layer within 4 % of a hand-written floor that
+//!   deserializes the claims into a typed struct of borrowed fields, for RS256, ES256, EdDSA and
+//!   HS256 alike (and below one that parses them into a `serde_json::Value`); jsonwebtoken's
+//!   `decode` rebuilds the key and parses the token twice per call, which is the gap the
+//!   project's issue measured in existing middlewares built on it.
 
 use std::borrow::Cow;
 use std::time::Duration;

@@ -305,6 +305,21 @@ macro_rules! other_json_types {
     };
 }
 
+/// Implements the visitor methods of numbers as "something else" (`$other`).
+macro_rules! other_numbers {
+    ($other:expr) => {
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
 /// Skips the elements of an array.
 fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -333,15 +348,7 @@ impl<'de> Visitor<'de> for MaybeStrVisitor {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
         Ok(MaybeStr(Some(Cow::Owned(s.to_owned()))))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
+    other_numbers!(MaybeStr(None));
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         skip_seq(seq)?;
         Ok(MaybeStr(None))
@@ -414,15 +421,7 @@ impl<'de> Visitor<'de> for StringsVisitor {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
         Ok(StringsOrOther(Strings::One(Cow::Owned(s.to_owned()))))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(StringsOrOther(Strings::Other))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(StringsOrOther(Strings::Other))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(StringsOrOther(Strings::Other))
-    }
+    other_numbers!(StringsOrOther(Strings::Other));
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::new();
         while let Some(MaybeStr(item)) = seq.next_element()? {

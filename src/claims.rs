@@ -49,6 +49,8 @@ struct Inner {
     subject: Option<Box<str>>,
     issuer: Option<Box<str>>,
     client_id: Option<Box<str>>,
+    /// `cnf.jkt`, for the DPoP binding check.
+    cnf_jkt: Option<Box<str>>,
     expires_at: Option<u64>,
     not_before: Option<u64>,
     issued_at: Option<u64>,
@@ -81,6 +83,7 @@ impl Claims {
                 client_id: string("client_id")
                     .or_else(|| string("azp"))
                     .or_else(|| string("applicationId")),
+                cnf_jkt: map.get("cnf").and_then(payload::jkt_of).map(Box::from),
                 expires_at: date("exp"),
                 not_before: date("nbf"),
                 issued_at: date("iat"),
@@ -123,6 +126,7 @@ impl Claims {
                 subject: inner.subject.clone(),
                 issuer: inner.issuer.clone(),
                 client_id: inner.client_id.clone(),
+                cnf_jkt: inner.cnf_jkt.clone(),
                 expires_at: inner.expires_at,
                 not_before: inner.not_before,
                 issued_at: inner.issued_at,
@@ -199,6 +203,12 @@ impl Claims {
         self.inner.client_id.as_deref()
     }
 
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the key a DPoP-bound token is bound to (RFC 9449
+    /// §6), read without parsing the other claims.
+    pub(crate) fn cnf_jkt(&self) -> Option<&str> {
+        self.inner.cnf_jkt.as_deref()
+    }
+
     /// One claim by name.
     ///
     /// The claims of a JWT are kept as the token's JSON text until a claim is asked for by
@@ -273,6 +283,7 @@ impl Inner {
                     .or(payload.azp.as_ref())
                     .or(payload.application_id.as_ref()),
             ),
+            cnf_jkt: boxed(payload.cnf_jkt.as_ref()),
             expires_at: payload.exp.and_then(Date::seconds),
             not_before: payload.nbf.and_then(Date::seconds),
             issued_at: payload.iat.and_then(Date::seconds),
@@ -652,6 +663,8 @@ mod tests {
         "applicationId",
         "iat",
         "tid",
+        "cnf",
+        "jkt",
     ];
 
     /// A JSON object's text with these members in this order, duplicates and all, each name
@@ -675,7 +688,12 @@ mod tests {
     /// Every accessor of `claims`, for comparing two ways of building them.
     fn everything(claims: &Claims) -> impl PartialEq + fmt::Debug + '_ {
         (
-            (claims.subject(), claims.issuer(), claims.client_id()),
+            (
+                claims.subject(),
+                claims.issuer(),
+                claims.client_id(),
+                claims.cnf_jkt(),
+            ),
             (claims.expires_at(), claims.not_before(), claims.issued_at()),
             claims.audiences().collect::<Vec<_>>(),
             claims.scopes().collect::<Vec<_>>(),

@@ -101,6 +101,8 @@ pub(crate) struct Payload<'a> {
     pub(crate) client_id: Option<Cow<'a, str>>,
     pub(crate) azp: Option<Cow<'a, str>>,
     pub(crate) application_id: Option<Cow<'a, str>>,
+    /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
+    pub(crate) cnf_jkt: Option<Cow<'a, str>>,
     pub(crate) exp: Option<Date>,
     pub(crate) nbf: Option<Date>,
     pub(crate) iat: Option<Date>,
@@ -161,6 +163,7 @@ impl<'a> Payload<'a> {
             "client_id" => self.client_id = string(),
             "azp" => self.azp = string(),
             "applicationId" => self.application_id = string(),
+            "cnf" => self.cnf_jkt = jkt_of(value).map(|jkt| Cow::Owned(jkt.to_owned())),
             "exp" => self.exp = Some(Date::from_value(value)),
             "nbf" => self.nbf = Some(Date::from_value(value)),
             "iat" => self.iat = Some(Date::from_value(value)),
@@ -170,6 +173,11 @@ impl<'a> Payload<'a> {
             _ => {}
         }
     }
+}
+
+/// The `jkt` string of a `cnf` claim, as `Claims::from_value` reads it.
+pub(crate) fn jkt_of(cnf: &Value) -> Option<&str> {
+    cnf.get("jkt")?.as_str()
 }
 
 /// Whether `name` is one of the members [`Payload`] reads.
@@ -182,6 +190,7 @@ fn is_standard(name: &str) -> bool {
             | "client_id"
             | "azp"
             | "applicationId"
+            | "cnf"
             | "exp"
             | "nbf"
             | "iat"
@@ -247,6 +256,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "client_id" => payload.client_id = map.next_value::<MaybeStr<'de>>()?.0,
                 "azp" => payload.azp = map.next_value::<MaybeStr<'de>>()?.0,
                 "applicationId" => payload.application_id = map.next_value::<MaybeStr<'de>>()?.0,
+                "cnf" => payload.cnf_jkt = map.next_value::<Confirmation<'de>>()?.0,
                 "exp" => payload.exp = Some(map.next_value::<DateOrOther>()?.0),
                 "nbf" => payload.nbf = Some(map.next_value::<DateOrOther>()?.0),
                 "iat" => payload.iat = Some(map.next_value::<DateOrOther>()?.0),
@@ -430,4 +440,51 @@ impl<'de> Visitor<'de> for StringsVisitor {
         Ok(StringsOrOther(Strings::Many(items)))
     }
     other_json_types!(StringsOrOther(Strings::Other));
+}
+
+/// The `jkt` member of a `cnf` object when it is a string (the last one if repeated), else
+/// `None`.
+struct Confirmation<'de>(Option<Cow<'de, str>>);
+
+impl<'de> de::Deserialize<'de> for Confirmation<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ConfirmationVisitor)
+    }
+}
+
+struct ConfirmationVisitor;
+
+impl<'de> Visitor<'de> for ConfirmationVisitor {
+    type Value = Confirmation<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut jkt = None;
+        while let Some(Key(name)) = map.next_key()? {
+            if name == "jkt" {
+                jkt = map.next_value::<MaybeStr<'de>>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Confirmation(jkt))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
+        Ok(Confirmation(None))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Confirmation(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Confirmation(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Confirmation(None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_seq(seq)?;
+        Ok(Confirmation(None))
+    }
+    other_numbers!(Confirmation(None));
 }

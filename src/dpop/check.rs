@@ -108,5 +108,5 @@ impl DpopCheck {
 
 /// The `cnf.jkt` of a token's claims (a JWT's, or an introspection answer's, RFC 9449 §6).
 fn bound_key(claims: &Claims) -> Option<&str> {
-    claims.get("cnf")?.get("jkt")?.as_str()
+    claims.cnf_jkt()
 }

@@ -19,7 +19,7 @@
 //!   it await a shared handle to it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -98,6 +98,10 @@ struct SharedState {
     config: Config,
     keys: ArcSwapOption<Loaded>,
     refresh: Mutex<Refresh>,
+    /// What the refresh lock holds, readable without it, so that a flood of unknown `kid`s
+    /// between two allowed fetches is refused without taking the lock: whether a fetch is in
+    /// flight (to be joined, under the lock), and when the last attempt started.
+    refetch_gate: RefetchGate,
     /// Whether the held keys were found too old (logged once per change).
     too_old: AtomicBool,
     /// How the last fetch ended, for readiness.
@@ -471,6 +475,55 @@ impl Probe for Readiness {
     }
 }
 
+/// The lock-free reading of the refresh state: see `SharedState::refetch_gate`. Written only
+/// under the refresh lock; a stale read only sends a request to the lock.
+struct RefetchGate {
+    /// What the attempts' times are measured from.
+    origin: Instant,
+    /// Nanoseconds from `origin` to the last attempt's start, plus one (0: never).
+    last_attempt: AtomicU64,
+    fetching: AtomicBool,
+}
+
+impl Default for RefetchGate {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_attempt: AtomicU64::new(0),
+            fetching: AtomicBool::new(false),
+        }
+    }
+}
+
+impl RefetchGate {
+    /// How long until a new attempt is allowed, if none is in flight and the last one started
+    /// less than `interval` ago; `None`: ask under the lock.
+    fn closed_for(&self, interval: Duration) -> Option<Duration> {
+        if self.fetching.load(Ordering::Acquire) {
+            return None;
+        }
+        let last = self.last_attempt.load(Ordering::Acquire).checked_sub(1)?;
+        let since = self
+            .origin
+            .elapsed()
+            .saturating_sub(Duration::from_nanos(last));
+        interval.checked_sub(since).filter(|wait| !wait.is_zero())
+    }
+
+    /// A fetch started at `at` (under the lock).
+    fn opened(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        self.fetching.store(true, Ordering::Release);
+        self.last_attempt.store(nanos + 1, Ordering::Release);
+    }
+
+    /// The fetch in flight ended (under the lock).
+    fn landed(&self) {
+        self.fetching.store(false, Ordering::Release);
+    }
+}
+
 impl SharedState {
     fn new(validation: Validation, config: Config) -> Self {
         Self {
@@ -478,6 +531,7 @@ impl SharedState {
             config,
             keys: ArcSwapOption::empty(),
             refresh: Mutex::new(Refresh::default()),
+            refetch_gate: RefetchGate::default(),
             too_old: AtomicBool::new(false),
             fetches: FetchLog::default(),
         }
@@ -561,6 +615,9 @@ impl SharedState {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(Duration::ZERO);
         };
+        if let Some(wait) = self.refetch_gate.closed_for(interval) {
+            return Err(wait);
+        }
         let mut refresh = self.lock();
         if let Some(fetch) = refresh.in_flight.joined() {
             return Ok(fetch);
@@ -573,11 +630,16 @@ impl SharedState {
             }
         }
         refresh.last_attempt = Some(now);
+        self.refetch_gate.opened(now);
         let (state, landed) = (Arc::clone(self), Arc::clone(self));
         let fetch = refresh.in_flight.start(
             runtime.clone(),
             async move { state.fetch().await },
-            move |_| landed.lock().in_flight.clear(),
+            move |_| {
+                let mut refresh = landed.lock();
+                refresh.in_flight.clear();
+                landed.refetch_gate.landed();
+            },
             |e| Err(AuthError::upstream("the key fetch did not complete").with_source(e)),
         );
         drop(refresh);
@@ -771,6 +833,22 @@ impl Verifier for JwksVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refetch_gate_refuses_without_the_lock_only_between_attempts() {
+        let gate = RefetchGate::default();
+        let minute = Duration::from_secs(60);
+        // No attempt yet: ask under the lock.
+        assert_eq!(gate.closed_for(minute), None);
+        gate.opened(Instant::now());
+        // A fetch in flight is joined under the lock.
+        assert_eq!(gate.closed_for(minute), None);
+        gate.landed();
+        let wait = gate.closed_for(minute).expect("closed");
+        assert!(wait <= minute && wait > Duration::from_secs(50), "{wait:?}");
+        // An interval that has passed: ask under the lock.
+        assert_eq!(gate.closed_for(Duration::ZERO), None);
+    }
 
     #[test]
     fn construction_does_no_io_and_checks_urls() {

@@ -148,6 +148,10 @@ pub use token::{ExtractToken, TokenSource};
 pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
+#[cfg(feature = "redis")]
+pub use verifier::RedisCache;
+#[cfg(feature = "introspection")]
+pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
 pub use verifier::{
     Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verification, Verifier,
 };

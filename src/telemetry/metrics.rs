@@ -105,6 +105,19 @@ pub(super) fn cache_lookup(cache: CacheName, hit: bool) {
     });
 }
 
+/// Counts a shared cache that could not be used.
+#[cfg(feature = "introspection")]
+pub(super) fn shared_cache_unavailable() {
+    with_real_recorder(|recorder| {
+        let key = static_key!(
+            CACHE_LOOKUPS;
+            CACHE => CacheName::IntrospectionShared.as_str(),
+            RESULT => "unavailable"
+        );
+        recorder.register_counter(key, &METADATA).increment(1);
+    });
+}
+
 /// Counts a call to the provider and records how long it took.
 pub(super) fn provider_call(endpoint: ProviderEndpoint, result: CallResult, took: Duration) {
     with_real_recorder(|recorder| {
@@ -182,6 +195,8 @@ fn cache_key(cache: CacheName, hit: bool) -> &'static Key {
         (CacheName::IntrospectionRefusals, false) => {
             key!(CacheName::IntrospectionRefusals, "miss")
         }
+        (CacheName::IntrospectionShared, true) => key!(CacheName::IntrospectionShared, "hit"),
+        (CacheName::IntrospectionShared, false) => key!(CacheName::IntrospectionShared, "miss"),
     }
 }
 

@@ -40,7 +40,7 @@
 //! | [`VERIFICATION_DURATION`] `tower_authz_verification_duration_seconds` | histogram | `outcome` |
 //! | [`PROVIDER_REQUESTS`] `tower_authz_provider_requests_total` | counter | `endpoint` (`discovery`, `jwks`, `introspection`, `token`), `result` (`ok`, `absent`, `http_error`, `timeout`, `unreachable`, `invalid`) |
 //! | [`PROVIDER_DURATION`] `tower_authz_provider_request_duration_seconds` | histogram | `endpoint` |
-//! | [`CACHE_LOOKUPS`] `tower_authz_cache_lookups_total` | counter | `cache` (`verified`: the JWT verifiers' verified-token cache; `introspection`: active answers; `introspection_refusals`: the negative cache), `result` (`hit`, `miss`) |
+//! | [`CACHE_LOOKUPS`] `tower_authz_cache_lookups_total` | counter | `cache` (`verified`: the JWT verifiers' verified-token cache; `introspection`: active answers; `introspection_refusals`: the negative cache; `introspection_shared`: the shared cache behind them, `SharedCache`), `result` (`hit`, `miss`; `unavailable` for a shared cache that failed or timed out) |
 //!
 //! `tower_authz_requests_total` counts the [`AuthLayer`](crate::AuthLayer)'s decisions (one per
 //! request); refusals made behind it by policies are not in it.
@@ -62,6 +62,8 @@ mod verify;
 mod warn_limit;
 
 pub(crate) use provider::ProviderCall;
+#[cfg(feature = "introspection")]
+pub(crate) use verify::shared_cache_unavailable;
 pub(crate) use verify::{VerifySpan, cache_lookup, verifier_report};
 pub(crate) use warn_limit::PROVIDER_WARNINGS;
 
@@ -134,6 +136,9 @@ pub(crate) enum CacheName {
     Introspection,
     #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     IntrospectionRefusals,
+    /// The shared cache behind an introspection verifier's own (`SharedCache`).
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    IntrospectionShared,
 }
 
 impl CacheName {
@@ -143,6 +148,7 @@ impl CacheName {
             Self::Verified => "verified",
             Self::Introspection => "introspection",
             Self::IntrospectionRefusals => "introspection_refusals",
+            Self::IntrospectionShared => "introspection_shared",
         }
     }
 }

@@ -107,3 +107,20 @@ pub(crate) fn cache_lookup(cache: CacheName, hit: bool) {
     #[cfg(not(feature = "metrics"))]
     let _ = (cache, hit);
 }
+
+/// A shared cache could not be used: logged at warn (at most once per interval, without the
+/// token or key) and counted as the lookup result `unavailable` (feature `metrics`).
+#[cfg(feature = "introspection")]
+pub(crate) fn shared_cache_unavailable(error: &crate::verifier::SharedCacheError) {
+    const WARNING: &str = "the shared introspection cache is unavailable";
+    if let Some(suppressed) = super::PROVIDER_WARNINGS.admit(WARNING, std::time::Instant::now()) {
+        tracing::warn!(
+            reason = %error,
+            cause = ?std::error::Error::source(error).map(ToString::to_string),
+            suppressed,
+            "{WARNING}; asking the identity provider"
+        );
+    }
+    #[cfg(feature = "metrics")]
+    super::metrics::shared_cache_unavailable();
+}

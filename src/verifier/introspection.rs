@@ -15,6 +15,10 @@
 //! Concurrent requests with the same uncached token share one introspection call, and at most
 //! 32 calls (by default) are in flight at once: beyond that, a request is answered 503 with
 //! `Retry-After` at once, without waiting.
+//!
+//! With a [`SharedCache`] behind the local caches (`with_shared_cache`, e.g. Redis), a local
+//! miss asks it first, and the replicas of a service share one call per token (see
+//! [`shared_cache`](super::shared_cache)).
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_times_parsed, check_token_len};
+use super::shared_cache::{self, SharedCache, SharedLevel, SharedLookup, SharedVerdict};
 use super::verified::{CacheLookup, Miss, VerifiedCache, token_hash};
 use super::{Verification, Verifier};
 use crate::claims::{Claims, Date, RoleSource};
@@ -232,6 +237,8 @@ struct Introspector {
     in_flight: FlightsByKey<[u8; 32], Result<Active, AuthError>>,
     /// How the last call to the provider ended, for readiness.
     calls_log: FetchLog,
+    /// The cache shared with other replicas, asked on a local miss.
+    shared: Option<SharedLevel>,
 }
 
 impl Clone for Introspector {
@@ -255,6 +262,7 @@ impl Clone for Introspector {
             calls: Semaphore::new(self.max_calls),
             in_flight: FlightsByKey::default(),
             calls_log: FetchLog::default(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -296,6 +304,12 @@ enum Verdict {
     Refused(AuthError),
 }
 
+/// The provider's verdict, and its answer as it came (kept only to share it).
+struct Answered {
+    verdict: Verdict,
+    shared: Option<SharedVerdict>,
+}
+
 /// An active answer: its claims (cached until `min(exp, max)`).
 #[derive(Clone)]
 struct Active {
@@ -319,6 +333,7 @@ impl fmt::Debug for IntrospectionVerifier {
                 &inner.negative.as_ref().map(Cache::entry_count),
             )
             .field("calls_available", &inner.calls.available_permits())
+            .field("shared", &inner.shared)
             .finish_non_exhaustive()
     }
 }
@@ -384,6 +399,7 @@ impl IntrospectionVerifier {
             calls: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
             in_flight: FlightsByKey::default(),
             calls_log: FetchLog::default(),
+            shared: None,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -499,6 +515,43 @@ impl IntrospectionVerifier {
         let inner = self.inner_mut();
         inner.cache = None;
         inner.negative = None;
+        inner.shared = None;
+        self
+    }
+
+    /// Shares answers with the other replicas of this service through `cache` (e.g.
+    /// [`RedisCache`](crate::RedisCache), feature `redis`), asked only when this replica's own
+    /// caches miss: a local hit costs what it costs without it.
+    ///
+    /// On a local miss the shared cache is asked; an active answer found there is checked again
+    /// here (`exp`, `nbf`, `iss`, audience, token type) and kept in the local cache. Otherwise
+    /// one replica takes a short lock and asks the provider, and the others wait for its answer
+    /// (at most 1 s, then they ask the provider themselves). Active answers are shared until
+    /// `min(exp, max TTL)` ([`with_cache`](Self::with_cache)), refusals for the negative TTL
+    /// ([`with_negative_cache`](Self::with_negative_cache)). A shared cache that fails or is slow
+    /// is left alone for 1 s: the provider is asked, a warning logged (rate-limited). Has no
+    /// effect with [`without_cache`](Self::without_cache) (call it after, or not at all).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier, RedisCache};
+    ///
+    /// // The same secret on every replica (from a secret store, not the source).
+    /// let secret = "a shared secret of at least 32 bytes, from the env";
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?
+    /// .with_shared_cache(RedisCache::new("redis://127.0.0.1:6379", secret)?);
+    /// # }
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn with_shared_cache(mut self, cache: impl SharedCache + 'static) -> Self {
+        let inner = self.inner_mut();
+        if inner.cache.is_some() {
+            inner.shared = Some(SharedLevel::new(Arc::new(cache)));
+        }
         self
     }
 
@@ -572,7 +625,7 @@ impl Probe for Readiness {
 impl Introspector {
     /// Asks the provider about `token` and turns the answer into a verdict. `Err` only for a
     /// provider that could not be used (never cached).
-    async fn introspect(&self, token: &str) -> Result<Verdict, AuthError> {
+    async fn introspect(&self, token: &str) -> Result<Answered, AuthError> {
         let config = &self.config;
         let endpoint = config.endpoint.get(&config.http, config.retry).await?;
         // Held until the answer is read; `try_acquire`, so that a request beyond the bound is
@@ -599,8 +652,30 @@ impl Introspector {
             )
             .await?
         {
-            FormAnswer::Json(answer) => Ok(self.judge(answer)),
-            FormAnswer::ClientError(status, body) => self.refusal(status, &body),
+            FormAnswer::Json(answer) => {
+                let raw = match (&self.shared, &answer) {
+                    (Some(_), Value::Object(answer)) => Some(answer.clone()),
+                    _ => None,
+                };
+                let verdict = self.judge(answer);
+                let shared = self.shared.as_ref().map(|_| match (&verdict, raw) {
+                    (Verdict::Active(_), Some(raw)) => SharedVerdict::Active(raw),
+                    (Verdict::Refused(error), _) => SharedVerdict::refused(error),
+                    // `judge` makes an active verdict only of an object.
+                    (Verdict::Active(_), None) => SharedVerdict::refused(
+                        &AuthError::upstream("the introspection answer is not an object"),
+                    ),
+                });
+                Ok(Answered { verdict, shared })
+            }
+            FormAnswer::ClientError(status, body) => {
+                let verdict = self.refusal(status, &body)?;
+                let shared = match (&self.shared, &verdict) {
+                    (Some(_), Verdict::Refused(error)) => Some(SharedVerdict::refused(error)),
+                    _ => None,
+                };
+                Ok(Answered { verdict, shared })
+            }
         }
     }
 
@@ -682,15 +757,73 @@ impl Introspector {
 
     /// Introspects `token`: an active answer, put into the cache, or `Err`. A refusal goes to the
     /// negative cache on the way; a provider failure, or no permit for a call, to no cache.
+    /// With a shared cache (and a local miss), its verdict is taken if it has one, and the
+    /// provider's is written to it.
     async fn active(
         &self,
         token: &str,
         key: [u8; 32],
         miss: Option<Miss>,
     ) -> Result<Active, AuthError> {
-        let verdict = self.introspect(token).await;
-        self.calls_log.record(&verdict);
-        match verdict? {
+        let shared_key = match (&self.shared, miss) {
+            (Some(shared), Some(_)) => match shared.find(token).await {
+                SharedLookup::Found(verdict) => {
+                    return self.keep(self.from_shared(verdict), key, miss);
+                }
+                SharedLookup::Call(shared_key) => Some(shared_key),
+                SharedLookup::Unavailable => None,
+            },
+            _ => None,
+        };
+        let answered = self.introspect(token).await;
+        self.calls_log.record(&answered);
+        let answered = answered?;
+        if let (Some(shared), Some(shared_key), Some(verdict)) =
+            (&self.shared, &shared_key, &answered.shared)
+        {
+            shared
+                .store(shared_key, verdict, self.shared_ttl(&answered.verdict))
+                .await;
+        }
+        self.keep(answered.verdict, key, miss)
+    }
+
+    /// A verdict read from the shared cache: an active answer is judged again here.
+    fn from_shared(&self, verdict: SharedVerdict) -> Verdict {
+        match verdict {
+            SharedVerdict::Active(answer) => self.judge(Value::Object(answer)),
+            SharedVerdict::Refused { kind, description } => {
+                Verdict::Refused(shared_cache::refusal(&kind, &description))
+            }
+        }
+    }
+
+    /// How long a verdict is shared: an active one until `min(exp, max TTL)`, a refusal for the
+    /// negative TTL (zero: not shared).
+    fn shared_ttl(&self, verdict: &Verdict) -> Duration {
+        match verdict {
+            Verdict::Active(active) => {
+                let max = self
+                    .cache
+                    .as_ref()
+                    .map_or(DEFAULT_MAX_TTL, VerifiedCache::max_ttl);
+                match active.claims.expires_at() {
+                    Some(exp) => max.min(Duration::from_secs(exp.saturating_sub(now()))),
+                    None => max,
+                }
+            }
+            Verdict::Refused(_) => self
+                .negative
+                .as_ref()
+                .and_then(|negative| negative.policy().time_to_live())
+                .unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// Keeps a verdict in the local caches: an active answer in the cache, a refusal in the
+    /// negative cache.
+    fn keep(&self, verdict: Verdict, key: [u8; 32], miss: Option<Miss>) -> Result<Active, AuthError> {
+        match verdict {
             Verdict::Active(active) => {
                 if let (Some(cache), Some(miss)) = (&self.cache, miss) {
                     cache.insert(miss, &active.claims, NO_SIGNING_KEY);

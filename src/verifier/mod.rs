@@ -21,6 +21,10 @@ mod issuers;
 mod jwks;
 mod jwt;
 pub(crate) mod jwt_core;
+#[cfg(feature = "redis")]
+mod redis_cache;
+#[cfg(feature = "introspection")]
+mod shared_cache;
 pub(crate) mod keys;
 mod tenants;
 mod verified;
@@ -35,6 +39,10 @@ pub use issuers::MultiIssuer;
 pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
 pub use keys::Algorithm;
+#[cfg(feature = "redis")]
+pub use redis_cache::RedisCache;
+#[cfg(feature = "introspection")]
+pub use shared_cache::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
 pub use tenants::Tenants;
 
 /// What a [`Verifier`] answers about a token: its claims, or why it is refused, now or later.

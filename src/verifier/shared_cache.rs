@@ -1,0 +1,333 @@
+//! [`SharedCache`]: introspection answers shared by the replicas of a service, behind each
+//! replica's own caches.
+//!
+//! The [`IntrospectionVerifier`](crate::IntrospectionVerifier) keeps its in-memory caches (the
+//! active answers, the refusals) in front: a hit there never reaches the shared cache. On a local
+//! miss, with a shared cache set ([`with_shared_cache`](crate::IntrospectionVerifier::with_shared_cache)):
+//!
+//! 1. the shared cache is asked; an answer found there fills the local cache (an active answer
+//!    is checked again by this replica: `exp`, `nbf`, `iss`, audience, token type);
+//! 2. otherwise the replica takes a short lock for the token ([`SharedCache::lock`]); the holder
+//!    asks the provider and writes the answer; the others poll the shared cache for it (every
+//!    10 ms, for at most 1 s) and ask the provider themselves if it does not come;
+//! 3. a shared cache that fails (down, slow past its timeout) is not asked again for 1 s: the
+//!    replica asks the provider with its local cache, logs a warning (at most one per 10 s) and
+//!    counts it (`tower_authz_cache_lookups_total{cache="introspection_shared",result="unavailable"}`
+//!    with the `metrics` feature). A request is never refused because of the shared cache.
+//!
+//! The Redis implementation is [`RedisCache`](crate::RedisCache) (feature `redis`).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{AuthError, AuthErrorKind};
+use crate::telemetry::{CacheName, cache_lookup};
+
+/// How long a replica waits for another replica's call to the provider.
+const WAIT_FOR_HOLDER: Duration = Duration::from_secs(1);
+/// How often a waiting replica looks for the holder's answer.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a lock lives if its holder never writes (it crashed, its call failed).
+const LOCK_TTL: Duration = Duration::from_secs(2);
+/// How long a failed shared cache is left alone.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// The key of a token in a shared cache: a keyed hash of the token (never the token), made by
+/// [`SharedCache::key`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SharedKey(String);
+
+impl SharedKey {
+    /// A key made of `key` (a keyed hash of the token, with any prefix the cache adds).
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedKey(..)")
+    }
+}
+
+/// What a shared cache holds for a token: the provider's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SharedVerdict {
+    /// The provider's active answer, as the JSON object it sent. Each replica checks it again
+    /// with its own settings before using it.
+    Active(Map<String, Value>),
+    /// The token was refused: the refusal's [`AuthErrorKind::as_str`] and description.
+    Refused {
+        /// The kind of the refusal (`invalid_token`, `expired`, ...).
+        kind: String,
+        /// Its fixed, client-safe description.
+        description: String,
+    },
+}
+
+impl SharedVerdict {
+    /// The verdict for a refusal.
+    pub(crate) fn refused(error: &AuthError) -> Self {
+        Self::Refused {
+            kind: error.kind().as_str().to_owned(),
+            description: error.description().to_owned(),
+        }
+    }
+}
+
+/// Why a shared cache could not be used (down, slow past its timeout, refused the command).
+#[derive(Debug)]
+pub struct SharedCacheError {
+    message: &'static str,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SharedCacheError {
+    /// An error saying `message` (a fixed sentence), with its cause if there is one.
+    pub fn new(
+        message: &'static str,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self { message, source }
+    }
+}
+
+impl fmt::Display for SharedCacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for SharedCacheError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A cache of introspection verdicts shared by the replicas of a service (Redis, Valkey, ...),
+/// asked only when a replica's own cache misses.
+///
+/// Implementations bound every operation by a short timeout: an `Err` (or a slow answer) makes
+/// the verifier ask the provider itself. [`RedisCache`](crate::RedisCache) is the one this
+/// crate provides (feature `redis`); another store implements these four methods:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+/// use tower_authz::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
+///
+/// /// One process's map (a real one would be shared, and expire its entries).
+/// #[derive(Debug, Default)]
+/// struct Map(Mutex<HashMap<String, SharedVerdict>>);
+///
+/// #[async_trait::async_trait]
+/// impl SharedCache for Map {
+///     fn key(&self, token: &str) -> SharedKey {
+///         // A real cache uses a keyed hash (HMAC) with a secret all replicas share.
+///         SharedKey::new(format!("{:x}", token.len()))
+///     }
+///     async fn get(&self, key: &SharedKey) -> Result<Option<SharedVerdict>, SharedCacheError> {
+///         Ok(self.0.lock().unwrap().get(key.as_str()).cloned())
+///     }
+///     async fn put(&self, key: &SharedKey, verdict: &SharedVerdict, _ttl: Duration)
+///         -> Result<(), SharedCacheError> {
+///         self.0.lock().unwrap().insert(key.as_str().to_owned(), verdict.clone());
+///         Ok(())
+///     }
+///     async fn lock(&self, _key: &SharedKey, _ttl: Duration) -> Result<bool, SharedCacheError> {
+///         Ok(true)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait SharedCache: Send + Sync + fmt::Debug {
+    /// The key of `token`: a keyed hash with a secret that every replica shares, never the token
+    /// (nor a plain hash of it). Called once per local miss.
+    fn key(&self, token: &str) -> SharedKey;
+
+    /// The verdict stored under `key`, if there is one that has not expired.
+    async fn get(&self, key: &SharedKey) -> Result<Option<SharedVerdict>, SharedCacheError>;
+
+    /// Stores `verdict` under `key` for `ttl` (already at most the token's `exp` and the
+    /// verifier's maximum).
+    async fn put(
+        &self,
+        key: &SharedKey,
+        verdict: &SharedVerdict,
+        ttl: Duration,
+    ) -> Result<(), SharedCacheError>;
+
+    /// Takes the lock of `key` for `ttl` if nobody holds it: `true` if this call took it. Only
+    /// the holder asks the provider; the lock is never released, it expires (or the answer
+    /// comes first).
+    async fn lock(&self, key: &SharedKey, ttl: Duration) -> Result<bool, SharedCacheError>;
+}
+
+/// What the shared level says about a token the local caches missed.
+pub(crate) enum SharedLookup {
+    /// Another replica's verdict.
+    Found(SharedVerdict),
+    /// Ask the provider, and store its verdict under this key.
+    Call(SharedKey),
+    /// The shared cache cannot be used: ask the provider, store nothing.
+    Unavailable,
+}
+
+/// The shared level of one verifier: the cache, and when it failed last.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedLevel {
+    cache: Arc<dyn SharedCache>,
+    paused_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl SharedLevel {
+    pub(crate) fn new(cache: Arc<dyn SharedCache>) -> Self {
+        Self {
+            cache,
+            paused_until: Arc::default(),
+        }
+    }
+
+    /// Looks for `token`'s verdict; takes the lock, or waits (boundedly) for its holder.
+    pub(crate) async fn find(&self, token: &str) -> SharedLookup {
+        if self.paused() {
+            cache_lookup(CacheName::IntrospectionShared, false);
+            return SharedLookup::Unavailable;
+        }
+        let key = self.cache.key(token);
+        match self.cache.get(&key).await {
+            Ok(Some(verdict)) => {
+                cache_lookup(CacheName::IntrospectionShared, true);
+                return SharedLookup::Found(verdict);
+            }
+            Ok(None) => cache_lookup(CacheName::IntrospectionShared, false),
+            Err(error) => return self.failed(&error),
+        }
+        match self.cache.lock(&key, LOCK_TTL).await {
+            Ok(true) => return SharedLookup::Call(key),
+            Ok(false) => {}
+            Err(error) => return self.failed(&error),
+        }
+        let deadline = Instant::now() + WAIT_FOR_HOLDER;
+        while Instant::now() < deadline {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            match self.cache.get(&key).await {
+                Ok(Some(verdict)) => return SharedLookup::Found(verdict),
+                Ok(None) => {}
+                Err(error) => return self.failed(&error),
+            }
+        }
+        // The holder is slow, or its call failed: ask the provider here.
+        SharedLookup::Call(key)
+    }
+
+    /// Stores a verdict (a failure is logged and counted, never the request's).
+    pub(crate) async fn store(&self, key: &SharedKey, verdict: &SharedVerdict, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        if let Err(error) = self.cache.put(key, verdict, ttl).await {
+            self.failed(&error);
+        }
+    }
+
+    fn paused(&self) -> bool {
+        let mut paused = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *paused {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                *paused = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn failed(&self, error: &SharedCacheError) -> SharedLookup {
+        *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+        crate::telemetry::shared_cache_unavailable(error);
+        SharedLookup::Unavailable
+    }
+}
+
+/// The refusals a shared verdict may name: anything else is read as the generic one.
+const REFUSALS: [&str; 9] = [
+    "the token is not active",
+    "the token is not an access token",
+    "the token is from another issuer",
+    "the token is for another audience",
+    "the identity provider does not accept this token",
+    "the introspection answer is not an object",
+    "the token has expired",
+    "the token is not valid yet",
+    "the token's exp is not a number",
+];
+
+/// The refusal a shared verdict names, as this crate's error (its description one of the fixed
+/// sentences, whatever the shared cache holds).
+pub(crate) fn refusal(kind: &str, description: &str) -> AuthError {
+    let kind = match kind {
+        "expired" => AuthErrorKind::Expired,
+        "upstream" => AuthErrorKind::Upstream,
+        _ => AuthErrorKind::InvalidToken,
+    };
+    let description = REFUSALS
+        .iter()
+        .find(|known| **known == description)
+        .copied()
+        .unwrap_or("the identity provider does not accept this token");
+    AuthError::new(kind, description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_read_back_is_one_of_the_fixed_sentences() {
+        let error = refusal("expired", "the token has expired");
+        assert_eq!(error.kind(), AuthErrorKind::Expired);
+        assert_eq!(error.description(), "the token has expired");
+        let error = refusal("whatever", "<script>");
+        assert_eq!(error.kind(), AuthErrorKind::InvalidToken);
+        assert_eq!(
+            error.description(),
+            "the identity provider does not accept this token"
+        );
+    }
+
+    #[test]
+    fn a_verdict_round_trips_through_json() {
+        let verdict = SharedVerdict::refused(&AuthError::invalid_token("the token is not active"));
+        let json = serde_json::to_string(&verdict).unwrap();
+        assert_eq!(
+            json,
+            r#"{"refused":{"kind":"invalid_token","description":"the token is not active"}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<SharedVerdict>(&json).unwrap(),
+            verdict
+        );
+    }
+}

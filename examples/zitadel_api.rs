@@ -29,6 +29,15 @@
 //! ```sh
 //! cargo run --example zitadel_api -- --config examples/config/zitadel_api.toml
 //! ```
+//!
+//! Several replicas sharing introspection answers through Redis (feature `redis`; the same
+//! secret, at least 32 bytes, in `TOWER_AUTHZ_CACHE_SECRET` on every replica):
+//!
+//! ```sh
+//! export TOWER_AUTHZ_CACHE_SECRET=$(head -c 32 /dev/urandom | base64)
+//! cargo run --example zitadel_api --features redis -- --domain my-domain.zitadel.cloud \
+//!     --key ./api.json --port 8089 --redis redis://127.0.0.1:6379
+//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,6 +75,33 @@ struct Args {
     /// The port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8089)]
     port: u16,
+    /// Share introspection answers with other replicas through this Redis
+    /// (`redis://host:port` or `rediss://`), keyed with the secret in the environment variable
+    /// `TOWER_AUTHZ_CACHE_SECRET` (feature `redis`).
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    redis: Option<String>,
+}
+
+/// The environment variable with the shared cache's secret (the same on every replica).
+const CACHE_SECRET_VAR: &str = "TOWER_AUTHZ_CACHE_SECRET";
+
+/// `verifier`, sharing its answers through the Redis at `url` if one is given.
+fn shared(
+    verifier: tower_authz::IntrospectionVerifier,
+    url: Option<&str>,
+) -> Result<tower_authz::IntrospectionVerifier, Box<dyn std::error::Error>> {
+    let Some(url) = url else {
+        return Ok(verifier);
+    };
+    let secret = std::env::var(CACHE_SECRET_VAR)
+        .map_err(|_| format!("--redis needs the shared secret in {CACHE_SECRET_VAR}"))?;
+    #[cfg(feature = "redis")]
+    return Ok(verifier.with_shared_cache(tower_authz::RedisCache::new(url, secret)?));
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (url, secret);
+        Err("--redis needs the `redis` feature (cargo run --features redis)".into())
+    }
 }
 
 /// A JSON answer the way Go's `json.Marshal` writes it: no trailing newline.
@@ -149,6 +185,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (verifier, dev, key_path) =
                 zitadel::verifier("zitadel-api", args.domain.as_deref(), args.key.as_deref())
                     .await?;
+            let verifier = shared(verifier, args.redis.as_deref())?;
             let layer = AuthLayer::new(verifier);
             (layer, policy::has_role("admin"), dev, Some(key_path))
         }

@@ -8,7 +8,9 @@
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
 //!   and cached (verified-token cache hit), the same hit with a metrics recorder collecting
 //!   (`layer/cached-metrics`, feature `metrics`), the same hit behind a `MultiIssuer`, and an
-//!   introspection cache hit; `layer/dpop-ES256` and `layer/dpop-cached`: a DPoP request
+//!   introspection cache hit, and a local miss answered by Redis
+//!   (`layer/introspection-redis-hit`, feature `redis`, when `redis-server` is installed);
+//!   `layer/dpop-ES256` and `layer/dpop-cached`: a DPoP request
 //!   (RFC 9449: the ES256 proof checked, the replay cache written, then the ES256 token uncached
 //!   or from the cache, and its `cnf.jkt`), beside `layer/ES256` and `layer/cached` (a fresh
 //!   proof per iteration, made outside the timing);
@@ -683,6 +685,8 @@ fn per_request(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| call(&introspection_app, &opaque_bearer))
     });
+    #[cfg(feature = "redis")]
+    redis_hit(&mut group, &runtime, &s.issuer, &opaque_bearer);
     group.finish();
 
     refusals(c, &runtime, &s);
@@ -693,6 +697,73 @@ fn per_request(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| call(&plain, &rs_bearer))
     });
     group.finish();
+}
+
+/// `layer/introspection-redis-hit`: a local miss answered by Redis (a fresh verifier each
+/// iteration, made outside the timing, sharing one `RedisCache` that already holds the answer):
+/// the Redis round trip, the answer judged again and put into the local cache. Needs
+/// `redis-server` (started here on a free port); skipped with a note without it.
+#[cfg(feature = "redis")]
+fn redis_hit(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    issuer: &DevIssuer,
+    opaque_bearer: &HeaderValue,
+) {
+    use tower_authz::RedisCache;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let Ok(child) = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    else {
+        println!("layer/introspection-redis-hit: skipped (no redis-server on this machine)");
+        return;
+    };
+    /// Kills the server at the end of the row.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{port}");
+    let shared =
+        Arc::new(RedisCache::new(&url, "a bench secret of 32 bytes or more").expect("cache"));
+    let replica = || {
+        let verifier = IntrospectionVerifier::new(
+            issuer.issuer(),
+            format!("{}/oauth/v2/introspect", issuer.issuer()),
+            ClientAuth::basic("bench-api", "bench-secret"),
+            AudienceCheck::left_to_provider(),
+        )
+        .expect("verifier")
+        .with_shared_cache(Arc::clone(&shared));
+        router().layer(AuthLayer::new(verifier))
+    };
+    // One replica asks the provider and writes the answer.
+    runtime.block_on(call(&replica(), opaque_bearer));
+    group.bench_function("introspection-redis-hit", |b| {
+        b.to_async(runtime).iter_batched(
+            replica,
+            |app| async move {
+                call(&app, opaque_bearer).await;
+                app
+            },
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 /// `refusal/*`: tokens refused through the `layer/RS256` router (verified-token cache off, keys

@@ -150,11 +150,11 @@ pub use verifier::AudienceCheck;
 pub use verifier::IntrospectionVerifier;
 #[cfg(feature = "redis")]
 pub use verifier::RedisCache;
-#[cfg(feature = "introspection")]
-pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
 pub use verifier::{
     Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verification, Verifier,
 };
+#[cfg(feature = "introspection")]
+pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireRole, RequireScope, Role, Scope};

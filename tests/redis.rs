@@ -146,7 +146,10 @@ async fn two_replicas_make_one_call_for_a_new_token_and_share_refusals() {
     // A third replica started later finds both answers in Redis.
     let c = replica(&p, &redis.url).await;
     assert_eq!(c.get("/whoami", Some(&token)).await.status, 200);
-    assert_eq!(c.get("/whoami", Some("made-up-opaque-token")).await.status, 401);
+    assert_eq!(
+        c.get("/whoami", Some("made-up-opaque-token")).await.status,
+        401
+    );
     assert_eq!(p.issuer.introspection_requests(), 2);
 }
 
@@ -199,7 +202,9 @@ async fn with_redis_killed_both_replicas_keep_answering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_that_never_answers_costs_its_timeout_not_the_request() {
     // Accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("redis://{}", silent.local_addr().expect("addr"));
     let _held = tokio::spawn(async move {
         let mut open = Vec::new();

@@ -662,9 +662,9 @@ impl Introspector {
                     (Verdict::Active(_), Some(raw)) => SharedVerdict::Active(raw),
                     (Verdict::Refused(error), _) => SharedVerdict::refused(error),
                     // `judge` makes an active verdict only of an object.
-                    (Verdict::Active(_), None) => SharedVerdict::refused(
-                        &AuthError::upstream("the introspection answer is not an object"),
-                    ),
+                    (Verdict::Active(_), None) => SharedVerdict::refused(&AuthError::upstream(
+                        "the introspection answer is not an object",
+                    )),
                 });
                 Ok(Answered { verdict, shared })
             }
@@ -768,7 +768,7 @@ impl Introspector {
         let shared_key = match (&self.shared, miss) {
             (Some(shared), Some(_)) => match shared.find(token).await {
                 SharedLookup::Found(verdict) => {
-                    return self.keep(self.from_shared(verdict), key, miss);
+                    return self.keep(self.judge_shared(verdict), key, miss);
                 }
                 SharedLookup::Call(shared_key) => Some(shared_key),
                 SharedLookup::Unavailable => None,
@@ -789,7 +789,7 @@ impl Introspector {
     }
 
     /// A verdict read from the shared cache: an active answer is judged again here.
-    fn from_shared(&self, verdict: SharedVerdict) -> Verdict {
+    fn judge_shared(&self, verdict: SharedVerdict) -> Verdict {
         match verdict {
             SharedVerdict::Active(answer) => self.judge(Value::Object(answer)),
             SharedVerdict::Refused { kind, description } => {
@@ -822,7 +822,12 @@ impl Introspector {
 
     /// Keeps a verdict in the local caches: an active answer in the cache, a refusal in the
     /// negative cache.
-    fn keep(&self, verdict: Verdict, key: [u8; 32], miss: Option<Miss>) -> Result<Active, AuthError> {
+    fn keep(
+        &self,
+        verdict: Verdict,
+        key: [u8; 32],
+        miss: Option<Miss>,
+    ) -> Result<Active, AuthError> {
         match verdict {
             Verdict::Active(active) => {
                 if let (Some(cache), Some(miss)) = (&self.cache, miss) {

@@ -21,11 +21,11 @@ mod issuers;
 mod jwks;
 mod jwt;
 pub(crate) mod jwt_core;
+pub(crate) mod keys;
 #[cfg(feature = "redis")]
 mod redis_cache;
 #[cfg(feature = "introspection")]
 mod shared_cache;
-pub(crate) mod keys;
 mod tenants;
 mod verified;
 

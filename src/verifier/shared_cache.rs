@@ -178,6 +178,31 @@ pub trait SharedCache: Send + Sync + fmt::Debug {
     async fn lock(&self, key: &SharedKey, ttl: Duration) -> Result<bool, SharedCacheError>;
 }
 
+/// One cache (one connection) for several verifiers: `with_shared_cache(Arc::clone(&cache))`.
+#[async_trait]
+impl<C: SharedCache + ?Sized> SharedCache for Arc<C> {
+    fn key(&self, token: &str) -> SharedKey {
+        (**self).key(token)
+    }
+
+    async fn get(&self, key: &SharedKey) -> Result<Option<SharedVerdict>, SharedCacheError> {
+        (**self).get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &SharedKey,
+        verdict: &SharedVerdict,
+        ttl: Duration,
+    ) -> Result<(), SharedCacheError> {
+        (**self).put(key, verdict, ttl).await
+    }
+
+    async fn lock(&self, key: &SharedKey, ttl: Duration) -> Result<bool, SharedCacheError> {
+        (**self).lock(key, ttl).await
+    }
+}
+
 /// What the shared level says about a token the local caches missed.
 pub(crate) enum SharedLookup {
     /// Another replica's verdict.
@@ -315,6 +340,89 @@ mod tests {
             error.description(),
             "the identity provider does not accept this token"
         );
+    }
+
+    /// A cache that answers from a script: `get` returns the verdicts in turn (then `None`), or
+    /// fails every operation.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        gets: Mutex<Vec<Option<SharedVerdict>>>,
+        fail: bool,
+        lock_free: bool,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SharedCache for Scripted {
+        fn key(&self, _: &str) -> SharedKey {
+            SharedKey::new("k")
+        }
+        async fn get(&self, _: &SharedKey) -> Result<Option<SharedVerdict>, SharedCacheError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.fail {
+                return Err(SharedCacheError::new("down", None));
+            }
+            let mut gets = self.gets.lock().unwrap();
+            Ok(if gets.is_empty() {
+                None
+            } else {
+                gets.remove(0)
+            })
+        }
+        async fn put(
+            &self,
+            _: &SharedKey,
+            _: &SharedVerdict,
+            _: Duration,
+        ) -> Result<(), SharedCacheError> {
+            Ok(())
+        }
+        async fn lock(&self, _: &SharedKey, _: Duration) -> Result<bool, SharedCacheError> {
+            Ok(self.lock_free)
+        }
+    }
+
+    fn not_active() -> SharedVerdict {
+        SharedVerdict::refused(&AuthError::invalid_token("the token is not active"))
+    }
+
+    #[tokio::test]
+    async fn a_failed_cache_is_left_alone_for_a_while() {
+        let cache = Arc::new(Scripted {
+            fail: true,
+            ..Scripted::default()
+        });
+        let level = SharedLevel::new(cache.clone());
+        assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
+        assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
+        assert_eq!(cache.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_lock_holder_calls_the_others_wait_for_its_answer() {
+        let holder = SharedLevel::new(Arc::new(Scripted {
+            lock_free: true,
+            ..Scripted::default()
+        }));
+        assert!(matches!(holder.find("t").await, SharedLookup::Call(_)));
+        // Locked elsewhere: the answer comes on the third look.
+        let waiter = SharedLevel::new(Arc::new(Scripted {
+            gets: Mutex::new(vec![None, None, Some(not_active())]),
+            ..Scripted::default()
+        }));
+        match waiter.find("t").await {
+            SharedLookup::Found(verdict) => assert_eq!(verdict, not_active()),
+            _ => panic!("the holder's answer was not taken"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_holder_is_waited_for_a_bounded_time() {
+        let cache = Arc::new(Scripted::default());
+        let level = SharedLevel::new(cache.clone());
+        assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
+        let gets = cache.calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(gets > 2 && gets <= 2 + 100, "{gets} gets");
     }
 
     #[test]

@@ -36,6 +36,10 @@ impl Redis {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
+        Self::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -191,6 +195,34 @@ async fn with_redis_killed_both_replicas_keep_answering() {
     let calls = p.issuer.introspection_requests();
     assert!((2..=3).contains(&calls), "{calls} introspection calls");
     assert!(all(&spread(&bases, "/whoami", "made-up", 4).await, 401));
+
+    // Redis back on the same port: once the pause after the failure is over, the replicas
+    // share again (the connection manager reconnects).
+    let port: u16 = redis
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let _back = Redis::start_on(port);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The first command may still meet the broken connection (one more pause): a few tries,
+    // each with a new token, until one costs a single call for both replicas.
+    let mut shared = false;
+    for _ in 0..3 {
+        let before = p.issuer.introspection_requests();
+        let again = p.issuer.opaque_token().subject("dave").issue();
+        assert!(all(&spread(&bases, "/whoami", &again, 10).await, 200));
+        if p.issuer.introspection_requests() == before + 1 {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(
+        shared,
+        "the replicas did not share again once Redis was back"
+    );
 
     // The provider down too: what was cached still answers, a new token is 503.
     p.issuer.set_available(false);

@@ -231,7 +231,6 @@ impl SharedLevel {
     /// Looks for `token`'s verdict; takes the lock, or waits (boundedly) for its holder.
     pub(crate) async fn find(&self, token: &str) -> SharedLookup {
         if self.paused() {
-            cache_lookup(CacheName::IntrospectionShared, false);
             return SharedLookup::Unavailable;
         }
         let key = self.cache.key(token);

@@ -98,6 +98,7 @@ mod credentials;
 mod custom_claims;
 pub mod dpop;
 mod error;
+mod logout;
 pub mod policy;
 mod problem;
 mod provider;
@@ -105,6 +106,7 @@ pub mod readiness;
 mod require;
 mod resource_metadata;
 pub mod response;
+mod revocation;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
@@ -133,6 +135,7 @@ pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use custom_claims::CustomClaims;
 pub use dpop::{DpopMode, DpopNonces, DpopPolicy};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+pub use logout::{BackChannelLogout, LogoutError, LogoutErrorKind, LogoutTokenKeys};
 pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;
 pub use readiness::ReadinessCheck;
@@ -144,6 +147,7 @@ pub use resource_metadata::{
     ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
 };
 pub use response::{BearerChallenges, ResponseForAuthError, Rfc6750};
+pub use revocation::{RecordSink, Revocation, RevocationStore, Revocations, StoreError, TokenId};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::AudienceCheck;
@@ -152,7 +156,7 @@ pub use verifier::IntrospectionVerifier;
 #[cfg(feature = "redis")]
 pub use verifier::RedisCache;
 pub use verifier::{
-    Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verification, Verifier,
+    Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Revocable, Tenants, Verification, Verifier,
 };
 #[cfg(feature = "introspection")]
 pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};

@@ -323,6 +323,16 @@ impl VerifiedCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Drops the shared entries whose claims `revoked` says were revoked. The threads' own
+    /// copies go at their deadline (the epoch is not bumped: that would void every entry, not
+    /// only these); a [`Revocable`](crate::Revocable) refuses them meanwhile.
+    pub(crate) fn forget_revoked(&self, revoked: impl Fn(&Claims) -> bool + Send + Sync + 'static) {
+        // Only fails if invalidation closures were not enabled, which `new` does.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, entry| revoked(&entry.claims));
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.cache.run_pending_tasks();

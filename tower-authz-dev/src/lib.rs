@@ -95,7 +95,7 @@
 //! | `POST /app/refresh/{clientId}` | reads `app.rt`: `200 {}` with new `app.at`, `app.at_exp` (and `app.idt`); no, unknown, revoked or another client's refresh token is `400` (log in again) |
 //! | `GET /app/me` | userinfo from the `app.at` cookie (`sub`, `email`, `email_verified`, `preferred_username`, `applicationId`, `roles`, `tid`); `401` without a valid access token |
 //! | `GET /app/logout/{clientId}?post_logout_redirect_uri` | revokes the `app.rt` refresh token, sends the session's Logout Tokens (`sub` and `sid` of `app.rt`, else of `app.at`) to the app's [back-channel logout](#back-channel-logout) receivers, deletes the four cookies (`Max-Age=0`), `302` to `post_logout_redirect_uri` (loopback only, else `400`; default: the app's first allowed origin, else `/`) |
-//! | `GET\|POST /oidc/v1/end_session?id_token_hint&post_logout_redirect_uri&state` | RP-Initiated Logout (ZITADEL's path, [`DevIssuer::end_session_endpoint`]): `id_token_hint` must be a JWT of this issuer (a published key; expired less than a day ago is fine) with a `sub`; sends Logout Tokens for its `sub` and `sid` to every [back-channel logout](#back-channel-logout) receiver, then `302` to `post_logout_redirect_uri` (loopback only) with `state`, or `200 logged out`; no or a bad hint, another redirect, or a repeated parameter is `400` |
+//! | `GET\|POST /oidc/v1/end_session?id_token_hint&post_logout_redirect_uri&state` | RP-Initiated Logout (ZITADEL's path, [`DevIssuer::end_session_endpoint`]): `id_token_hint` must be a JWT of this issuer (signed with a published key, so not an HS256 FusionAuth token; expired less than a day ago is fine) with a `sub`; sends Logout Tokens for its `sub` and `sid` to every [back-channel logout](#back-channel-logout) receiver, then `302` to `post_logout_redirect_uri` (loopback only) with `state`, or `200 logged out`; no or a bad hint, another redirect, or a repeated parameter is `400` |
 //!
 //! ## Back-channel logout
 //!
@@ -114,7 +114,9 @@
 //! `{`[`BACKCHANNEL_LOGOUT_EVENT`]`: {}}`, `sub` and `sid` when known, never
 //! `nonce`. Each `POST` has 2 seconds, redirects are not followed, `200` (or
 //! `204`) is success; [`DevIssuer::end_session`] returns a [`LogoutDelivery`]
-//! per receiver and [`DevIssuer::logout_deliveries`] counts the `POST`s.
+//! per receiver and [`DevIssuer::logout_deliveries`] counts the `POST`s. The
+//! endpoints answer after their deliveries (all at once, each within 2
+//! seconds), so a test finds them done once it has the answer.
 //! Tokens set with [`TokenBuilder::session`] carry a `sid`; FusionAuth's
 //! carry one already. [`DevIssuer::logout_token`] crafts Logout Tokens, valid
 //! or not, for a receiver's own tests.

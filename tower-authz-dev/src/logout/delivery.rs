@@ -92,6 +92,9 @@ pub(super) async fn deliver(
     receivers: Vec<Receiver>,
     ended: &EndedSession,
 ) -> Vec<LogoutDelivery> {
+    if receivers.is_empty() {
+        return Vec::new();
+    }
     let client = shared.logout.client(|| {
         reqwest::Client::builder()
             .timeout(TIMEOUT)

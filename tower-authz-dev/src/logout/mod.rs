@@ -42,16 +42,19 @@ impl DevIssuer {
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] unless `uri` is an absolute `http(s)`
     /// URL on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`), like
-    /// every redirect URI of the dev issuer.
+    /// every redirect URI of the dev issuer, without a fragment (§2.2).
     pub fn add_backchannel_logout(&self, client_id: &str, uri: &str) -> io::Result<()> {
-        let url = loopback_url(Some(uri)).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "a back-channel logout URI must be an absolute http(s) URL on a loopback host, not {uri:?}"
-                ),
-            )
-        })?;
+        // Back-Channel Logout 1.0 §2.2: the URI must not have a fragment.
+        let url = loopback_url(Some(uri))
+            .filter(|url| url.fragment().is_none())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a back-channel logout URI must be an absolute http(s) URL on a loopback host, without a fragment, not {uri:?}"
+                    ),
+                )
+            })?;
         self.shared.logout.add(receivers::Receiver {
             client_id: client_id.to_owned(),
             uri: url,

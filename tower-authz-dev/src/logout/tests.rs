@@ -283,6 +283,7 @@ async fn only_loopback_receivers() -> TestResult {
         "https://rp.example/bcl",
         "http://127.0.0.1.rp.example/bcl",
         "ftp://127.0.0.1/bcl",
+        "http://127.0.0.1:3/bcl#fragment",
         "/bcl",
         "",
     ] {

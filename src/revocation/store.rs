@@ -1,7 +1,7 @@
 //! [`RevocationStore`]: where the replicas of a service share their revocations.
 
 use std::fmt;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,4 +94,25 @@ pub trait RevocationStore: Send + Sync + fmt::Debug + 'static {
     /// Takes `key` for `ttl` if nobody has it: `true` the first time. Used to refuse a logout
     /// token replayed to any replica (its `jti`).
     async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+}
+
+/// One store (one connection) for the revocations and the introspection cache:
+/// `with_store(Arc::clone(&redis))`.
+#[async_trait]
+impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
+    fn token_hash(&self, token: &str) -> String {
+        (**self).token_hash(token)
+    }
+
+    async fn publish(&self, record: &Revocation, ttl: Duration) -> Result<(), StoreError> {
+        (**self).publish(record, ttl).await
+    }
+
+    async fn follow(&self, sink: RecordSink) {
+        (**self).follow(sink).await;
+    }
+
+    async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        (**self).first_use(key, ttl).await
+    }
 }

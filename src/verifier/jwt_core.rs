@@ -535,8 +535,15 @@ mod tests {
         let mut logout = validation();
         logout.purpose = Purpose::Logout;
         for typ in ["logout+jwt", "application/logout+jwt", "Logout+JWT"] {
-            assert_eq!(parse_err(&token(Some(typ))), AuthErrorKind::InvalidToken, "{typ}");
-            assert!(ParsedJwt::parse(&token(Some(typ)), &logout).is_ok(), "{typ}");
+            assert_eq!(
+                parse_err(&token(Some(typ))),
+                AuthErrorKind::InvalidToken,
+                "{typ}"
+            );
+            assert!(
+                ParsedJwt::parse(&token(Some(typ)), &logout).is_ok(),
+                "{typ}"
+            );
         }
         // Untyped and `JWT` logout tokens (providers before the type was registered) pass;
         // an access token's type does not.
@@ -544,7 +551,10 @@ mod tests {
             assert!(ParsedJwt::parse(&token(typ), &logout).is_ok(), "{typ:?}");
         }
         for typ in ["at+jwt", "id_token+jwt", "secevent+jwt"] {
-            assert!(ParsedJwt::parse(&token(Some(typ)), &logout).is_err(), "{typ}");
+            assert!(
+                ParsedJwt::parse(&token(Some(typ)), &logout).is_err(),
+                "{typ}"
+            );
         }
     }
 

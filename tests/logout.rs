@@ -47,7 +47,10 @@ impl Service {
             .expect("logout request");
         let status = response.status().as_u16();
         assert_eq!(
-            response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
             Some("no-store")
         );
         let body = response.text().await.unwrap_or_default();
@@ -66,7 +69,10 @@ async fn service(issuer: &DevIssuer, verifier: impl Verifier) -> Service {
     let own = revocations.clone();
     let everywhere = revocations.clone();
     let router = Router::new()
-        .route("/whoami", get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }))
+        .route(
+            "/whoami",
+            get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }),
+        )
         .route(
             "/logout",
             post(move |claims: Claims, headers: HeaderMap| async move {
@@ -85,7 +91,10 @@ async fn service(issuer: &DevIssuer, verifier: impl Verifier) -> Service {
                 "logged out everywhere"
             }),
         )
-        .layer(AuthLayer::new(Revocable::new(verifier, revocations.clone())))
+        .layer(AuthLayer::new(Revocable::new(
+            verifier,
+            revocations.clone(),
+        )))
         .route_service("/backchannel-logout", logout);
     let (base, task) = serve(router).await;
     issuer
@@ -122,8 +131,18 @@ fn jwks(issuer: &DevIssuer) -> JwksVerifier {
 async fn a_session_logout_refuses_that_sessions_tokens_only() {
     let issuer = DevIssuer::start().await.expect("issuer");
     let api = service(&issuer, jwks(&issuer)).await;
-    let session = issuer.token().subject("alice").session("s1").sign().unwrap();
-    let other_session = issuer.token().subject("alice").session("s2").sign().unwrap();
+    let session = issuer
+        .token()
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .unwrap();
+    let other_session = issuer
+        .token()
+        .subject("alice")
+        .session("s2")
+        .sign()
+        .unwrap();
     let bob = issuer.token().subject("bob").session("s3").sign().unwrap();
     for token in [&session, &other_session, &bob] {
         assert_eq!(api.get(token).await.status, 200);
@@ -151,7 +170,10 @@ async fn a_session_logout_refuses_that_sessions_tokens_only() {
     let (status, body) = api.post_logout(&[("logout_token", &replayed)]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_request");
-    assert_eq!(body["error_description"], "the logout token was used before");
+    assert_eq!(
+        body["error_description"],
+        "the logout token was used before"
+    );
     api.get(&session).await.assert_refused(401, "invalid_token");
 }
 
@@ -159,7 +181,12 @@ async fn a_session_logout_refuses_that_sessions_tokens_only() {
 async fn a_subject_logout_refuses_all_its_tokens_issued_before() {
     let issuer = DevIssuer::start().await.expect("issuer");
     let api = service(&issuer, jwks(&issuer)).await;
-    let one = issuer.token().subject("alice").session("s1").sign().unwrap();
+    let one = issuer
+        .token()
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .unwrap();
     let two = issuer.token().subject("alice").sign().unwrap();
     let bob = issuer.token().subject("bob").sign().unwrap();
     let deliveries = issuer.logout_subject("alice").await;
@@ -175,16 +202,34 @@ async fn the_services_own_logout_calls() {
     let api = service(&issuer, jwks(&issuer)).await;
     let post = |path: &'static str, token: String| {
         let url = format!("{}{path}", api.base);
-        async move { client().post(url).bearer_auth(token).send().await.expect("post").status().as_u16() }
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("post")
+                .status()
+                .as_u16()
+        }
     };
     // With a jti, and without one (refused by a keyed hash of the token).
     let with_jti = issuer.token().subject("alice").sign().unwrap();
-    let without_jti = issuer.token().subject("alice").remove_claim("jti").sign().unwrap();
+    let without_jti = issuer
+        .token()
+        .subject("alice")
+        .remove_claim("jti")
+        .sign()
+        .unwrap();
     let kept = issuer.token().subject("alice").sign().unwrap();
     assert_eq!(post("/logout", with_jti.clone()).await, 200);
     assert_eq!(post("/logout", without_jti.clone()).await, 200);
-    api.get(&with_jti).await.assert_refused(401, "invalid_token");
-    api.get(&without_jti).await.assert_refused(401, "invalid_token");
+    api.get(&with_jti)
+        .await
+        .assert_refused(401, "invalid_token");
+    api.get(&without_jti)
+        .await
+        .assert_refused(401, "invalid_token");
     assert_eq!(api.get(&kept).await.status, 200);
 
     assert_eq!(post("/logout-everywhere", kept.clone()).await, 200);
@@ -199,34 +244,101 @@ async fn the_services_own_logout_calls() {
 async fn every_bad_logout_token_is_refused_with_400() {
     let issuer = DevIssuer::start().await.expect("issuer");
     let api = service(&issuer, jwks(&issuer)).await;
-    let alice = issuer.token().subject("alice").session("s1").sign().unwrap();
-    let good = || issuer.logout_token().audience(CLIENT).subject("alice").session("s1");
+    let alice = issuer
+        .token()
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .unwrap();
+    let good = || {
+        issuer
+            .logout_token()
+            .audience(CLIENT)
+            .subject("alice")
+            .session("s1")
+    };
     let cases = [
-        ("nonce", good().nonce("n").sign().unwrap(), "a logout token must not carry a nonce"),
-        ("no events", good().without_events().sign().unwrap(), "the token has no back-channel logout event"),
         (
-            "another event",
-            good().events(json!({"https://example.com/other": {}})).sign().unwrap(),
+            "nonce",
+            good().nonce("n").sign().unwrap(),
+            "a logout token must not carry a nonce",
+        ),
+        (
+            "no events",
+            good().without_events().sign().unwrap(),
             "the token has no back-channel logout event",
         ),
-        ("too old", good().issued_at(now() - 600).sign().unwrap(), "the logout token is too old"),
-        ("no jti", good().remove_claim("jti").sign().unwrap(), "the logout token has no jti"),
-        ("another client", good().audience("someone-else").sign().unwrap(), "the token is for another audience"),
-        ("expired", good().expires_at(now() - 120).sign().unwrap(), "the token has expired"),
+        (
+            "another event",
+            good()
+                .events(json!({"https://example.com/other": {}}))
+                .sign()
+                .unwrap(),
+            "the token has no back-channel logout event",
+        ),
+        (
+            "too old",
+            good().issued_at(now() - 600).sign().unwrap(),
+            "the logout token is too old",
+        ),
+        (
+            "no jti",
+            good().remove_claim("jti").sign().unwrap(),
+            "the logout token has no jti",
+        ),
+        (
+            "another client",
+            good().audience("someone-else").sign().unwrap(),
+            "the token is for another audience",
+        ),
+        (
+            "expired",
+            good().expires_at(now() - 120).sign().unwrap(),
+            "the token has expired",
+        ),
         (
             "neither sub nor sid",
-            good().remove_claim("sub").remove_claim("sid").sign().unwrap(),
+            good()
+                .remove_claim("sub")
+                .remove_claim("sid")
+                .sign()
+                .unwrap(),
             "the logout token has neither sub nor sid",
         ),
-        ("an access token", issuer.token().audience(CLIENT).subject("alice").sign().unwrap(), "the token has no back-channel logout event"),
-        ("typed as an access token", good().typ("at+jwt").sign().unwrap(), "the token type is not accepted"),
-        ("not a JWT", "not-a-jwt".to_owned(), "the token is not a JWT"),
+        (
+            "an access token",
+            issuer
+                .token()
+                .audience(CLIENT)
+                .subject("alice")
+                .sign()
+                .unwrap(),
+            "the token has no back-channel logout event",
+        ),
+        (
+            "typed as an access token",
+            good().typ("at+jwt").sign().unwrap(),
+            "the token type is not accepted",
+        ),
+        (
+            "not a JWT",
+            "not-a-jwt".to_owned(),
+            "the token is not a JWT",
+        ),
     ];
     for (case, token, why) in cases {
         let (status, body) = api.post_logout(&[("logout_token", &token)]).await;
         assert_eq!(status, 400, "{case}: {body}");
         assert_eq!(body["error"], "invalid_request", "{case}");
-        assert_eq!(body["error_description"].as_str().unwrap_or_default().split(':').next(), Some(why), "{case}: {body}");
+        assert_eq!(
+            body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .split(':')
+                .next(),
+            Some(why),
+            "{case}: {body}"
+        );
     }
     // None of them logged alice out.
     assert_eq!(api.get(&alice).await.status, 200);
@@ -235,9 +347,16 @@ async fn every_bad_logout_token_is_refused_with_400() {
     let token = good().sign().unwrap();
     let (status, _) = api.post_logout(&[]).await;
     assert_eq!(status, 400);
-    let (status, _) = api.post_logout(&[("logout_token", &token), ("logout_token", &token)]).await;
+    let (status, _) = api
+        .post_logout(&[("logout_token", &token), ("logout_token", &token)])
+        .await;
     assert_eq!(status, 400);
-    let json = client().post(api.logout_uri()).json(&json!({"logout_token": token})).send().await.unwrap();
+    let json = client()
+        .post(api.logout_uri())
+        .json(&json!({"logout_token": token}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json.status().as_u16(), 400);
     let get = client().get(api.logout_uri()).send().await.unwrap();
     assert_eq!(get.status().as_u16(), 405);
@@ -245,8 +364,15 @@ async fn every_bad_logout_token_is_refused_with_400() {
     assert_eq!(api.get(&alice).await.status, 200);
 
     // A logout token is not an access token either.
-    let as_access = issuer.logout_token().audience("dev-api").subject("alice").sign().unwrap();
-    api.get(&as_access).await.assert_refused(401, "invalid_token");
+    let as_access = issuer
+        .logout_token()
+        .audience("dev-api")
+        .subject("alice")
+        .sign()
+        .unwrap();
+    api.get(&as_access)
+        .await
+        .assert_refused(401, "invalid_token");
 
     // The good one, untyped as older providers send them, is accepted.
     let untyped = good().remove_header("typ").sign().unwrap();
@@ -260,7 +386,12 @@ async fn every_bad_logout_token_is_refused_with_400() {
 async fn keys_that_cannot_be_fetched_answer_503_not_400() {
     let issuer = DevIssuer::start().await.expect("issuer");
     let api = service(&issuer, jwks(&issuer)).await;
-    let token = issuer.logout_token().audience(CLIENT).subject("alice").sign().unwrap();
+    let token = issuer
+        .logout_token()
+        .audience(CLIENT)
+        .subject("alice")
+        .sign()
+        .unwrap();
     issuer.set_available(false);
     let response = client()
         .post(api.logout_uri())
@@ -288,7 +419,11 @@ async fn keys_that_cannot_be_fetched_answer_503_not_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspected_tokens_are_refused_and_their_cached_answers_dropped() {
     let issuer = DevIssuer::start().await.expect("issuer");
-    let dir = std::env::temp_dir().join(format!("tower-authz-logout-{}-{}", std::process::id(), issuer.addr().port()));
+    let dir = std::env::temp_dir().join(format!(
+        "tower-authz-logout-{}-{}",
+        std::process::id(),
+        issuer.addr().port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("api-key.json");
     issuer.write_api_key_file(&path).unwrap();
@@ -300,8 +435,14 @@ async fn introspected_tokens_are_refused_and_their_cached_answers_dropped() {
     .unwrap();
     let revocations = Revocations::new();
     let router = Router::new()
-        .route("/whoami", get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }))
-        .layer(AuthLayer::new(Revocable::new(verifier, revocations.clone())));
+        .route(
+            "/whoami",
+            get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }),
+        )
+        .layer(AuthLayer::new(Revocable::new(
+            verifier,
+            revocations.clone(),
+        )));
     let (base, _task) = serve(router).await;
     let whoami = format!("{base}/whoami");
     let alice = issuer.opaque_token().subject("alice").issue();
@@ -312,9 +453,14 @@ async fn introspected_tokens_are_refused_and_their_cached_answers_dropped() {
     }
     assert_eq!(issuer.introspection_requests(), 2);
 
-    revocations.revoke_subject(Some(issuer.issuer()), "alice").await.unwrap();
+    revocations
+        .revoke_subject(Some(issuer.issuer()), "alice")
+        .await
+        .unwrap();
     for _ in 0..4 {
-        get_with(&whoami, Some(&alice)).await.assert_refused(401, "invalid_token");
+        get_with(&whoami, Some(&alice))
+            .await
+            .assert_refused(401, "invalid_token");
         assert_eq!(get_with(&whoami, Some(&bob)).await.status, 200);
     }
     // Bob's answer stayed cached; alice's was dropped, asked of the provider once more (it

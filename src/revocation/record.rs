@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "introspection")]
 use crate::claims::Claims;
 
 /// What was revoked: a subject's or a session's tokens issued up to a time, or one token.
@@ -64,6 +65,7 @@ impl Revocation {
 
     /// Whether the token with `claims` is one this record revokes. A token revoked by its hash
     /// is not recognised here (its text is not at hand): the table does that.
+    #[cfg(feature = "introspection")]
     pub(crate) fn covers(&self, claims: &Claims) -> bool {
         let (issuer, iat) = (claims.issuer(), claims.issued_at());
         match self {
@@ -135,6 +137,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "introspection")]
     #[test]
     fn covers_matches_what_a_record_revokes() {
         use crate::claims::RoleSource;

@@ -340,6 +340,7 @@ impl VerifiedCache {
 
     /// Drops the entries whose claims `revoked` says were revoked, and voids every thread's
     /// copies (each looks in the shared table again, where only the revoked ones are gone).
+    #[cfg(feature = "introspection")]
     pub(crate) fn forget_revoked(&self, revoked: impl Fn(&Claims) -> bool + Send + Sync + 'static) {
         // Only fails if invalidation closures were not enabled, which `new` does.
         let _ = self
@@ -467,6 +468,7 @@ mod tests {
         assert!(!is_hit(&cache, "t"));
     }
 
+    #[cfg(feature = "introspection")]
     #[test]
     fn a_revocation_drops_its_tokens_and_voids_the_threads_copies() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 100).unwrap();

@@ -358,3 +358,63 @@ where
         Box::pin(async move { Ok(this.answer(request).await) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"fuzzing-secret-fuzzing-secret-32";
+
+    fn sign(header: serde_json::Value, claims: serde_json::Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
+        let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    fn logout_token(jti: &str) -> String {
+        let now = now();
+        sign(
+            json!({"alg": "HS256", "typ": "logout+jwt"}),
+            json!({
+                "iss": "https://issuer.example", "aud": "api", "iat": now, "exp": now + 120,
+                "jti": jti, "sid": "s1", "sub": "alice",
+                "events": {super::super::token::BACKCHANNEL_LOGOUT_EVENT: {}}
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_form_with_a_good_token_revokes_its_session_once() {
+        let revocations = Revocations::new();
+        let keys = JwtVerifier::new("https://issuer.example", "api")
+            .with_hmac_secret(SECRET)
+            .unwrap();
+        let endpoint = BackChannelLogout::new(keys, revocations);
+        let form = format!("logout_token={}", logout_token("j1"));
+        let revocation = endpoint.receive_form(form.as_bytes()).await.unwrap();
+        assert!(matches!(revocation, Revocation::Session { ref session, .. } if session == "s1"));
+        let replay = endpoint.receive_form(form.as_bytes()).await.unwrap_err();
+        assert_eq!(replay.description(), "the logout token was used before");
+        // A clone with other settings keeps the keys and the revocations.
+        let older = endpoint.clone().with_max_age(Duration::from_secs(1));
+        let form = format!("logout_token={}", logout_token("j2"));
+        assert!(older.receive_form(form.as_bytes()).await.is_ok());
+    }
+
+    #[test]
+    fn the_fuzz_targets_endpoint_takes_the_whole_path() {
+        let form = format!("logout_token={}", logout_token("j3"));
+        assert!(crate::fuzzing::logout_form(form.as_bytes()).is_ok());
+        assert!(crate::fuzzing::logout_form(b"logout_token=%ff%fe").is_err());
+        assert!(crate::fuzzing::logout_form(b"").is_err());
+    }
+}

@@ -789,6 +789,53 @@ fn redis_hit(
             BatchSize::SmallInput,
         )
     });
+
+    // `layer/logout-propagation`: a session revoked on replica A until replica B refuses its
+    // token (the `SET`+`PUBLISH` pipeline, the message, B applying it), B polling its own
+    // revocations as a request would.
+    let store = || RedisCache::new(&url, "a bench secret of 32 bytes or more").expect("cache");
+    let a = Revocations::new().with_store(store());
+    let b_side = Revocations::new().with_store(store());
+    let session = |i: u64| {
+        tower_authz::Claims::from_value(
+            serde_json::json!({"sub": "alice", "sid": format!("s-{i}"), "iat": 1}),
+            &tower_authz::RoleSource::default(),
+        )
+        .expect("claims")
+    };
+    let sessions = std::sync::atomic::AtomicU64::new(0);
+    let propagate = |i: u64| {
+        let (a, b_side, claims) = (a.clone(), b_side.clone(), session(i));
+        async move {
+            let start = Instant::now();
+            a.revoke_session(None, &format!("s-{i}")).await.expect("shared");
+            while !b_side.is_revoked(&claims, "token") {
+                tokio::task::yield_now().await;
+            }
+            start.elapsed()
+        }
+    };
+    // B starts following (subscribes, loads) before the row; the first logout shows it has.
+    runtime.block_on(async {
+        let _ = b_side.is_revoked(&session(u64::MAX), "token");
+        tokio::time::timeout(Duration::from_secs(10), propagate(u64::MAX))
+            .await
+            .expect("B follows A");
+    });
+    group.bench_function("logout-propagation", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let propagate = &propagate;
+            let sessions = &sessions;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let i = sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    total += propagate(i).await;
+                }
+                total
+            }
+        })
+    });
 }
 
 /// `refusal/*`: tokens refused through the `layer/RS256` router (verified-token cache off, keys

@@ -790,6 +790,35 @@ fn redis_hit(
         )
     });
 
+    // `floor/redis-get`: the least a Redis hit can cost: one `GET` of a value the size of an
+    // introspection answer on an open connection (the `redis` crate's `ConnectionManager`).
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut connection = runtime
+        .block_on(redis::aio::ConnectionManager::new(client))
+        .expect("connection");
+    let value = "x".repeat(700);
+    runtime
+        .block_on(
+            redis::cmd("SET")
+                .arg("bench:floor")
+                .arg(&value)
+                .query_async::<()>(&mut connection),
+        )
+        .expect("set");
+    group.bench_function("floor-redis-get", |b| {
+        b.to_async(runtime).iter(|| {
+            let mut connection = connection.clone();
+            async move {
+                let got: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg("bench:floor")
+                    .query_async(&mut connection)
+                    .await
+                    .expect("get");
+                black_box(got)
+            }
+        })
+    });
+
     // `layer/logout-propagation`: a session revoked on replica A until replica B refuses its
     // token (the `SET`+`PUBLISH` pipeline, the message, B applying it), B polling its own
     // revocations as a request would.

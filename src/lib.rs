@@ -149,13 +149,13 @@ pub use token::{ExtractToken, TokenSource};
 pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
-#[cfg(feature = "redis")]
-pub use verifier::RedisCache;
 pub use verifier::{
     Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verification, Verifier,
 };
+#[cfg(feature = "redis")]
+pub use verifier::{RedisCache, RedisCacheBuilder};
 #[cfg(feature = "introspection")]
-pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
+pub use verifier::{SharedCache, SharedCacheError, SharedCacheTiming, SharedKey, SharedVerdict};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireRole, RequireScope, Role, Scope};

@@ -101,6 +101,7 @@ impl<'de> Deserialize<'de> for UrlConfig {
 impl SharedCacheConfig {
     /// `verifier` with this shared cache; `field` is this section's place.
     #[cfg(not(feature = "redis"))]
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn apply<V>(
         &self,
         _verifier: V,

@@ -56,7 +56,7 @@ use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tower_authz::{
     AudienceCheck, AuthError, AuthLayer, ClientAuth, DpopPolicy, IntrospectionVerifier,
-    JwksVerifier, JwtVerifier, MultiIssuer, Verifier,
+    JwksVerifier, JwtVerifier, MultiIssuer, Revocable, Revocations, Verifier,
 };
 use tower_authz_dev::{DevAlgorithm, DevClient, DevIssuer, DevKey};
 
@@ -654,6 +654,31 @@ fn per_request(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| call(&multi_app, &rs_bearer))
     });
 
+    // Revocations: the same hit checked against no record (two atomic loads), then against
+    // 10 000 logged-out subjects and 10 000 ended sessions of other users (a look-up of the
+    // token's `sub`; of its `sid` too when it has one, which this token has not).
+    let revocations = Revocations::new();
+    let revocable_app = router().layer(AuthLayer::new(Revocable::new(
+        s.jwks.clone(),
+        revocations.clone(),
+    )));
+    group.bench_function("cached-revocable", |b| {
+        b.to_async(&runtime)
+            .iter(|| call(&revocable_app, &rs_bearer))
+    });
+    runtime.block_on(async {
+        for i in 0..10_000 {
+            let _ = revocations.revoke_subject(None, &format!("user-{i}")).await;
+            let _ = revocations
+                .revoke_session(None, &format!("session-{i}"))
+                .await;
+        }
+    });
+    group.bench_function("cached-revocable-20k-records", |b| {
+        b.to_async(&runtime)
+            .iter(|| call(&revocable_app, &rs_bearer))
+    });
+
     // DPoP: an ES256-bound ES256 token and a fresh ES256 proof per request.
     let dpop = DpopClient::new(&s.issuer);
     for (name, verifier) in [("dpop-ES256", &s.jwks_uncached), ("dpop-cached", &s.jwks)] {
@@ -776,6 +801,55 @@ fn redis_hit(
             },
             BatchSize::SmallInput,
         )
+    });
+
+    // `layer/logout-propagation`: a session revoked on replica A until replica B refuses its
+    // token (the `SET`+`PUBLISH` pipeline, the message, B applying it), B polling its own
+    // revocations as a request would.
+    let store = || RedisCache::new(&url, "a bench secret of 32 bytes or more").expect("cache");
+    let a = Revocations::new().with_store(store());
+    let b_side = Revocations::new().with_store(store());
+    let session = |i: u64| {
+        tower_authz::Claims::from_value(
+            serde_json::json!({"sub": "alice", "sid": format!("s-{i}"), "iat": 1}),
+            &tower_authz::RoleSource::default(),
+        )
+        .expect("claims")
+    };
+    let sessions = std::sync::atomic::AtomicU64::new(0);
+    let propagate = |i: u64| {
+        let (a, b_side, claims) = (a.clone(), b_side.clone(), session(i));
+        async move {
+            let start = Instant::now();
+            a.revoke_session(None, &format!("s-{i}"))
+                .await
+                .expect("shared");
+            while !b_side.is_revoked(&claims, "token") {
+                tokio::task::yield_now().await;
+            }
+            start.elapsed()
+        }
+    };
+    // B starts following (subscribes, loads) before the row; the first logout shows it has.
+    runtime.block_on(async {
+        let _ = b_side.is_revoked(&session(u64::MAX), "token");
+        tokio::time::timeout(Duration::from_secs(10), propagate(u64::MAX))
+            .await
+            .expect("B follows A");
+    });
+    group.bench_function("logout-propagation", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let propagate = &propagate;
+            let sessions = &sessions;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let i = sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    total += propagate(i).await;
+                }
+                total
+            }
+        })
     });
 }
 

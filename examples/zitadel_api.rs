@@ -30,8 +30,13 @@
 //! cargo run --example zitadel_api -- --config examples/config/zitadel_api.toml
 //! ```
 //!
-//! Several replicas sharing introspection answers through Redis (feature `redis`; the same
-//! secret, at least 32 bytes, in `TOWER_AUTHZ_CACHE_SECRET` on every replica):
+//! `/api/backchannel-logout` receives the provider's OpenID Connect back-channel logout tokens
+//! (for the key file's client id): the tokens of a logged-out session (`sid`) or user are
+//! refused from then on.
+//!
+//! Several replicas sharing introspection answers and logouts through Redis (feature `redis`;
+//! the same secret, at least 32 bytes, in `TOWER_AUTHZ_CACHE_SECRET` on every replica): a
+//! logout that reaches one replica is refused by all within milliseconds.
 //!
 //! ```sh
 //! export TOWER_AUTHZ_CACHE_SECRET=$(head -c 32 /dev/urandom | base64)
@@ -51,7 +56,10 @@ use axum::routing::any;
 use clap::Parser;
 use serde::Serialize;
 use tower_authz::config::AuthConfig;
-use tower_authz::{AuthLayer, Claims, policy, require};
+use tower_authz::{
+    ApplicationKey, AuthLayer, BackChannelLogout, Claims, JwksVerifier, Revocable, Revocations,
+    policy, require,
+};
 
 #[path = "common/zitadel.rs"]
 mod zitadel;
@@ -85,21 +93,29 @@ struct Args {
 /// The environment variable with the shared cache's secret (the same on every replica).
 const CACHE_SECRET_VAR: &str = "TOWER_AUTHZ_CACHE_SECRET";
 
-/// `verifier`, sharing its answers through the Redis at `url` if one is given.
-fn shared(
+/// The revocations of this replica, and `verifier` sharing its answers: through the Redis at
+/// `url` if one is given (introspection answers and revocations both, on one connection).
+fn replicated(
     verifier: tower_authz::IntrospectionVerifier,
     url: Option<&str>,
-) -> Result<tower_authz::IntrospectionVerifier, Box<dyn std::error::Error>> {
+) -> Result<(tower_authz::IntrospectionVerifier, Revocations), Box<dyn std::error::Error>> {
+    let revocations = Revocations::new();
     let Some(url) = url else {
-        return Ok(verifier);
+        return Ok((verifier, revocations));
     };
     let secret = std::env::var(CACHE_SECRET_VAR)
         .map_err(|_| format!("--redis needs the shared secret in {CACHE_SECRET_VAR}"))?;
     #[cfg(feature = "redis")]
-    return Ok(verifier.with_shared_cache(tower_authz::RedisCache::new(url, secret)?));
+    {
+        let redis = Arc::new(tower_authz::RedisCache::new(url, secret)?);
+        Ok((
+            verifier.with_shared_cache(Arc::clone(&redis)),
+            revocations.with_store(redis),
+        ))
+    }
     #[cfg(not(feature = "redis"))]
     {
-        let _ = (url, secret);
+        let _ = (url, secret, revocations);
         Err("--redis needs the `redis` feature (cargo run --features redis)".into())
     }
 }
@@ -176,18 +192,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // With --config: everything from the file. With no --domain: a development issuer, the API's
     // key file, a user and an admin.
-    let (layer, admin, dev, key_path) = match &args.config {
+    let (layer, admin, dev, key_path, logout) = match &args.config {
         Some(path) => {
             let config = AuthConfig::from_file(path)?;
-            (config.build_layer()?, config.policy("admin")?, None, None)
+            (
+                config.build_layer()?,
+                config.policy("admin")?,
+                None,
+                None,
+                None,
+            )
         }
         None => {
             let (verifier, dev, key_path) =
                 zitadel::verifier("zitadel-api", args.domain.as_deref(), args.key.as_deref())
                     .await?;
-            let verifier = shared(verifier, args.redis.as_deref())?;
-            let layer = AuthLayer::new(verifier);
-            (layer, policy::has_role("admin"), dev, Some(key_path))
+            let (verifier, revocations) = replicated(verifier, args.redis.as_deref())?;
+            // ZITADEL sends back-channel logout tokens to the application's client id; a
+            // logged-out session's tokens are refused at once, on every replica.
+            let issuer = match (&dev, &args.domain) {
+                (Some(dev), _) => dev.issuer().to_owned(),
+                (None, domain) => zitadel::issuer_url(domain.as_deref().unwrap_or_default()),
+            };
+            let client_id = ApplicationKey::from_file(&key_path)?.client_id().to_owned();
+            let logout = BackChannelLogout::new(
+                JwksVerifier::discover(&issuer, &client_id)?,
+                revocations.clone(),
+            );
+            let layer = AuthLayer::new(Revocable::new(verifier, revocations));
+            (
+                layer,
+                policy::has_role("admin"),
+                dev,
+                Some(key_path),
+                Some(logout),
+            )
         }
     };
     let tasks = Tasks::default();
@@ -200,6 +239,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_layer(layer.with_response(zitadel_guide::guide_error))
         .route("/api/healthz", any(healthz))
         .with_state(tasks);
+    // Where the provider's back-channel logout tokens arrive (register
+    // `https://<this host>/api/backchannel-logout` as the application's back-channel logout URI).
+    let app = match logout {
+        Some(logout) => app.route_service("/api/backchannel-logout", logout),
+        None => app,
+    };
 
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;

@@ -51,6 +51,9 @@ struct Inner {
     client_id: Option<Box<str>>,
     /// `cnf.jkt`, for the DPoP binding check.
     cnf_jkt: Option<Box<str>>,
+    /// `sid` and `jti`, for revocations.
+    session_id: Option<Box<str>>,
+    token_id: Option<Box<str>>,
     expires_at: Option<u64>,
     not_before: Option<u64>,
     issued_at: Option<u64>,
@@ -84,6 +87,8 @@ impl Claims {
                     .or_else(|| string("azp"))
                     .or_else(|| string("applicationId")),
                 cnf_jkt: map.get("cnf").and_then(payload::jkt_of).map(Box::from),
+                session_id: string("sid"),
+                token_id: string("jti"),
                 expires_at: date("exp"),
                 not_before: date("nbf"),
                 issued_at: date("iat"),
@@ -127,6 +132,8 @@ impl Claims {
                 issuer: inner.issuer.clone(),
                 client_id: inner.client_id.clone(),
                 cnf_jkt: inner.cnf_jkt.clone(),
+                session_id: inner.session_id.clone(),
+                token_id: inner.token_id.clone(),
                 expires_at: inner.expires_at,
                 not_before: inner.not_before,
                 issued_at: inner.issued_at,
@@ -201,6 +208,18 @@ impl Claims {
     /// (OIDC, Entra), else `applicationId` (FusionAuth).
     pub fn client_id(&self) -> Option<&str> {
         self.inner.client_id.as_deref()
+    }
+
+    /// The `sid` claim: the provider's session the token belongs to (OpenID Connect; Keycloak,
+    /// FusionAuth and ZITADEL put it in access tokens). A back-channel logout for a session
+    /// refuses its tokens ([`Revocations`](crate::Revocations)).
+    pub fn session_id(&self) -> Option<&str> {
+        self.inner.session_id.as_deref()
+    }
+
+    /// The `jti` claim: the token's unique identifier (RFC 7519 §4.1.7).
+    pub fn token_id(&self) -> Option<&str> {
+        self.inner.token_id.as_deref()
     }
 
     /// `cnf.jkt`: the RFC 7638 thumbprint of the key a DPoP-bound token is bound to (RFC 9449
@@ -284,6 +303,8 @@ impl Inner {
                     .or(payload.application_id.as_ref()),
             ),
             cnf_jkt: boxed(payload.cnf_jkt.as_ref()),
+            session_id: boxed(payload.sid.as_ref()),
+            token_id: boxed(payload.jti.as_ref()),
             expires_at: payload.exp.and_then(Date::seconds),
             not_before: payload.nbf.and_then(Date::seconds),
             issued_at: payload.iat.and_then(Date::seconds),
@@ -665,6 +686,8 @@ mod tests {
         "tid",
         "cnf",
         "jkt",
+        "sid",
+        "jti",
     ];
 
     /// A JSON object's text with these members in this order, duplicates and all, each name
@@ -693,6 +716,8 @@ mod tests {
                 claims.issuer(),
                 claims.client_id(),
                 claims.cnf_jkt(),
+                claims.session_id(),
+                claims.token_id(),
             ),
             (claims.expires_at(), claims.not_before(), claims.issued_at()),
             claims.audiences().collect::<Vec<_>>(),

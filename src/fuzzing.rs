@@ -125,3 +125,31 @@ pub fn key_file(contents: &[u8]) -> bool {
     crate::ApplicationKey::from_json(text).is_ok()
         | crate::ServiceAccountKey::from_json(text).is_ok()
 }
+
+/// A back-channel logout request's form body (`logout_token=...`), verified with the fixed keys
+/// of [`jwt`] as the client `api`: what it revoked, or why it was refused. Fixed keys answer at
+/// once, so the endpoint's future completes without waiting.
+pub fn logout_form(form: &[u8]) -> Result<crate::Revocation, crate::LogoutError> {
+    static ENDPOINT: OnceLock<Option<(crate::BackChannelLogout, tokio::runtime::Runtime)>> =
+        OnceLock::new();
+    let endpoint = ENDPOINT.get_or_init(|| {
+        let keys = JwtVerifier::new("https://issuer.example", "api")
+            .with_hmac_secret(b"fuzzing-secret-fuzzing-secret-32")
+            .ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .ok()?;
+        Some((
+            crate::BackChannelLogout::new(keys, crate::Revocations::new()),
+            runtime,
+        ))
+    });
+    match endpoint {
+        Some((endpoint, runtime)) => runtime.block_on(endpoint.receive_form(form)),
+        None => Err(crate::LogoutError::new(
+            crate::LogoutErrorKind::InvalidRequest,
+            "no endpoint",
+        )),
+    }
+}

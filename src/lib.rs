@@ -22,6 +22,13 @@
 //! the key in the token's `cnf.jkt`) are accepted, required or allowed beside bearer tokens,
 //! with [`AuthLayer::with_dpop`] and a [`DpopPolicy`]; see [`dpop`] for the checks and answers.
 //!
+//! Tokens stop working before their `exp` when a user logs out or a session ends: wrap the
+//! verifier in [`Revocable`] with the service's [`Revocations`], mount [`BackChannelLogout`]
+//! where the provider sends its OpenID Connect back-channel logout tokens, and call
+//! [`Revocations::revoke_subject`] (or `revoke_session`, `revoke_token`) from your own logout
+//! endpoint; with a [`RevocationStore`] (Redis, feature `redis`) every replica refuses them
+//! within milliseconds.
+//!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_authz::{AuthLayer, JwksVerifier, ProblemDetails, require_role};
@@ -79,7 +86,7 @@
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), DPoP-bound tokens (RFC 9449, [`client::DpopKey`]), a tower layer and a reqwest helper that send them; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files), policies by name and DPoP (`[dpop]`), from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
-//! | `redis` | no | [`RedisCache`]: introspection answers shared by the replicas of a service through Redis or Valkey ([`IntrospectionVerifier::with_shared_cache`], a [`SharedCache`] behind the local caches: one provider call per token across replicas; `rediss://` with a private CA or a client certificate through [`RedisCache::builder`]); turns on `introspection` |
+//! | `redis` | no | [`RedisCache`]: introspection answers shared by the replicas of a service through Redis or Valkey ([`IntrospectionVerifier::with_shared_cache`], a [`SharedCache`] behind the local caches: one provider call per token across replicas; `rediss://` with a private CA or a client certificate through [`RedisCache::builder`]), and their revocations ([`Revocations::with_store`], a [`RevocationStore`]); turns on `introspection` |
 //! | `metrics` | no | metrics through the [`metrics`](https://docs.rs/metrics) facade: requests by outcome and refusal kind, provider calls by endpoint and result, cache hits and misses, verification time and provider latency (the list: [`telemetry`]) |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]
@@ -98,6 +105,7 @@ mod credentials;
 mod custom_claims;
 pub mod dpop;
 mod error;
+mod logout;
 pub mod policy;
 mod problem;
 mod provider;
@@ -105,6 +113,7 @@ pub mod readiness;
 mod require;
 mod resource_metadata;
 pub mod response;
+mod revocation;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
@@ -133,6 +142,7 @@ pub use credentials::{ApplicationKey, ClientAuth, ServiceAccountKey};
 pub use custom_claims::CustomClaims;
 pub use dpop::{DpopMode, DpopNonces, DpopPolicy};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+pub use logout::{BackChannelLogout, LogoutError, LogoutErrorKind, LogoutTokenKeys};
 pub use problem::ProblemDetails;
 pub use provider::ProviderUrl;
 pub use readiness::ReadinessCheck;
@@ -144,13 +154,14 @@ pub use resource_metadata::{
     ProtectedResourceLayer, ProtectedResourceMetadata, ServeProtectedResource,
 };
 pub use response::{BearerChallenges, ResponseForAuthError, Rfc6750};
+pub use revocation::{RecordSink, Revocation, RevocationStore, Revocations, StoreError, TokenId};
 pub use token::{ExtractToken, TokenSource};
 #[cfg(feature = "introspection")]
 pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
 pub use verifier::{
-    Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Tenants, Verification, Verifier,
+    Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Revocable, Tenants, Verification, Verifier,
 };
 #[cfg(feature = "redis")]
 pub use verifier::{RedisCache, RedisCacheBuilder};

@@ -7,7 +7,11 @@
 //!   many requests reach both, a refusal shared too, Redis killed or hanging: both keep
 //!   answering (503 only once the provider is down too);
 //! - three `zitadel_api` processes with `--redis`: 300 requests with one new opaque token make
-//!   one introspection call; with Redis killed every replica keeps answering;
+//!   one introspection call; a back-channel logout sent to one replica is refused by all three
+//!   within a second; with Redis killed every replica keeps answering (and a logout holds on
+//!   the replica it reached, which answers 503 so that the provider retries);
+//! - revocations in this process's replicas: made on one, refused by the others and by a
+//!   replica started later (it loads the kept records);
 //! - Redis over TLS (`rediss://`) with a private CA and client certificates, generated here
 //!   with the `openssl` command: replicas with the CA and a certificate share answers, one
 //!   without either falls back to the provider (counted `unavailable`), never 500;
@@ -21,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use common::{Example, TestApp, get_with};
 use tower_authz::{
-    ApplicationKey, AudienceCheck, AuthLayer, ClientAuth, IntrospectionVerifier, RedisCache,
-    RoleSource,
+    ApplicationKey, AudienceCheck, AuthLayer, ClientAuth, IntrospectionVerifier, JwksVerifier,
+    RedisCache, Revocable, Revocations, RoleSource,
 };
-use tower_authz_dev::DevIssuer;
+use tower_authz_dev::{DEV_PROJECT_ID, DeliveryOutcome, DevIssuer};
 
 const SECRET: &str = "a secret shared by every replica, 32+ bytes";
 
@@ -286,6 +290,30 @@ async fn spread(bases: &[String], path: &str, token: &str, n: usize) -> Vec<u16>
 
 fn all(statuses: &[u16], status: u16) -> bool {
     statuses.iter().all(|s| *s == status)
+}
+
+/// Asks each replica for `/api/tasks` with `token` until all answer 401, failing past
+/// `deadline`: how long it took.
+async fn all_refuse(bases: &[String], token: &str, deadline: Instant) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut refused = 0;
+        for base in bases {
+            let status = get_with(&format!("{base}/api/tasks"), Some(token))
+                .await
+                .status;
+            refused += usize::from(status == 401);
+        }
+        if refused == bases.len() {
+            return start.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{refused} of {} replicas refuse",
+            bases.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -569,15 +597,76 @@ async fn three_zitadel_api_processes_share_one_introspection_call() {
     assert!(all(&statuses, 200), "{statuses:?}");
     assert_eq!(p.issuer.introspection_requests(), 1);
 
+    // A back-channel logout sent to one replica: all three refuse that session's token
+    // within a second, other sessions' tokens still pass.
+    let client_id = ApplicationKey::from_file(&p.key_path)
+        .expect("key")
+        .client_id()
+        .to_owned();
+    let first_replica = format!("{}/api/backchannel-logout", bases[0]);
+    p.issuer
+        .add_backchannel_logout(&client_id, &first_replica)
+        .expect("receiver");
+    let session_token = |sid: &str| {
+        p.issuer
+            .token()
+            .subject("tasks-user")
+            .session(sid)
+            .audience(DEV_PROJECT_ID)
+            .sign()
+            .expect("token")
+    };
+    let (ended, kept) = (session_token("s-ended"), session_token("s-kept"));
+    for token in [&ended, &kept] {
+        let statuses = spread(&bases, "/api/tasks", token, 6).await;
+        assert!(all(&statuses, 200), "{statuses:?}");
+    }
+    assert_eq!(p.issuer.introspection_requests(), 3, "one call per token");
+    let logout = Instant::now();
+    let deliveries = p.issuer.end_session("tasks-user", "s-ended").await;
+    assert!(
+        deliveries.iter().all(|d| d.is_delivered()),
+        "{deliveries:?}"
+    );
+    let propagated = all_refuse(&bases, &ended, logout + Duration::from_secs(1)).await;
+    eprintln!("back-channel logout on one replica refused by all three after {propagated:?}");
+    let statuses = spread(&bases, "/api/tasks", &kept, 6).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
+
     // Redis killed mid-test: every replica keeps answering, asking the provider itself.
+    let before = p.issuer.introspection_requests();
     redis.kill();
     let statuses = spread(&bases, "/api/tasks", &token, 30).await;
     assert!(all(&statuses, 200), "{statuses:?}");
     let fresh = p.issuer.personal_access_token("tasks-admin");
     let statuses = spread(&bases, "/api/tasks", &fresh, 30).await;
     assert!(all(&statuses, 200), "{statuses:?}");
-    let calls = p.issuer.introspection_requests();
-    assert!((2..=4).contains(&calls), "{calls} introspection calls");
+    let calls = p.issuer.introspection_requests() - before;
+    assert!((1..=3).contains(&calls), "{calls} introspection calls");
+
+    // A logout while Redis is down holds on the replica it reached, which answers 503 so that
+    // the provider tries again (the others cannot know yet).
+    let late = session_token("s-late");
+    assert_eq!(
+        get_with(&format!("{}/api/tasks", bases[0]), Some(&late))
+            .await
+            .status,
+        200
+    );
+    let deliveries = p.issuer.end_session("tasks-user", "s-late").await;
+    assert!(
+        matches!(
+            deliveries[0].outcome,
+            DeliveryOutcome::Rejected { status: 503 }
+        ),
+        "{deliveries:?}"
+    );
+    assert_eq!(
+        get_with(&format!("{}/api/tasks", bases[0]), Some(&late))
+            .await
+            .status,
+        401
+    );
 
     // And the provider down as well: cached tokens still 200, a new one 503.
     p.issuer.set_available(false);
@@ -587,4 +676,88 @@ async fn three_zitadel_api_processes_share_one_introspection_call() {
     let statuses = spread(&bases, "/api/tasks", &third, 6).await;
     assert!(all(&statuses, 503), "{statuses:?}");
     drop(replicas);
+}
+
+/// A replica of a JWT API in this process: `Revocable` JWKS verification, revocations shared
+/// through `redis_url`.
+async fn revocable_replica(issuer: &DevIssuer, redis_url: &str) -> (TestApp, Revocations) {
+    let store = RedisCache::new(redis_url, SECRET).expect("redis");
+    let revocations = Revocations::new().with_store(store);
+    let verifier = JwksVerifier::discover(issuer.issuer(), "dev-api").expect("verifier");
+    let app = TestApp::start(AuthLayer::new(Revocable::new(
+        verifier,
+        revocations.clone(),
+    )))
+    .await;
+    (app, revocations)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_every_replica_and_one_started_later() {
+    let redis = Redis::start();
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let (a, revocations_a) = revocable_replica(&issuer, &redis.url).await;
+    let (b, _revocations_b) = revocable_replica(&issuer, &redis.url).await;
+    let alice = issuer
+        .token()
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .expect("token");
+    let bob = issuer.token().subject("bob").sign().expect("token");
+    for app in [&a, &b] {
+        assert_eq!(app.get("/whoami", Some(&alice)).await.status, 200);
+        assert_eq!(app.get("/whoami", Some(&bob)).await.status, 200);
+    }
+    // Made on A; B learns it by pub/sub.
+    revocations_a
+        .revoke_session(Some(issuer.issuer()), "s1")
+        .await
+        .expect("shared");
+    a.get("/whoami", Some(&alice))
+        .await
+        .assert_refused(401, "invalid_token");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while b.get("/whoami", Some(&alice)).await.status != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "B did not learn the logout within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.get("/whoami", Some(&bob)).await.status, 200);
+
+    // A replica started after the logout loads it from Redis before (or as) it serves.
+    let (c, _revocations_c) = revocable_replica(&issuer, &redis.url).await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while c.get("/whoami", Some(&alice)).await.status != 401 {
+        assert!(Instant::now() < deadline, "C did not load the kept logout");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(c.get("/whoami", Some(&bob)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_with_redis_down_holds_here_and_says_it_was_not_shared() {
+    let mut redis = Redis::start();
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let (a, revocations) = revocable_replica(&issuer, &redis.url).await;
+    let alice = issuer.token().subject("alice").sign().expect("token");
+    assert_eq!(a.get("/whoami", Some(&alice)).await.status, 200);
+    redis.kill();
+    let started = Instant::now();
+    let shared = revocations
+        .revoke_subject(Some(issuer.issuer()), "alice")
+        .await;
+    assert!(
+        shared.is_err(),
+        "Redis is down: the revocation cannot have been shared"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the store's timeout bounds it"
+    );
+    a.get("/whoami", Some(&alice))
+        .await
+        .assert_refused(401, "invalid_token");
 }

@@ -103,6 +103,10 @@ pub(crate) struct Payload<'a> {
     pub(crate) application_id: Option<Cow<'a, str>>,
     /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
     pub(crate) cnf_jkt: Option<Cow<'a, str>>,
+    /// The session id (`sid`, OpenID Connect Back-Channel Logout §2.1), for revocations.
+    pub(crate) sid: Option<Cow<'a, str>>,
+    /// The token id (`jti`), for revocations.
+    pub(crate) jti: Option<Cow<'a, str>>,
     pub(crate) exp: Option<Date>,
     pub(crate) nbf: Option<Date>,
     pub(crate) iat: Option<Date>,
@@ -164,6 +168,8 @@ impl<'a> Payload<'a> {
             "azp" => self.azp = string(),
             "applicationId" => self.application_id = string(),
             "cnf" => self.cnf_jkt = jkt_of(value).map(|jkt| Cow::Owned(jkt.to_owned())),
+            "sid" => self.sid = string(),
+            "jti" => self.jti = string(),
             "exp" => self.exp = Some(Date::from_value(value)),
             "nbf" => self.nbf = Some(Date::from_value(value)),
             "iat" => self.iat = Some(Date::from_value(value)),
@@ -191,6 +197,8 @@ fn is_standard(name: &str) -> bool {
             | "azp"
             | "applicationId"
             | "cnf"
+            | "sid"
+            | "jti"
             | "exp"
             | "nbf"
             | "iat"
@@ -257,6 +265,8 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "azp" => payload.azp = map.next_value::<MaybeStr<'de>>()?.0,
                 "applicationId" => payload.application_id = map.next_value::<MaybeStr<'de>>()?.0,
                 "cnf" => payload.cnf_jkt = map.next_value::<Confirmation<'de>>()?.0,
+                "sid" => payload.sid = map.next_value::<MaybeStr<'de>>()?.0,
+                "jti" => payload.jti = map.next_value::<MaybeStr<'de>>()?.0,
                 "exp" => payload.exp = Some(map.next_value::<DateOrOther>()?.0),
                 "nbf" => payload.nbf = Some(map.next_value::<DateOrOther>()?.0),
                 "iat" => payload.iat = Some(map.next_value::<DateOrOther>()?.0),

@@ -904,6 +904,16 @@ impl Verifier for IntrospectionVerifier {
         Some(self.inner.config.max_token_len)
     }
 
+    /// Drops the cached active answers `revocation` revokes, so that their tokens are asked of
+    /// the provider again (the shared cache's entries are left to expire: every replica's
+    /// [`Revocable`](crate::Revocable) refuses them).
+    fn revoked(&self, revocation: &crate::revocation::Revocation) {
+        if let Some(cache) = &self.inner.cache {
+            let revocation = revocation.clone();
+            cache.forget_revoked(move |claims| revocation.covers(claims));
+        }
+    }
+
     fn verify(&self, token: &str) -> Verification {
         use crate::telemetry::{CacheUse, VerifierKind, cache_lookup, verifier_report};
         let inner = &self.inner;

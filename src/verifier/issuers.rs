@@ -172,6 +172,13 @@ impl Verifier for MultiIssuer {
         Some(MultiIssuer::readiness(self))
     }
 
+    /// Every verifier is told (a subject's record may name no issuer).
+    fn revoked(&self, revocation: &crate::revocation::Revocation) {
+        for verifier in self.by_issuer.values().chain(&self.fallback) {
+            verifier.revoked(revocation);
+        }
+    }
+
     /// The largest cap of its verifiers (a token any of them could accept is read), `None` if
     /// one of them has none.
     fn max_token_len(&self) -> Option<usize> {

@@ -378,6 +378,13 @@ impl JwksVerifier {
         self
     }
 
+    /// The same verifier for OpenID Connect Back-Channel Logout tokens instead of access tokens
+    /// (typed `logout+jwt`, or untyped), checking each signature (a logout token is used once).
+    pub(crate) fn for_logout_tokens(mut self) -> Self {
+        self.validation_mut().purpose = super::jwt_core::Purpose::Logout;
+        self.without_verified_cache()
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         &mut Arc::make_mut(&mut self.shared).config
     }

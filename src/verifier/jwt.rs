@@ -66,6 +66,13 @@ impl JwtVerifier {
         self
     }
 
+    /// The same verifier for OpenID Connect Back-Channel Logout tokens instead of access tokens
+    /// (typed `logout+jwt`, or untyped), checking each signature (a logout token is used once).
+    pub(crate) fn for_logout_tokens(mut self) -> Self {
+        self.validation_mut().purpose = super::jwt_core::Purpose::Logout;
+        self.without_verified_cache()
+    }
+
     validation_setters!(validation_mut);
 
     fn validation_mut(&mut self) -> &mut Validation {

@@ -58,6 +58,25 @@ pub(crate) struct Validation {
     pub(crate) algorithms: Option<Vec<Algorithm>>,
     pub(crate) max_token_len: usize,
     pub(crate) roles: RoleSource,
+    /// What the tokens are for: an access token is never a logout token, and back.
+    pub(crate) purpose: Purpose,
+}
+
+/// What a JWT verifier accepts tokens for (RFC 8725 §3.11: explicit typing keeps one kind of
+/// token from being taken for another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Purpose {
+    /// Access tokens: a token typed `logout+jwt` is refused whatever else is configured.
+    #[default]
+    Access,
+    /// OpenID Connect Back-Channel Logout tokens: typed `logout+jwt`, or untyped / `JWT` as
+    /// providers sent them before the type was registered.
+    Logout,
+}
+
+/// Whether `typ` is the logout token type (OpenID Connect Back-Channel Logout 1.0 §2.4).
+fn is_logout_typ(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("application/logout+jwt")
 }
 
 impl Validation {
@@ -73,6 +92,7 @@ impl Validation {
             algorithms: None,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             roles: RoleSource::default(),
+            purpose: Purpose::Access,
         }
     }
 }
@@ -168,6 +188,20 @@ impl<'a> ParsedJwt<'a> {
             return Err(AuthError::invalid_token(
                 "the token's algorithm is not accepted",
             ));
+        }
+        let typed_logout = parsed.typ.as_deref().is_some_and(is_logout_typ);
+        let accepted_type = match validation.purpose {
+            Purpose::Access => !typed_logout,
+            Purpose::Logout => {
+                typed_logout
+                    || parsed
+                        .typ
+                        .as_deref()
+                        .is_none_or(|typ| typ.eq_ignore_ascii_case("JWT"))
+            }
+        };
+        if !accepted_type {
+            return Err(AuthError::invalid_token("the token type is not accepted"));
         }
         // The header borrows from `buf`; keep only what outlives it, as owned strings where
         // needed (kid and typ are short; almost always this is one small allocation for kid).
@@ -487,6 +521,41 @@ mod tests {
             parse_err(&format!("{dup}.e30.c2ln")),
             AuthErrorKind::InvalidToken
         );
+    }
+
+    #[test]
+    fn a_logout_token_is_never_an_access_token_nor_the_reverse() {
+        let token = |typ: Option<&str>| {
+            let mut header = json!({"alg": "RS256"});
+            if let Some(typ) = typ {
+                header["typ"] = json!(typ);
+            }
+            format!("{}.e30.c2ln", b64(&header))
+        };
+        let mut logout = validation();
+        logout.purpose = Purpose::Logout;
+        for typ in ["logout+jwt", "application/logout+jwt", "Logout+JWT"] {
+            assert_eq!(
+                parse_err(&token(Some(typ))),
+                AuthErrorKind::InvalidToken,
+                "{typ}"
+            );
+            assert!(
+                ParsedJwt::parse(&token(Some(typ)), &logout).is_ok(),
+                "{typ}"
+            );
+        }
+        // Untyped and `JWT` logout tokens (providers before the type was registered) pass;
+        // an access token's type does not.
+        for typ in [None, Some("JWT")] {
+            assert!(ParsedJwt::parse(&token(typ), &logout).is_ok(), "{typ:?}");
+        }
+        for typ in ["at+jwt", "id_token+jwt", "secevent+jwt"] {
+            assert!(
+                ParsedJwt::parse(&token(Some(typ)), &logout).is_err(),
+                "{typ}"
+            );
+        }
     }
 
     #[test]

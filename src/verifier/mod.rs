@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::claims::Claims;
 use crate::readiness::ReadinessCheck;
+use crate::revocation::Revocation;
 
 #[cfg(feature = "introspection")]
 mod introspection;
@@ -26,6 +27,9 @@ pub(crate) mod keys;
 mod redis_builder;
 #[cfg(feature = "redis")]
 mod redis_cache;
+#[cfg(feature = "redis")]
+mod redis_revocations;
+mod revocable;
 #[cfg(feature = "introspection")]
 mod shared_cache;
 mod tenants;
@@ -45,6 +49,7 @@ pub use keys::Algorithm;
 pub use redis_builder::RedisCacheBuilder;
 #[cfg(feature = "redis")]
 pub use redis_cache::RedisCache;
+pub use revocable::Revocable;
 #[cfg(feature = "introspection")]
 pub use shared_cache::{
     SharedCache, SharedCacheError, SharedCacheTiming, SharedKey, SharedVerdict,
@@ -128,11 +133,23 @@ pub trait Verifier: Send + Sync + 'static {
     fn max_token_len(&self) -> Option<usize> {
         None
     }
+
+    /// Told that `revocation` was made (on this replica or another), so that a verifier with a
+    /// cache drops the answers it revokes: the [`IntrospectionVerifier`] forgets them and asks
+    /// the provider again. [`Revocable`] tells the verifier it wraps; the default does nothing
+    /// (the revoked tokens are refused by [`Revocable`] either way).
+    fn revoked(&self, revocation: &Revocation) {
+        let _ = revocation;
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify(&self, token: &str) -> Verification {
         (**self).verify(token)
+    }
+
+    fn revoked(&self, revocation: &Revocation) {
+        (**self).revoked(revocation);
     }
 
     fn readiness(&self) -> Option<ReadinessCheck> {
@@ -147,6 +164,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn verify(&self, token: &str) -> Verification {
         (**self).verify(token)
+    }
+
+    fn revoked(&self, revocation: &Revocation) {
+        (**self).revoked(revocation);
     }
 
     fn readiness(&self) -> Option<ReadinessCheck> {

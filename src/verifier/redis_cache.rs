@@ -147,8 +147,40 @@ impl RedisCache {
         Ok(connection.clone())
     }
 
+    /// The key of the keyed hashes (for the revocation store beside this file).
+    pub(super) fn secret(&self) -> &hmac::Key {
+        &self.secret
+    }
+
+    /// The client, for a connection of another kind (pub/sub).
+    pub(super) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// The timeout of each command.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs `pipeline` with the timeout.
+    pub(super) async fn run_pipeline(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> Result<(), SharedCacheError> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(self.timeout, pipeline.query_async::<()>(&mut connection)).await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(SharedCacheError::new(
+                "Redis refused or dropped the command",
+                Some(Box::new(error)),
+            )),
+            Err(_) => Err(SharedCacheError::new("Redis did not answer in time", None)),
+        }
+    }
+
     /// Runs `command` with the timeout.
-    async fn run<T: redis::FromRedisValue>(
+    pub(super) async fn run<T: redis::FromRedisValue>(
         &self,
         command: &redis::Cmd,
     ) -> Result<T, SharedCacheError> {

@@ -74,6 +74,8 @@ struct Near {
     nbf: Option<u64>,
     deadline: Instant,
     epoch: u64,
+    /// The cache's `voided` count when copied: a revocation since voids the copy.
+    voided: u64,
 }
 
 thread_local! {
@@ -118,6 +120,9 @@ pub(crate) struct VerifiedCache {
     hash_key: [u8; 16],
     /// Bumped whenever entries are dropped for a removed key: voids the threads' copies.
     epoch: Arc<AtomicU64>,
+    /// Bumped whenever entries are dropped for a revocation: voids the threads' copies (not
+    /// the shared entries: a thread looks there again, where only the revoked ones are gone).
+    voided: Arc<AtomicU64>,
     /// The fingerprints of the keys held since the last removal (set before the epoch bump):
     /// an entry from an earlier epoch is trusted only if its key is among them.
     held: Arc<ArcSwapOption<Vec<[u8; 32]>>>,
@@ -167,6 +172,7 @@ impl VerifiedCache {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             hash_key,
             epoch: Arc::new(AtomicU64::new(0)),
+            voided: Arc::new(AtomicU64::new(0)),
             held: Arc::new(ArcSwapOption::empty()),
             name: CacheName::Verified,
         })
@@ -217,12 +223,18 @@ impl VerifiedCache {
 
     fn lookup(&self, token: &str, leeway: u64) -> CacheLookup {
         let epoch = self.epoch.load(Ordering::Acquire);
+        let voided = self.voided.load(Ordering::Acquire);
         let now_instant = Instant::now();
         let key = (self.id, fingerprint(token));
         let near = NEAR.with(|near| {
             let near = near.borrow();
             near.get(&key)
-                .filter(|n| n.epoch == epoch && now_instant < n.deadline && *n.token == *token)
+                .filter(|n| {
+                    n.epoch == epoch
+                        && n.voided == voided
+                        && now_instant < n.deadline
+                        && *n.token == *token
+                })
                 .map(|n| (n.claims.clone(), n.exp, n.nbf))
         });
         let (claims, exp, nbf) = match near {
@@ -236,7 +248,7 @@ impl VerifiedCache {
                 else {
                     return CacheLookup::Miss(Miss { hash, epoch });
                 };
-                self.keep_near(key, token, &entry, epoch, now_instant);
+                self.keep_near(key, token, &entry, (epoch, voided), now_instant);
                 (entry.claims, entry.exp, entry.nbf)
             }
         };
@@ -263,12 +275,14 @@ impl VerifiedCache {
         key: (u64, Fingerprint),
         token: &str,
         entry: &Entry,
-        epoch: u64,
+        (epoch, voided): (u64, u64),
         now: Instant,
     ) {
         NEAR.with(|near| {
             let mut near = near.borrow_mut();
-            near.retain(|(id, _), n| now < n.deadline && (*id != self.id || n.epoch == epoch));
+            near.retain(|(id, _), n| {
+                now < n.deadline && (*id != self.id || (n.epoch == epoch && n.voided == voided))
+            });
             if near.len() >= NEAR_CAPACITY {
                 near.clear();
             }
@@ -281,6 +295,7 @@ impl VerifiedCache {
                     nbf: entry.nbf,
                     deadline: entry.deadline,
                     epoch,
+                    voided,
                 },
             );
         });
@@ -321,6 +336,17 @@ impl VerifiedCache {
             .cache
             .invalidate_entries_if(move |_, entry| removed.contains(&entry.key));
         self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Drops the entries whose claims `revoked` says were revoked, and voids every thread's
+    /// copies (each looks in the shared table again, where only the revoked ones are gone).
+    #[cfg(feature = "introspection")]
+    pub(crate) fn forget_revoked(&self, revoked: impl Fn(&Claims) -> bool + Send + Sync + 'static) {
+        // Only fails if invalidation closures were not enabled, which `new` does.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, entry| revoked(&entry.claims));
+        self.voided.fetch_add(1, Ordering::AcqRel);
     }
 
     #[cfg(test)]
@@ -440,6 +466,23 @@ mod tests {
         assert!(is_hit(&cache, "t"));
         std::thread::sleep(Duration::from_millis(80));
         assert!(!is_hit(&cache, "t"));
+    }
+
+    #[cfg(feature = "introspection")]
+    #[test]
+    fn a_revocation_drops_its_tokens_and_voids_the_threads_copies() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 100).unwrap();
+        let (exp_a, exp_b) = (now() + 60, now() + 61);
+        remember(&cache, "token-a", exp_a, 1);
+        remember(&cache, "token-b", exp_b, 1);
+        // Both copied into this thread's table, then hit there.
+        assert!(is_hit(&cache, "token-a") && is_hit(&cache, "token-b"));
+        assert!(is_hit(&cache, "token-a") && is_hit(&cache, "token-b"));
+        cache.forget_revoked(move |claims| claims.expires_at() == Some(exp_a));
+        // This thread's copy of token-a is void; token-b is found again in the shared table.
+        assert!(!is_hit(&cache, "token-a"));
+        assert!(is_hit(&cache, "token-b"));
+        assert!(is_hit(&cache, "token-b"));
     }
 
     #[test]

@@ -94,7 +94,81 @@
 //! | `GET /app/callback?code&state` | redeems the code, sets the cookies, `302` to `redirect_uri?state=...`; an unknown, used or expired code or another `state` is `400` |
 //! | `POST /app/refresh/{clientId}` | reads `app.rt`: `200 {}` with new `app.at`, `app.at_exp` (and `app.idt`); no, unknown, revoked or another client's refresh token is `400` (log in again) |
 //! | `GET /app/me` | userinfo from the `app.at` cookie (`sub`, `email`, `email_verified`, `preferred_username`, `applicationId`, `roles`, `tid`); `401` without a valid access token |
-//! | `GET /app/logout/{clientId}?post_logout_redirect_uri` | revokes the `app.rt` refresh token, deletes the four cookies (`Max-Age=0`), `302` to `post_logout_redirect_uri` (loopback only, else `400`; default: the app's first allowed origin, else `/`) |
+//! | `GET /app/logout/{clientId}?post_logout_redirect_uri` | revokes the `app.rt` refresh token, sends the session's Logout Tokens (`sub` and `sid` of `app.rt`, else of `app.at`) to the app's [back-channel logout](#back-channel-logout) receivers, deletes the four cookies (`Max-Age=0`), `302` to `post_logout_redirect_uri` (loopback only, else `400`; default: the app's first allowed origin, else `/`) |
+//! | `GET\|POST /oidc/v1/end_session?id_token_hint&post_logout_redirect_uri&state` | RP-Initiated Logout (ZITADEL's path, [`DevIssuer::end_session_endpoint`]): `id_token_hint` must be a JWT of this issuer (signed with a published key, so not an HS256 FusionAuth token; expired less than a day ago is fine) with a `sub`; sends Logout Tokens for its `sub` and `sid` to every [back-channel logout](#back-channel-logout) receiver, then `302` to `post_logout_redirect_uri` (loopback only) with `state`, or `200 logged out`; no or a bad hint, another redirect, or a repeated parameter is `400` |
+//!
+//! ## Back-channel logout
+//!
+//! The issuer plays an OpenID Connect Provider with Back-Channel Logout 1.0
+//! (discovery: `end_session_endpoint`, `backchannel_logout_supported` and
+//! `backchannel_logout_session_supported`). A service registers its receiver
+//! per client id with [`DevIssuer::add_backchannel_logout`] (loopback URLs
+//! only). When a session ends, by [`DevIssuer::end_session`] (`sub` and
+//! `sid`), [`DevIssuer::logout_subject`] (`sub` only), FusionAuth's
+//! `/app/logout/{clientId}` (that app's receivers) or `/oidc/v1/end_session`,
+//! each receiver gets a `POST` with `Content-Type:
+//! application/x-www-form-urlencoded` and the body `logout_token=...`: a JWT
+//! with the header `typ: "logout+jwt"`, RS256 with the current key and its
+//! `kid`, and the claims `iss`, `aud` (the client id), `iat`, `exp` (`iat` +
+//! 2 minutes), a random `jti`, `events` =
+//! `{`[`BACKCHANNEL_LOGOUT_EVENT`]`: {}}`, `sub` and `sid` when known, never
+//! `nonce`. Each `POST` has 2 seconds, redirects are not followed, `200` (or
+//! `204`) is success; [`DevIssuer::end_session`] returns a [`LogoutDelivery`]
+//! per receiver and [`DevIssuer::logout_deliveries`] counts the `POST`s. The
+//! endpoints answer after their deliveries (all at once, each within 2
+//! seconds), so a test finds them done once it has the answer.
+//! Tokens set with [`TokenBuilder::session`] carry a `sid`; FusionAuth's
+//! carry one already. [`DevIssuer::logout_token`] crafts Logout Tokens, valid
+//! or not, for a receiver's own tests.
+//!
+//! ```
+//! use axum::{Form, Router, routing::post};
+//! use tokio::sync::mpsc;
+//! use tower_authz::{JwtVerifier, Verifier};
+//! use tower_authz_dev::DevIssuer;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct LogoutForm {
+//!     logout_token: String,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let issuer = DevIssuer::start().await?;
+//! // The service's receiver, on 127.0.0.1 (your service's route in real tests).
+//! let (tx, mut received) = mpsc::unbounded_channel();
+//! let receiver = Router::new().route(
+//!     "/backchannel-logout",
+//!     post(move |Form(form): Form<LogoutForm>| async move {
+//!         let _ = tx.send(form.logout_token);
+//!     }),
+//! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let uri = format!("http://{}/backchannel-logout", listener.local_addr()?);
+//! tokio::spawn(async move { axum::serve(listener, receiver).await });
+//! issuer.add_backchannel_logout("my-app", &uri)?;
+//!
+//! let access_token = issuer.token().subject("alice").session("s-1").sign()?;
+//! let deliveries = issuer.end_session("alice", "s-1").await;
+//! assert!(deliveries[0].is_delivered());
+//! assert_eq!(issuer.logout_deliveries(), 1);
+//!
+//! // Part of what a receiver checks (also: `iat`, `jti` replay, `sub` or `sid`).
+//! let logout_token = received.recv().await.ok_or("no logout token")?;
+//! let jwks = reqwest::get(issuer.jwks_uri()).await?.text().await?;
+//! let claims = JwtVerifier::new(issuer.issuer(), "my-app")
+//!     .with_typ("logout+jwt")
+//!     .with_jwks(&jwks)?
+//!     .verify(&logout_token)
+//!     .into_ready()
+//!     .ok_or("not ready")??;
+//! assert_eq!(claims.get("sid").and_then(|sid| sid.as_str()), Some("s-1"));
+//! assert!(claims.get("events").is_some() && claims.get("nonce").is_none());
+//! # let _ = access_token;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
 //!
 //! ## FusionAuth
 //!
@@ -231,6 +305,8 @@ mod fusionauth;
 mod introspection;
 mod key;
 mod keyfile;
+mod logout;
+mod loopback;
 mod oauth;
 mod opaque;
 mod reply;
@@ -266,6 +342,7 @@ pub use fusionauth::{
     FusionAuthApp,
 };
 pub use key::{DevAlgorithm, DevKey};
+pub use logout::{BACKCHANNEL_LOGOUT_EVENT, DeliveryOutcome, LogoutDelivery, LogoutTokenBuilder};
 pub use opaque::OpaqueTokenBuilder;
 pub use token::TokenBuilder;
 
@@ -452,7 +529,8 @@ impl DevIssuer {
     }
 
     /// With `false`, every endpoint (discovery, JWKS, token, introspection,
-    /// revocation, `/auth/v1/users/me`, FusionAuth's `/api/login` and `/app/*`)
+    /// revocation, `/auth/v1/users/me`, `/oidc/v1/end_session`, FusionAuth's
+    /// `/api/login` and `/app/*`)
     /// answers `503 Service Unavailable` (an outage with the port still open;
     /// CORS preflights are still answered); `true` restores them.
     pub fn set_available(&self, available: bool) {

@@ -19,7 +19,7 @@ use super::state::{
     REVOCATION_PATH, Shared, TOKEN_PATH, USERS_ME_PATH,
 };
 use super::users_me::{self, SelfVerifier};
-use super::{fusionauth, introspection, revocation, token_endpoint};
+use super::{fusionauth, introspection, logout, revocation, token_endpoint};
 use tower_authz::AuthLayer;
 
 /// The issuer's routes.
@@ -45,6 +45,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(REVOCATION_PATH, post(revocation::revoke))
         .merge(zitadel_api)
         .merge(fusionauth::router(Arc::clone(&shared)))
+        .merge(logout::router(Arc::clone(&shared)))
         .with_state(shared)
 }
 

@@ -13,6 +13,7 @@ use super::clock::unix_now;
 use super::dpop::{self, DpopState};
 use super::fusionauth;
 use super::key::{DevAlgorithm, DevKey, random_b64, random_token};
+use super::logout;
 use super::store::{StoredToken, TokenStore};
 
 /// Path of the JWKS (ZITADEL's).
@@ -29,6 +30,8 @@ pub(super) const TOKEN_PATH: &str = "/oauth/v2/token";
 pub(super) const INTROSPECTION_PATH: &str = "/oauth/v2/introspect";
 /// Path of the revocation endpoint (RFC 7009).
 pub(super) const REVOCATION_PATH: &str = "/oauth/v2/revoke";
+/// Path of the RP-Initiated Logout endpoint (ZITADEL's).
+pub(super) const END_SESSION_PATH: &str = "/oidc/v1/end_session";
 /// Path of ZITADEL's `GetMyUser` (`zitadel.auth.v1.AuthService`, REST mapping).
 pub(super) const USERS_ME_PATH: &str = "/auth/v1/users/me";
 
@@ -82,12 +85,16 @@ pub(super) struct Shared {
     pub(super) token_requests: AtomicUsize,
     pub(super) introspection_requests: AtomicUsize,
     pub(super) revocation_requests: AtomicUsize,
+    /// Logout Tokens posted to receivers.
+    pub(super) logout_deliveries: AtomicUsize,
     /// Opaque tokens and revoked JWT ids.
     pub(super) tokens: TokenStore,
     /// Clients, assertion keys, machine users and their roles.
     pub(super) registry: Registry,
     /// FusionAuth applications, their users, codes and refresh tokens.
     pub(super) fusionauth: fusionauth::Store,
+    /// Back-channel logout receivers.
+    pub(super) logout: logout::Receivers,
     /// Fallback source of unique `jti`s should the random generator fail.
     jti_counter: AtomicU64,
     /// DPoP proofs seen at the token endpoint and the nonce mode.
@@ -115,9 +122,11 @@ impl Shared {
             token_requests: AtomicUsize::new(0),
             introspection_requests: AtomicUsize::new(0),
             revocation_requests: AtomicUsize::new(0),
+            logout_deliveries: AtomicUsize::new(0),
             tokens: TokenStore::default(),
             registry: Registry::default(),
             fusionauth: fusionauth::Store::default(),
+            logout: logout::Receivers::default(),
             jti_counter: AtomicU64::new(0),
             dpop: DpopState::default(),
         }
@@ -217,6 +226,9 @@ impl Shared {
                 "private_key_jwt",
             ],
             "dpop_signing_alg_values_supported": dpop::ALGORITHMS,
+            "end_session_endpoint": self.url(END_SESSION_PATH),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
         })
     }
 

@@ -115,6 +115,13 @@ impl TokenBuilder {
         self.claim("sub", subject.into())
     }
 
+    /// Sets `sid`, the session the token belongs to (OpenID Connect
+    /// Front-/Back-Channel Logout): a back-channel logout of that session
+    /// names it. FusionAuth-shaped tokens carry one already.
+    pub fn session(self, session: impl Into<String>) -> Self {
+        self.claim("sid", session.into())
+    }
+
     /// Sets `aud` to a single string.
     pub fn audience(self, audience: impl Into<String>) -> Self {
         self.claim("aud", audience.into())

@@ -2,7 +2,6 @@
 //! `/app/refresh`, `/app/me` and `/app/logout`.
 
 use std::io;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -16,6 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::super::clock::unix_now;
 use super::super::key::random_b64;
+use super::super::logout::{self, EndedSession};
+use super::super::loopback::loopback_url;
 use super::super::reply::no_store;
 use super::super::state::Shared;
 use super::DEFAULT_SCOPE;
@@ -23,8 +24,10 @@ use super::app::{FusionAuthApp, FusionAuthUser};
 use super::cookies::{self, Cookies};
 use super::page::LoginPage;
 use super::store::{Grant, PendingCode};
-use super::tokens::{GrantType, REFRESH_TOKEN_LIFETIME, issue, new_grant, new_refresh_token};
-use tower_authz::Claims;
+use super::tokens::{
+    AccessTokenVerifier, GrantType, REFRESH_TOKEN_LIFETIME, issue, new_grant, new_refresh_token,
+};
+use tower_authz::{Claims, Verifier};
 
 /// How long an authorization code of the login form stays valid.
 const CODE_LIFETIME: u64 = 60;
@@ -261,7 +264,8 @@ pub(super) async fn me(claims: Claims) -> Response {
 }
 
 /// `GET /app/logout/{clientId}?post_logout_redirect_uri`: revokes the
-/// refresh token, deletes the cookies and sends the browser to
+/// refresh token, sends the session's Logout Tokens to the app's back-channel
+/// logout receivers, deletes the cookies and sends the browser to
 /// `post_logout_redirect_uri` (default: the app's first allowed origin, else
 /// `/`).
 pub(super) async fn logout(
@@ -284,12 +288,47 @@ pub(super) async fn logout(
             .cloned()
             .unwrap_or_else(|| "/".to_owned()),
     };
+    let ended = ended_session(&shared, &app, &request_headers);
     if let Some(token) = cookies::read(&request_headers, cookies::REFRESH_TOKEN) {
         shared.fusionauth.revoke_refresh_token(&token);
+    }
+    if let Some(ended) = ended {
+        logout::send(&shared, &ended, Some(&client_id)).await;
     }
     let mut response = found(&target);
     cookies(&shared).clear_all(response.headers_mut());
     response
+}
+
+/// The session a logout ends: the `sub` and `sid` of the `app.rt` login, or
+/// else of the verified `app.at`, if either belongs to `app`.
+fn ended_session(
+    shared: &Arc<Shared>,
+    app: &FusionAuthApp,
+    request_headers: &HeaderMap,
+) -> Option<EndedSession> {
+    let from_refresh_token = || {
+        let token = cookies::read(request_headers, cookies::REFRESH_TOKEN)?;
+        let grant = shared.fusionauth.refresh_token(&token, unix_now())?;
+        let user = app.find_user(&grant.login_id)?;
+        (grant.application_id == app.application_id).then(|| EndedSession {
+            subject: Some(user.id.clone()),
+            session: Some(grant.session_id),
+        })
+    };
+    let from_access_token = || {
+        let token = cookies::read(request_headers, cookies::ACCESS_TOKEN)?;
+        let verifier = AccessTokenVerifier {
+            shared: Arc::clone(shared),
+        };
+        let claims = verifier.verify(&token).into_ready()?.ok()?;
+        let text = |name| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        (text("applicationId")? == app.application_id).then(|| EndedSession {
+            subject: text("sub"),
+            session: text("sid"),
+        })
+    };
+    from_refresh_token().or_else(from_access_token)
 }
 
 /// Issues the access token (and the ID token with scope `openid`) of `grant`
@@ -336,17 +375,6 @@ pub(super) fn scopes(scope: &str) -> Vec<String> {
     scope.split_ascii_whitespace().map(str::to_owned).collect()
 }
 
-/// `raw` if it is an absolute `http(s)` URL on a loopback host (`localhost`,
-/// `127.0.0.0/8`, `[::1]`): the dev issuer redirects nowhere else.
-fn loopback_url(raw: Option<&str>) -> Option<Url> {
-    let url = Url::parse(raw?).ok()?;
-    let host = url.host_str()?;
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    (matches!(url.scheme(), "http" | "https") && loopback).then_some(url)
-}
-
 /// `302 Found` to `location`.
 fn found(location: &str) -> Response {
     match HeaderValue::try_from(location) {
@@ -378,32 +406,6 @@ pub(super) fn server_error(error: &io::Error) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_loopback_redirects() {
-        for ok in [
-            "http://127.0.0.1:3000/profile.html",
-            "https://localhost/x?y=1",
-            "http://LOCALHOST:1/",
-            "http://[::1]:8080/",
-            "http://127.1.2.3/",
-        ] {
-            assert!(loopback_url(Some(ok)).is_some(), "{ok}");
-        }
-        for refused in [
-            "https://evil.example/",
-            "http://127.0.0.1.evil.example/",
-            "http://localhost.evil.example/",
-            "http://evil.example@/",
-            "javascript:alert(1)",
-            "ftp://127.0.0.1/",
-            "/relative",
-            "",
-        ] {
-            assert!(loopback_url(Some(refused)).is_none(), "{refused}");
-        }
-        assert!(loopback_url(None).is_none());
-    }
 
     #[test]
     fn default_scope() {

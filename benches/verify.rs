@@ -8,7 +8,9 @@
 //! - `layer/*`: `AuthLayer` through the same `Router`, uncached (signature checked every time)
 //!   and cached (verified-token cache hit), the same hit with a metrics recorder collecting
 //!   (`layer/cached-metrics`, feature `metrics`), the same hit behind a `MultiIssuer`, and an
-//!   introspection cache hit, and a local miss answered by Redis
+//!   introspection cache hit (`layer/introspection-cached`), a miss answered by the provider
+//!   (`layer/introspection-miss`: a new opaque token each iteration, introspected by the
+//!   development issuer over loopback), and a local miss answered by Redis
 //!   (`layer/introspection-redis-hit`, feature `redis`, when `redis-server` is installed);
 //!   `layer/dpop-ES256` and `layer/dpop-cached`: a DPoP request
 //!   (RFC 9449: the ES256 proof checked, the replay cache written, then the ES256 token uncached
@@ -710,6 +712,17 @@ fn per_request(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| call(&introspection_app, &opaque_bearer))
     });
+    // A miss: a new token each iteration (issued outside the timing), so every request is a
+    // call to the provider's introspection endpoint over loopback, with the local caches on
+    // (the answer is put into them, as in service).
+    let app = &introspection_app;
+    group.bench_function("introspection-miss", |b| {
+        b.to_async(&runtime).iter_batched(
+            || bearer(&s.issuer.opaque_token().issue()),
+            |fresh| async move { call(app, &fresh).await },
+            BatchSize::SmallInput,
+        )
+    });
     #[cfg(feature = "redis")]
     redis_hit(&mut group, &runtime, &s.issuer, &opaque_bearer);
     group.finish();
@@ -837,7 +850,9 @@ fn redis_hit(
         let (a, b_side, claims) = (a.clone(), b_side.clone(), session(i));
         async move {
             let start = Instant::now();
-            a.revoke_session(None, &format!("s-{i}")).await.expect("shared");
+            a.revoke_session(None, &format!("s-{i}"))
+                .await
+                .expect("shared");
             while !b_side.is_revoked(&claims, "token") {
                 tokio::task::yield_now().await;
             }

@@ -86,7 +86,7 @@
 //! | `client` | no | [`client`]: token providers (static PAT, client credentials, JWT-bearer with a ZITADEL key file), DPoP-bound tokens (RFC 9449, [`client::DpopKey`]), a tower layer and a reqwest helper that send them; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `introspection` | no | [`IntrospectionVerifier`]: RFC 7662 introspection with a stated [`AudienceCheck`], bounded calls to the provider and a moka cache; [`ClientAuth`], [`ApplicationKey`], [`ServiceAccountKey`] |
 //! | `config` | no | [`config::AuthConfig`]: the layer, its verifiers (issuers, audiences, JWKS or introspection, client secrets from environment variables or files), policies by name and DPoP (`[dpop]`), from a TOML or JSON file or `PREFIX_*` environment variables; errors name the field |
-//! | `redis` | no | [`RedisCache`]: introspection answers shared by the replicas of a service through Redis or Valkey ([`IntrospectionVerifier::with_shared_cache`], a [`SharedCache`] behind the local caches: one provider call per token across replicas), and their revocations ([`Revocations::with_store`], a [`RevocationStore`]); turns on `introspection` |
+//! | `redis` | no | [`RedisCache`]: introspection answers shared by the replicas of a service through Redis or Valkey ([`IntrospectionVerifier::with_shared_cache`], a [`SharedCache`] behind the local caches: one provider call per token across replicas; `rediss://` with a private CA or a client certificate through [`RedisCache::builder`]), and their revocations ([`Revocations::with_store`], a [`RevocationStore`]); turns on `introspection` |
 //! | `metrics` | no | metrics through the [`metrics`](https://docs.rs/metrics) facade: requests by outcome and refusal kind, provider calls by endpoint and result, cache hits and misses, verification time and provider latency (the list: [`telemetry`]) |
 //! | `cedar` | no | [`policy::CedarPolicy`]: rules from a Cedar policy set and schema (AWS Verified Permissions' language), validated at startup; needs Rust 1.89 (`cedar-policy`'s MSRV; the rest of the crate 1.88) |
 #![forbid(unsafe_code)]
@@ -160,13 +160,13 @@ pub use token::{ExtractToken, TokenSource};
 pub use verifier::AudienceCheck;
 #[cfg(feature = "introspection")]
 pub use verifier::IntrospectionVerifier;
-#[cfg(feature = "redis")]
-pub use verifier::RedisCache;
 pub use verifier::{
     Algorithm, JwksVerifier, JwtVerifier, MultiIssuer, Revocable, Tenants, Verification, Verifier,
 };
+#[cfg(feature = "redis")]
+pub use verifier::{RedisCache, RedisCacheBuilder};
 #[cfg(feature = "introspection")]
-pub use verifier::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
+pub use verifier::{SharedCache, SharedCacheError, SharedCacheTiming, SharedKey, SharedVerdict};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, RequireRole, RequireScope, Role, Scope};

@@ -11,7 +11,11 @@
 //!   within a second; with Redis killed every replica keeps answering (and a logout holds on
 //!   the replica it reached, which answers 503 so that the provider retries);
 //! - revocations in this process's replicas: made on one, refused by the others and by a
-//!   replica started later (it loads the kept records).
+//!   replica started later (it loads the kept records);
+//! - Redis over TLS (`rediss://`) with a private CA and client certificates, generated here
+//!   with the `openssl` command: replicas with the CA and a certificate share answers, one
+//!   without either falls back to the provider (counted `unavailable`), never 500;
+//! - a shared cache from the configuration (`[issuers.introspection.shared_cache]`).
 
 mod common;
 
@@ -36,16 +40,40 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port)
+        Self::start_on(free_port())
     }
 
     fn start_on(port: u16) -> Redis {
+        Self::start_with(port, &["--port", &port.to_string()], "redis")
+    }
+
+    /// A TLS-only server on a free port: its certificate from `pki`, clients must present one
+    /// signed by the same CA.
+    fn start_tls(pki: &Pki) -> Redis {
+        let port = free_port();
+        let file = |name: &str| pki.dir.join(name).display().to_string();
+        let args = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "yes".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::start_with(port, &args, "rediss")
+    }
+
+    fn start_with(port: u16, args: &[&str], scheme: &str) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -61,7 +89,7 @@ impl Redis {
         }
         Redis {
             child,
-            url: format!("redis://{addr}"),
+            url: format!("{scheme}://{addr}"),
         }
     }
 
@@ -74,6 +102,127 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A port of 127.0.0.1 that was free a moment ago (redis-server needs a fixed one).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A private CA, a certificate for 127.0.0.1 it signed (the server's), and a client certificate
+/// it signed, made with the `openssl` command in a folder of their own.
+struct Pki {
+    dir: std::path::PathBuf,
+}
+
+impl Pki {
+    fn generate() -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "tower-authz-redis-tls-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("the openssl command is not installed (apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=tower-authz test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        for (name, subject, extensions) in [
+            (
+                "server",
+                "/CN=127.0.0.1",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "/CN=replica", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(
+                dir.join(format!("{name}.ext")),
+                format!("basicConstraints=critical,CA:FALSE\n{extensions}"),
+            )
+            .expect("write");
+            let (key, csr, pem, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.ext"),
+            );
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &["-keyout", &key, "-out", &csr, "-subj", subject],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ]);
+        }
+        Pki { dir }
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).expect("read")
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -109,6 +258,15 @@ async fn provider() -> Provider {
 
 /// A replica: its own verifier (own local caches) sharing `redis_url`.
 async fn replica(provider: &Provider, redis_url: &str) -> TestApp {
+    replica_with(
+        provider,
+        RedisCache::new(redis_url, SECRET).expect("redis cache"),
+    )
+    .await
+}
+
+/// A replica sharing `cache`.
+async fn replica_with(provider: &Provider, cache: RedisCache) -> TestApp {
     let key = ApplicationKey::from_file(&provider.key_path).expect("key file");
     let verifier = IntrospectionVerifier::discover(
         provider.issuer.issuer(),
@@ -117,7 +275,7 @@ async fn replica(provider: &Provider, redis_url: &str) -> TestApp {
     )
     .expect("verifier")
     .with_role_source(RoleSource::zitadel())
-    .with_shared_cache(RedisCache::new(redis_url, SECRET).expect("redis cache"));
+    .with_shared_cache(cache);
     TestApp::start(AuthLayer::new(verifier)).await
 }
 
@@ -277,6 +435,131 @@ async fn a_redis_that_never_answers_costs_its_timeout_not_the_request() {
     let token = p.issuer.opaque_token().subject("alice").issue();
     assert_eq!(a.get("/whoami", Some(&token)).await.status, 200);
     assert_eq!(a.get("/whoami", Some(&token)).await.status, 200);
+    assert_eq!(p.issuer.introspection_requests(), 1);
+}
+
+/// The shared cache's lookups that found it unusable, as the Prometheus recorder of this
+/// thread counted them (feature `metrics`).
+#[cfg(feature = "metrics")]
+fn unavailable(handle: &metrics_exporter_prometheus::PrometheusHandle) -> u64 {
+    handle
+        .render()
+        .lines()
+        .find(|line| {
+            line.starts_with("tower_authz_cache_lookups_total{")
+                && line.contains("cache=\"introspection_shared\"")
+                && line.contains("result=\"unavailable\"")
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or(0, |value| value.parse().expect("a count"))
+}
+
+/// Over TLS with a private CA and client certificates. A current-thread runtime: the metrics
+/// recorder is this thread's, and every task (replicas, provider) runs on it.
+#[tokio::test]
+async fn replicas_share_over_tls_with_a_private_ca_and_fall_back_without_it() {
+    #[cfg(feature = "metrics")]
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    #[cfg(feature = "metrics")]
+    let handle = recorder.handle();
+    #[cfg(feature = "metrics")]
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let pki = Pki::generate();
+    let redis = Redis::start_tls(&pki);
+    assert!(redis.url.starts_with("rediss://127.0.0.1:"));
+    let p = provider().await;
+    let trusted = || {
+        RedisCache::builder(&redis.url, SECRET)
+            .with_root_certificates(pki.read("ca.pem"))
+            .with_client_certificate(pki.read("client.pem"), pki.read("client.key"))
+            .build()
+            .expect("redis cache")
+    };
+    let (a, b) = (
+        replica_with(&p, trusted()).await,
+        replica_with(&p, trusted()).await,
+    );
+    let bases = [a.base.clone(), b.base.clone()];
+    let token = p.issuer.opaque_token().subject("alice").issue();
+    let statuses = spread(&bases, "/whoami", &token, 40).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
+    assert_eq!(p.issuer.introspection_requests(), 1);
+    #[cfg(feature = "metrics")]
+    assert_eq!(unavailable(&handle), 0);
+
+    // Without the CA (the system's roots do not know it): this replica cannot use Redis, and
+    // asks the provider itself.
+    let untrusting = replica_with(
+        &p,
+        RedisCache::builder(&redis.url, SECRET)
+            .with_client_certificate(pki.read("client.pem"), pki.read("client.key"))
+            .build()
+            .expect("redis cache"),
+    )
+    .await;
+    let statuses = spread(std::slice::from_ref(&untrusting.base), "/whoami", &token, 5).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
+    assert_eq!(p.issuer.introspection_requests(), 2);
+    #[cfg(feature = "metrics")]
+    assert_eq!(unavailable(&handle), 1);
+
+    // With the CA but no client certificate: the server refuses it, the same fallback.
+    let anonymous = replica_with(
+        &p,
+        RedisCache::builder(&redis.url, SECRET)
+            .with_root_certificates(pki.read("ca.pem"))
+            .build()
+            .expect("redis cache"),
+    )
+    .await;
+    let statuses = spread(std::slice::from_ref(&anonymous.base), "/whoami", &token, 5).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
+    assert_eq!(p.issuer.introspection_requests(), 3);
+    #[cfg(feature = "metrics")]
+    assert_eq!(unavailable(&handle), 2);
+
+    // The trusted replicas still share: a new token, one call.
+    let fresh = p.issuer.opaque_token().subject("bob").issue();
+    let statuses = spread(&bases, "/whoami", &fresh, 20).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
+    assert_eq!(p.issuer.introspection_requests(), 4);
+}
+
+/// Replicas built from the configuration (`[issuers.introspection.shared_cache]`, the secret
+/// from a file) share answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_configured_with_a_shared_cache_section_share_answers() {
+    let redis = Redis::start();
+    let p = provider().await;
+    let secret_path = p.dir.join("cache-secret");
+    std::fs::write(&secret_path, format!("{SECRET}\n")).expect("write");
+    let config = tower_authz::config::AuthConfig::from_toml_str(&format!(
+        r#"
+        [[issuers]]
+        issuer = "{issuer}"
+        roles_claim = "urn:zitadel:iam:org:project:roles"
+        [issuers.introspection]
+        key_file = "{key}"
+        provider_checks_audience = true
+        [issuers.introspection.shared_cache]
+        url = "{url}"
+        secret = {{ file = "{secret}" }}
+        lock_ttl_milliseconds = 3000
+        "#,
+        issuer = p.issuer.issuer(),
+        key = p.key_path,
+        url = redis.url,
+        secret = secret_path.display(),
+    ))
+    .expect("configuration");
+    let (a, b) = (
+        TestApp::start(config.build_layer().expect("layer")).await,
+        TestApp::start(config.build_layer().expect("layer")).await,
+    );
+    let token = p.issuer.opaque_token().subject("alice").issue();
+    let statuses = spread(&[a.base.clone(), b.base.clone()], "/whoami", &token, 40).await;
+    assert!(all(&statuses, 200), "{statuses:?}");
     assert_eq!(p.issuer.introspection_requests(), 1);
 }
 

@@ -124,6 +124,71 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
         "issuers[0].introspection.max_concurrent_calls",
         Kind::Number,
     ),
+    (
+        "INTROSPECTION_SHARED_CACHE_URL",
+        "issuers[0].introspection.shared_cache.url",
+        Kind::SecretInVariable,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_SECRET",
+        "issuers[0].introspection.shared_cache.secret",
+        Kind::SecretInVariable,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_SECRET_FILE",
+        "issuers[0].introspection.shared_cache.secret",
+        Kind::SecretFile,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_CA_FILE",
+        "issuers[0].introspection.shared_cache.ca_file",
+        Kind::Text,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_CLIENT_CERT_FILE",
+        "issuers[0].introspection.shared_cache.client_cert_file",
+        Kind::Text,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_CLIENT_KEY_FILE",
+        "issuers[0].introspection.shared_cache.client_key_file",
+        Kind::Text,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_ALLOW_PLAINTEXT",
+        "issuers[0].introspection.shared_cache.allow_plaintext",
+        Kind::Bool,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_PREFIX",
+        "issuers[0].introspection.shared_cache.prefix",
+        Kind::Text,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_TIMEOUT_MILLISECONDS",
+        "issuers[0].introspection.shared_cache.timeout_milliseconds",
+        Kind::Number,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_LOCK_TTL_MILLISECONDS",
+        "issuers[0].introspection.shared_cache.lock_ttl_milliseconds",
+        Kind::Number,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_WAIT_FOR_HOLDER_MILLISECONDS",
+        "issuers[0].introspection.shared_cache.wait_for_holder_milliseconds",
+        Kind::Number,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_POLL_INTERVAL_MILLISECONDS",
+        "issuers[0].introspection.shared_cache.poll_interval_milliseconds",
+        Kind::Number,
+    ),
+    (
+        "INTROSPECTION_SHARED_CACHE_PAUSE_AFTER_FAILURE_MILLISECONDS",
+        "issuers[0].introspection.shared_cache.pause_after_failure_milliseconds",
+        Kind::Number,
+    ),
     ("TOKEN_SOURCES", "token_sources", Kind::TokenSources),
     ("OPTIONAL", "optional", Kind::Bool),
     ("REALM", "realm", Kind::Text),
@@ -161,6 +226,7 @@ pub(super) fn from_vars(
     }
     let mut issuer = Map::new();
     let mut introspection = Map::new();
+    let mut shared_cache = Map::new();
     let mut dpop = Map::new();
     let mut top = Map::new();
     for (name, value) in vars {
@@ -185,6 +251,7 @@ pub(super) fn from_vars(
         let (table, key) = match path.rsplit_once('.') {
             Some(("issuers[0]", key)) => (&mut issuer, key),
             Some(("issuers[0].introspection", key)) => (&mut introspection, key),
+            Some(("issuers[0].introspection.shared_cache", key)) => (&mut shared_cache, key),
             Some(("dpop", key)) => (&mut dpop, key),
             _ => (&mut top, path),
         };
@@ -194,6 +261,9 @@ pub(super) fn from_vars(
                 "gives a secret that another variable gives too (the value or the _FILE form)",
             ));
         }
+    }
+    if !shared_cache.is_empty() {
+        introspection.insert("shared_cache".to_owned(), Value::Object(shared_cache));
     }
     if !introspection.is_empty() {
         issuer.insert("introspection".to_owned(), Value::Object(introspection));
@@ -329,6 +399,14 @@ mod tests {
         assert_eq!(
             variable_of("P", "dpop.algorithms[1]").as_deref(),
             Some("P_DPOP_ALGORITHMS")
+        );
+        assert_eq!(
+            variable_of("P", "issuers[0].introspection.shared_cache.secret.file").as_deref(),
+            Some("P_INTROSPECTION_SHARED_CACHE_SECRET_FILE")
+        );
+        assert_eq!(
+            variable_of("P", "issuers[0].introspection.shared_cache.url.env").as_deref(),
+            Some("P_INTROSPECTION_SHARED_CACHE_URL")
         );
     }
 }

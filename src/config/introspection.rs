@@ -14,6 +14,7 @@ use super::field::at;
 use super::field::{Field, invalid};
 use super::issuer::{Context, IssuerConfig};
 use super::secret::SecretRef;
+use super::shared_cache::SharedCacheConfig;
 use crate::error::ConfigError;
 #[cfg(feature = "introspection")]
 use crate::verifier::Verifier;
@@ -49,6 +50,9 @@ pub(crate) struct IntrospectionConfig {
     /// Calls to the provider in flight at once. Default: 32.
     #[serde(default)]
     max_concurrent_calls: Option<usize>,
+    /// Answers shared with the other replicas through Redis (feature `redis`). Default: none.
+    #[serde(default)]
+    shared_cache: Option<SharedCacheConfig>,
 }
 
 /// Fields by name, and whether each is set.
@@ -240,6 +244,17 @@ impl IntrospectionConfig {
             verifier = verifier
                 .with_max_concurrent_calls(calls)
                 .map_err(at(&own.join("max_concurrent_calls")))?;
+        }
+        if let Some(shared) = &self.shared_cache {
+            let field = own.join("shared_cache");
+            if issuer.cache.is_some_and(|cache| !cache.enabled) {
+                return Err(invalid(
+                    &field,
+                    "needs the cache of active answers (`cache = { enabled = false }` turns it \
+                     off)",
+                ));
+            }
+            verifier = shared.apply(verifier, &field, context)?;
         }
         Ok(Arc::new(verifier))
     }

@@ -87,6 +87,22 @@
 //! | `provider_checks_audience` | `false` | the provider answers `active: false` for other audiences (ZITADEL): no `audience` needed |
 //! | `negative_cache` | `{ max_ttl_seconds = 5, capacity = 10000 }` | refusals |
 //! | `max_concurrent_calls` | 32 | introspection calls in flight at once |
+//! | `shared_cache` | none | answers shared by the replicas through Redis (below) |
+//!
+//! `[issuers.introspection.shared_cache]` (a `RedisCache` given to
+//! `IntrospectionVerifier::with_shared_cache`, feature `redis`: without it, this section is an
+//! error; durations in milliseconds):
+//!
+//! | field | default | meaning |
+//! |---|---|---|
+//! | `url` | required | `"rediss://cache.internal:6380"`, or `redis://` to a loopback host; a URL with a password is a secret (below): `{ env = "REDIS_URL" }` |
+//! | `secret` | required | a secret (below) of at least 32 bytes, the same on every replica: the HMAC key of the cache's keys |
+//! | `ca_file` | the system's roots | PEM roots a `rediss://` server's certificate must chain to (a private CA), in place of the system's |
+//! | `client_cert_file`, `client_key_file` | none | PEM client certificate and its key, for a server that asks for one (mutual TLS) |
+//! | `allow_plaintext` | `false` | accept plain `redis://` to a host that is not a loopback address (`RedisCacheBuilder::allow_plaintext_redis`) |
+//! | `prefix` | `"tower-authz:introspection:"` | the keys' prefix |
+//! | `timeout_milliseconds` | 100 | each Redis command, and opening the connection |
+//! | `lock_ttl_milliseconds`, `wait_for_holder_milliseconds`, `poll_interval_milliseconds`, `pause_after_failure_milliseconds` | 2000, 1000, 10, 1000 | the `SharedCacheTiming` |
 //!
 //! With several issuers, at most one may introspect: it gets the tokens of its `iss` and every
 //! token of no configured issuer (opaque ones), as
@@ -106,11 +122,12 @@
 //! | `public_url` | the request's scheme and `Host` | the URL the proofs' `htu` name, behind a proxy: `"https://api.example.com"` |
 //! | `nonce_secret` | none: no server nonces | a secret (below) of at least 32 bytes, the same on every replica: proofs must carry a server nonce ([`DpopNonces`](crate::DpopNonces)) |
 //!
-//! **Secrets** (`client_secret`, `hmac_secret`, `nonce_secret`) are never written in the configuration: they are
-//! `{ env = "VARIABLE" }` (read from the environment) or `{ file = "/run/secrets/api" }` (read
-//! from a file, without its trailing line break; Docker and Kubernetes secrets are files), read
-//! when the layer is built. A secret given inline is refused, so that a configuration file can be
-//! committed. Relative paths (`file`, `key_file`) are taken from the configuration file's folder
+//! **Secrets** (`client_secret`, `hmac_secret`, `nonce_secret`, the shared cache's `secret`)
+//! are never written in the configuration: they are `{ env = "VARIABLE" }` (read from the
+//! environment) or `{ file = "/run/secrets/api" }` (read from a file, without its trailing line
+//! break; Docker and Kubernetes secrets are files), read when the layer is built. A secret given
+//! inline is refused, so that a configuration file can be committed. Relative paths (`file`,
+//! `key_file`, `ca_file`, `client_cert_file`, `client_key_file`) are taken from the configuration file's folder
 //! when it was loaded with [`AuthConfig::from_file`]. Neither a secret nor its value ever shows
 //! in `Debug` output or in an error.
 //!
@@ -131,6 +148,8 @@
 //! | `_HMAC_SECRET` (the secret itself), `_HMAC_SECRET_FILE` | `issuers[0].hmac_secret` |
 //! | `_INTROSPECTION_ENDPOINT`, `_INTROSPECTION_CLIENT_AUTH`, `_INTROSPECTION_CLIENT_ID`, `_INTROSPECTION_KEY_FILE`, `_INTROSPECTION_PROVIDER_CHECKS_AUDIENCE`, `_INTROSPECTION_MAX_CONCURRENT_CALLS` | `issuers[0].introspection.*` (any of them turns introspection on) |
 //! | `_INTROSPECTION_CLIENT_SECRET` (the secret itself), `_INTROSPECTION_CLIENT_SECRET_FILE` | `issuers[0].introspection.client_secret` |
+//! | `_INTROSPECTION_SHARED_CACHE_URL` (read as a secret: it may carry a password), `_INTROSPECTION_SHARED_CACHE_CA_FILE`, `_INTROSPECTION_SHARED_CACHE_CLIENT_CERT_FILE`, `_INTROSPECTION_SHARED_CACHE_CLIENT_KEY_FILE`, `_INTROSPECTION_SHARED_CACHE_ALLOW_PLAINTEXT`, `_INTROSPECTION_SHARED_CACHE_PREFIX`, `_INTROSPECTION_SHARED_CACHE_TIMEOUT_MILLISECONDS`, `_INTROSPECTION_SHARED_CACHE_LOCK_TTL_MILLISECONDS`, `_INTROSPECTION_SHARED_CACHE_WAIT_FOR_HOLDER_MILLISECONDS`, `_INTROSPECTION_SHARED_CACHE_POLL_INTERVAL_MILLISECONDS`, `_INTROSPECTION_SHARED_CACHE_PAUSE_AFTER_FAILURE_MILLISECONDS` | `issuers[0].introspection.shared_cache.*` |
+//! | `_INTROSPECTION_SHARED_CACHE_SECRET` (the secret itself), `_INTROSPECTION_SHARED_CACHE_SECRET_FILE` | `issuers[0].introspection.shared_cache.secret` |
 //! | `_TOKEN_SOURCES` (`bearer,cookie:app.at`), `_OPTIONAL`, `_REALM` | the top-level fields |
 //! | `_DPOP_MODE`, `_DPOP_ALGORITHMS`, `_DPOP_MAX_AGE_SECONDS`, `_DPOP_LEEWAY_SECONDS`, `_DPOP_MAX_PROOF_BYTES`, `_DPOP_REPLAY_CAPACITY`, `_DPOP_PUBLIC_URL` | `dpop.*` (any of them turns DPoP on; `_DPOP_MODE` is then required) |
 //! | `_DPOP_NONCE_SECRET` (the secret itself), `_DPOP_NONCE_SECRET_FILE` | `dpop.nonce_secret` |
@@ -156,6 +175,7 @@ mod issuer;
 mod load;
 mod policy;
 mod secret;
+mod shared_cache;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

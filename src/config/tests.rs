@@ -765,3 +765,270 @@ fn dpop_from_the_environment() {
         .expect_err("no room");
     assert_eq!(error.field(), Some("APP_DPOP_REPLAY_CAPACITY"));
 }
+
+/// An introspecting issuer with `shared_cache` (a TOML table body) as its shared cache.
+#[cfg(feature = "introspection")]
+fn with_shared_cache(shared_cache: &str) -> String {
+    format!(
+        "[[issuers]]\nissuer = \"https://id.example.com\"\naudience = \"api\"\n\
+         [issuers.introspection]\nclient_id = \"api\"\nclient_secret = {{ env = \"API_SECRET\" }}\n\
+         [issuers.introspection.shared_cache]\n{shared_cache}"
+    )
+}
+
+#[cfg(feature = "introspection")]
+const CACHE_SECRET: &str = "a shared cache secret of 32 bytes or more";
+
+#[cfg(feature = "introspection")]
+fn shared_cache_env() -> impl Fn(&str) -> Option<String> {
+    env_of(&[
+        ("API_SECRET", "hunter2"),
+        ("CACHE_SECRET", CACHE_SECRET),
+        (
+            "REDIS_URL",
+            "rediss://default:r3dis-pass@cache.internal:6380",
+        ),
+    ])
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_shared_cache_section_gives_the_verifier_a_redis_cache_with_its_settings() {
+    use super::shared_cache::SharedCacheConfig;
+
+    let dir = TempDir::new("shared-cache");
+    std::fs::write(
+        dir.0.join("ca.pem"),
+        include_str!("../../tests/fixtures/loopback-tls-cert.pem"),
+    )
+    .expect("write");
+    let section: SharedCacheConfig = toml::from_str(
+        r#"
+        url = "rediss://cache.internal:6380"
+        secret = { env = "CACHE_SECRET" }
+        ca_file = "ca.pem"
+        prefix = "orders-api:"
+        timeout_milliseconds = 40
+        lock_ttl_milliseconds = 5000
+        wait_for_holder_milliseconds = 3000
+        poll_interval_milliseconds = 25
+        pause_after_failure_milliseconds = 2500
+        "#,
+    )
+    .expect("parses");
+    let env = shared_cache_env();
+    let context = Context {
+        base: Some(&dir.0),
+        env: &env,
+    };
+    let verifier = crate::IntrospectionVerifier::new(
+        "https://id.example.com",
+        "https://id.example.com/introspect",
+        crate::ClientAuth::basic("api", "hunter2"),
+        "api",
+    )
+    .expect("verifier");
+    let field = Field::root().join("shared_cache");
+    let debug = format!("{:?}", verifier);
+    assert!(debug.contains("shared: None"), "{debug}");
+    let verifier = section.apply(verifier, &field, &context).expect("applies");
+    let debug = format!("{verifier:?}");
+    for expected in [
+        "RedisCache",
+        "cache.internal:6380",
+        "orders-api:",
+        "timeout: 40ms",
+        "lock_ttl: 5s",
+        "wait_for_holder: 3s",
+        "poll_interval: 25ms",
+        "pause_after_failure: 2.5s",
+    ] {
+        assert!(debug.contains(expected), "{expected} in {debug}");
+    }
+    assert!(!debug.contains(CACHE_SECRET), "{debug}");
+
+    // Through the whole configuration, with the URL (and its password) from a variable.
+    let config = parse(&with_shared_cache(
+        "url = { env = \"REDIS_URL\" }\nsecret = { env = \"CACHE_SECRET\" }\n",
+    ));
+    config.build_verifier_with(&env).expect("builds");
+    assert!(!format!("{config:?}").contains("r3dis-pass"));
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn shared_cache_mistakes_name_their_field() {
+    let env = shared_cache_env();
+    let error_of = |section: &str| {
+        parse(&with_shared_cache(section))
+            .build_verifier_with(&env)
+            .map(drop)
+            .expect_err("refused")
+    };
+    let at = "issuers[0].introspection.shared_cache";
+    let secret = "secret = { env = \"CACHE_SECRET\" }\n";
+    let cases: &[(String, String, ConfigErrorKind)] = &[
+        (
+            format!("url = \"rediss://user:r3dis-pass@cache.internal\"\n{secret}"),
+            format!("{at}.url"),
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            format!("url = \"redis://cache.internal:6379\"\n{secret}"),
+            format!("{at}.url"),
+            ConfigErrorKind::InsecureUrl,
+        ),
+        (
+            format!("url = \"not a url\"\n{secret}"),
+            format!("{at}.url"),
+            ConfigErrorKind::InvalidUrl,
+        ),
+        (
+            "url = \"rediss://cache.internal\"\nsecret = { env = \"API_SECRET\" }\n".to_owned(),
+            format!("{at}.secret"),
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            format!(
+                "url = \"rediss://cache.internal\"\n{secret}ca_file = \"/nonexistent/ca.pem\"\n"
+            ),
+            format!("{at}.ca_file"),
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            format!("url = \"rediss://cache.internal\"\n{secret}client_cert_file = \"c.pem\"\n"),
+            format!("{at}.client_key_file"),
+            ConfigErrorKind::InvalidConfig,
+        ),
+        (
+            format!(
+                "url = \"rediss://cache.internal\"\n{secret}poll_interval_milliseconds = 1000\n"
+            ),
+            at.to_owned(),
+            ConfigErrorKind::InvalidValue,
+        ),
+        (
+            format!("url = \"rediss://cache.internal\"\n{secret}timeout_milliseconds = 0\n"),
+            format!("{at}.timeout_milliseconds"),
+            ConfigErrorKind::InvalidConfig,
+        ),
+    ];
+    for (section, field, kind) in cases {
+        let error = error_of(section);
+        assert_eq!(error.field(), Some(field.as_str()), "{section}: {error}");
+        assert_eq!(error.kind(), *kind, "{section}: {error}");
+        assert!(!error.to_string().contains("r3dis-pass"), "{error}");
+    }
+    // The InsecureUrl refusal says how the configuration allows it, and it does.
+    let plain = format!("url = \"redis://cache.internal:6379\"\n{secret}");
+    assert!(
+        error_of(&plain)
+            .to_string()
+            .contains("allow_plaintext = true")
+    );
+    parse(&with_shared_cache(&format!(
+        "{plain}allow_plaintext = true\n"
+    )))
+    .build_verifier_with(&env)
+    .expect("allowed");
+    // The shared cache needs the local one.
+    let error = parse(&format!(
+        "{}\n[issuers.cache]\nenabled = false\n",
+        with_shared_cache(&format!("url = \"rediss://cache.internal\"\n{secret}"))
+    ))
+    .build_verifier_with(&env)
+    .map(drop)
+    .expect_err("no local cache");
+    assert_eq!(error.field(), Some(at));
+    // Unknown fields and a missing secret are named when the file is read.
+    let error = parse_error(&with_shared_cache(&format!(
+        "url = \"rediss://cache.internal\"\n{secret}ca_flie = \"ca.pem\"\n"
+    )));
+    assert_eq!(error.field(), Some(format!("{at}.ca_flie").as_str()));
+    let error = parse_error(&with_shared_cache("url = \"rediss://cache.internal\"\n"));
+    assert_eq!(error.kind(), ConfigErrorKind::InvalidConfig);
+    let error = parse_error(&with_shared_cache(
+        "url = \"rediss://cache.internal\"\nsecret = \"inline\"\n",
+    ));
+    assert_eq!(error.field(), Some(format!("{at}.secret").as_str()));
+}
+
+#[cfg(all(feature = "introspection", not(feature = "redis")))]
+#[test]
+fn a_shared_cache_section_without_the_redis_feature_is_an_error() {
+    let error = parse(&with_shared_cache(
+        "url = \"rediss://cache.internal\"\nsecret = { env = \"CACHE_SECRET\" }\n",
+    ))
+    .build_verifier_with(&shared_cache_env())
+    .map(drop)
+    .expect_err("refused");
+    assert_eq!(error.field(), Some("issuers[0].introspection.shared_cache"));
+    assert!(error.to_string().contains("`redis`"), "{error}");
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn the_shared_cache_from_the_environment() {
+    let environment = [
+        ("APP_ISSUER", "https://id.example.com"),
+        ("APP_AUDIENCE", "api"),
+        ("APP_INTROSPECTION_CLIENT_ID", "api"),
+        ("APP_INTROSPECTION_CLIENT_SECRET", "hunter2"),
+        (
+            "APP_INTROSPECTION_SHARED_CACHE_URL",
+            "rediss://default:r3dis-pass@cache.internal:6380",
+        ),
+        ("APP_INTROSPECTION_SHARED_CACHE_SECRET", CACHE_SECRET),
+        ("APP_INTROSPECTION_SHARED_CACHE_PREFIX", "orders-api:"),
+        ("APP_INTROSPECTION_SHARED_CACHE_TIMEOUT_MILLISECONDS", "50"),
+        (
+            "APP_INTROSPECTION_SHARED_CACHE_LOCK_TTL_MILLISECONDS",
+            "3000",
+        ),
+    ];
+    let config = env::from_vars("APP", vars(&environment)).expect("reads");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("r3dis-pass") && !debug.contains(CACHE_SECRET),
+        "{debug}"
+    );
+    config
+        .build_verifier_with(&env_of(&environment))
+        .expect("builds");
+
+    // Errors name the variable.
+    let mut short = environment.to_vec();
+    short[5] = ("APP_INTROSPECTION_SHARED_CACHE_SECRET", "short");
+    let config = env::from_vars("APP", vars(&short)).expect("reads");
+    let error = config
+        .build_verifier_with(&env_of(&short))
+        .map(drop)
+        .map_err(|error| config.name_variable(error))
+        .expect_err("short secret");
+    assert_eq!(error.field(), Some("APP_INTROSPECTION_SHARED_CACHE_SECRET"));
+    let mut plain = environment.to_vec();
+    plain[4] = (
+        "APP_INTROSPECTION_SHARED_CACHE_URL",
+        "redis://cache.internal",
+    );
+    let config = env::from_vars("APP", vars(&plain)).expect("reads");
+    let error = config
+        .build_verifier_with(&env_of(&plain))
+        .map(drop)
+        .map_err(|error| config.name_variable(error))
+        .expect_err("plaintext");
+    assert_eq!(error.field(), Some("APP_INTROSPECTION_SHARED_CACHE_URL"));
+    assert_eq!(error.kind(), ConfigErrorKind::InsecureUrl);
+    let error = env::from_vars(
+        "APP",
+        vars(&[(
+            "APP_INTROSPECTION_SHARED_CACHE_POLL_INTERVAL_MILLISECONDS",
+            "soon",
+        )]),
+    )
+    .expect_err("not a number");
+    assert_eq!(
+        error.field(),
+        Some("APP_INTROSPECTION_SHARED_CACHE_POLL_INTERVAL_MILLISECONDS")
+    );
+}

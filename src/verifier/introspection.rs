@@ -29,7 +29,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::jwt_core::{DEFAULT_MAX_TOKEN_LEN, check_times, check_times_parsed, check_token_len};
-use super::shared_cache::{self, SharedCache, SharedLevel, SharedLookup, SharedVerdict};
+use super::shared_cache::{
+    self, SharedCache, SharedCacheTiming, SharedLevel, SharedLookup, SharedVerdict,
+};
 use super::verified::{CacheLookup, Miss, VerifiedCache, token_hash};
 use super::{Verification, Verifier};
 use crate::claims::{Claims, Date, RoleSource};
@@ -239,6 +241,8 @@ struct Introspector {
     calls_log: FetchLog,
     /// The cache shared with other replicas, asked on a local miss.
     shared: Option<SharedLevel>,
+    /// The durations of the shared level (kept for a cache set after them).
+    shared_timing: SharedCacheTiming,
 }
 
 impl Clone for Introspector {
@@ -263,6 +267,7 @@ impl Clone for Introspector {
             in_flight: FlightsByKey::default(),
             calls_log: FetchLog::default(),
             shared: self.shared.clone(),
+            shared_timing: self.shared_timing,
         }
     }
 }
@@ -400,6 +405,7 @@ impl IntrospectionVerifier {
             in_flight: FlightsByKey::default(),
             calls_log: FetchLog::default(),
             shared: None,
+            shared_timing: SharedCacheTiming::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -529,8 +535,9 @@ impl IntrospectionVerifier {
     /// (at most 1 s, then they ask the provider themselves). Active answers are shared until
     /// `min(exp, max TTL)` ([`with_cache`](Self::with_cache)), refusals for the negative TTL
     /// ([`with_negative_cache`](Self::with_negative_cache)). A shared cache that fails or is slow
-    /// is left alone for 1 s: the provider is asked, a warning logged (rate-limited). Has no
-    /// effect with [`without_cache`](Self::without_cache) (call it after, or not at all).
+    /// is left alone for 1 s: the provider is asked, a warning logged (rate-limited). These
+    /// durations are set with [`with_shared_cache_timing`](Self::with_shared_cache_timing). Has
+    /// no effect with [`without_cache`](Self::without_cache) (call it after, or not at all).
     ///
     /// ```
     /// # #[cfg(feature = "redis")] {
@@ -550,9 +557,41 @@ impl IntrospectionVerifier {
     pub fn with_shared_cache(mut self, cache: impl SharedCache + 'static) -> Self {
         let inner = self.inner_mut();
         if inner.cache.is_some() {
-            inner.shared = Some(SharedLevel::new(Arc::new(cache)));
+            inner.shared = Some(SharedLevel::new(Arc::new(cache), inner.shared_timing));
         }
         self
+    }
+
+    /// The durations of the shared cache's level: its lock's lifetime, how long a replica waits
+    /// for the lock holder's answer and how often it looks, how long a failed shared cache is
+    /// left alone (see [`SharedCacheTiming`] for the defaults). Before or after
+    /// [`with_shared_cache`](Self::with_shared_cache). A zero duration, one over an hour, or a
+    /// polling interval not shorter than the wait is a [`ConfigError`].
+    ///
+    /// ```
+    /// # use tower_authz::{AudienceCheck, ClientAuth, IntrospectionVerifier, SharedCacheTiming};
+    /// # use std::time::Duration;
+    /// let verifier = IntrospectionVerifier::discover(
+    ///     "https://my-instance.zitadel.cloud",
+    ///     ClientAuth::basic("my-api", "secret"),
+    ///     AudienceCheck::left_to_provider(),
+    /// )?
+    /// .with_shared_cache_timing(
+    ///     SharedCacheTiming::default()
+    ///         .with_lock_ttl(Duration::from_secs(5))
+    ///         .with_wait_for_holder(Duration::from_secs(3)),
+    /// )?;
+    /// # Ok::<(), tower_authz::ConfigError>(())
+    /// ```
+    pub fn with_shared_cache_timing(
+        mut self,
+        timing: SharedCacheTiming,
+    ) -> Result<Self, ConfigError> {
+        timing.check()?;
+        let inner = self.inner_mut();
+        inner.shared_timing = timing;
+        inner.shared = inner.shared.take().map(|level| level.with_timing(timing));
+        Ok(self)
     }
 
     /// At most `calls` introspection requests in flight to the provider at once. A request

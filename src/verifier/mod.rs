@@ -24,6 +24,8 @@ mod jwt;
 pub(crate) mod jwt_core;
 pub(crate) mod keys;
 #[cfg(feature = "redis")]
+mod redis_builder;
+#[cfg(feature = "redis")]
 mod redis_cache;
 #[cfg(feature = "redis")]
 mod redis_revocations;
@@ -44,10 +46,14 @@ pub use jwks::JwksVerifier;
 pub use jwt::JwtVerifier;
 pub use keys::Algorithm;
 #[cfg(feature = "redis")]
+pub use redis_builder::RedisCacheBuilder;
+#[cfg(feature = "redis")]
 pub use redis_cache::RedisCache;
 pub use revocable::Revocable;
 #[cfg(feature = "introspection")]
-pub use shared_cache::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
+pub use shared_cache::{
+    SharedCache, SharedCacheError, SharedCacheTiming, SharedKey, SharedVerdict,
+};
 pub use tenants::Tenants;
 
 /// What a [`Verifier`] answers about a token: its claims, or why it is refused, now or later.

@@ -11,13 +11,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use super::redis_builder::RedisCacheBuilder;
 use super::shared_cache::{SharedCache, SharedCacheError, SharedKey, SharedVerdict};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::ConfigError;
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
-const DEFAULT_PREFIX: &str = "tower-authz:introspection:";
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+pub(super) const DEFAULT_PREFIX: &str = "tower-authz:introspection:";
 /// The shortest secret accepted: the HMAC-SHA256 key's strength.
-const MIN_SECRET_LEN: usize = 32;
+pub(super) const MIN_SECRET_LEN: usize = 32;
 
 /// Introspection verdicts shared through Redis (or Valkey): a [`SharedCache`] for
 /// [`IntrospectionVerifier::with_shared_cache`](crate::IntrospectionVerifier::with_shared_cache).
@@ -32,7 +33,9 @@ const MIN_SECRET_LEN: usize = 32;
 ///
 /// `redis://` and `rediss://` (TLS with the system's roots, through rustls) URLs are accepted,
 /// with a user, password and database as the `redis` crate reads them
-/// (`rediss://user:password@host:6380/0`).
+/// (`rediss://user:password@host:6380/0`); plain `redis://` only to a loopback host. For a
+/// private CA, a client certificate, or plain TCP on a trusted network, use
+/// [`RedisCache::builder`].
 ///
 /// ```
 /// use tower_authz::RedisCache;
@@ -80,30 +83,37 @@ fn unix_now() -> u64 {
 }
 
 impl RedisCache {
-    /// A cache on the Redis server at `url` (`redis://` or `rediss://`), its keys made with
-    /// `secret` (the same on every replica, at least 32 bytes). No I/O here: the connection is
-    /// opened on the first local miss.
+    /// A cache on the Redis server at `url` (`rediss://`, or `redis://` to a loopback host), its
+    /// keys made with `secret` (the same on every replica, at least 32 bytes): the
+    /// [`builder`](Self::builder) with its defaults. No I/O here: the connection is opened on
+    /// the first local miss.
     ///
-    /// A malformed URL or a short secret is a [`ConfigError`].
+    /// A malformed URL, plain `redis://` to another host, or a short secret is a
+    /// [`ConfigError`].
     pub fn new(url: &str, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        let secret = secret.as_ref();
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidValue,
-                "the shared cache secret must be at least 32 bytes",
-            ));
-        }
-        let client = redis::Client::open(url).map_err(|error| {
-            ConfigError::new(ConfigErrorKind::InvalidUrl, "the Redis URL is not valid")
-                .with_source(error)
-        })?;
-        Ok(Self {
+        Self::builder(url, secret).build()
+    }
+
+    /// The settings of a cache on the Redis server at `url`, its keys made with `secret`: TLS
+    /// roots, a client certificate, plain TCP to another host (see [`RedisCacheBuilder`]).
+    pub fn builder(url: impl Into<String>, secret: impl AsRef<[u8]>) -> RedisCacheBuilder {
+        RedisCacheBuilder::new(url.into(), secret.as_ref())
+    }
+
+    /// A cache of checked parts (see [`RedisCacheBuilder::build`]).
+    pub(super) fn from_parts(
+        client: redis::Client,
+        secret: hmac::Key,
+        prefix: String,
+        timeout: Duration,
+    ) -> Self {
+        Self {
             client,
             connection: OnceCell::new(),
-            secret: hmac::Key::new(hmac::HMAC_SHA256, secret),
-            prefix: DEFAULT_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-        })
+            secret,
+            prefix,
+            timeout,
+        }
     }
 
     /// The timeout of each command (and of opening the connection). Default: 100 ms.
@@ -265,6 +275,7 @@ mod tests {
 
     #[test]
     fn a_short_secret_or_a_bad_url_is_a_config_error() {
+        use crate::error::ConfigErrorKind;
         let short = RedisCache::new("redis://127.0.0.1", "short").unwrap_err();
         assert_eq!(short.kind(), ConfigErrorKind::InvalidValue);
         let url = RedisCache::new("http://127.0.0.1", [0u8; 32]).unwrap_err();

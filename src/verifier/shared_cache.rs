@@ -15,17 +15,24 @@
 //!    counts it (`tower_authz_cache_lookups_total{cache="introspection_shared",result="unavailable"}`
 //!    with the `metrics` feature). A request is never refused because of the shared cache.
 //!
+//! The durations (the lock's lifetime, the wait for its holder, the polling interval, the
+//! pause after a failure) are a [`SharedCacheTiming`], set with
+//! [`with_shared_cache_timing`](crate::IntrospectionVerifier::with_shared_cache_timing).
+//!
 //! The Redis implementation is [`RedisCache`](crate::RedisCache) (feature `redis`).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{AuthError, AuthErrorKind};
+// Tokio's clock (the std one outside a runtime): tests can pause and advance it.
+use tokio::time::Instant;
+
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::telemetry::{CacheName, cache_lookup};
 
 /// How long a replica waits for another replica's call to the provider.
@@ -36,6 +43,128 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 const LOCK_TTL: Duration = Duration::from_secs(2);
 /// How long a failed shared cache is left alone.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// The longest any of them may be (and what keeps `Instant + duration` from overflowing).
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// The durations of an introspection verifier's shared level, for
+/// [`IntrospectionVerifier::with_shared_cache_timing`](crate::IntrospectionVerifier::with_shared_cache_timing).
+///
+/// | what | default | setter |
+/// |---|---|---|
+/// | how long a token's lock lives if its holder never writes the answer (it crashed, its call failed) | 2 s | [`with_lock_ttl`](Self::with_lock_ttl) |
+/// | how long the other replicas wait for the holder's answer before asking the provider themselves | 1 s | [`with_wait_for_holder`](Self::with_wait_for_holder) |
+/// | how often a waiting replica looks for that answer | 10 ms | [`with_poll_interval`](Self::with_poll_interval) |
+/// | how long a shared cache that failed (down, slow past its timeout) is left alone | 1 s | [`with_pause_after_failure`](Self::with_pause_after_failure) |
+///
+/// Each must be more than zero and at most an hour, and the polling interval shorter than the
+/// wait; the verifier's setter checks them. Give the lock at least the provider's usual answer
+/// time: a lock that expires while its holder still waits for the provider lets another
+/// replica make a second call.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_authz::SharedCacheTiming;
+///
+/// // A provider that takes up to 2 s to answer: a longer lock, and a longer wait for it.
+/// let timing = SharedCacheTiming::default()
+///     .with_lock_ttl(Duration::from_secs(5))
+///     .with_wait_for_holder(Duration::from_secs(3))
+///     .with_poll_interval(Duration::from_millis(25));
+/// assert_eq!(timing.pause_after_failure(), Duration::from_secs(1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedCacheTiming {
+    lock_ttl: Duration,
+    wait_for_holder: Duration,
+    poll_interval: Duration,
+    pause_after_failure: Duration,
+}
+
+impl Default for SharedCacheTiming {
+    fn default() -> Self {
+        Self {
+            lock_ttl: LOCK_TTL,
+            wait_for_holder: WAIT_FOR_HOLDER,
+            poll_interval: POLL_INTERVAL,
+            pause_after_failure: PAUSE_AFTER_FAILURE,
+        }
+    }
+}
+
+impl SharedCacheTiming {
+    /// How long a token's lock lives if its holder never writes the answer. Default: 2 s.
+    pub fn with_lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// How long a replica that did not get the lock waits for the holder's answer before it
+    /// asks the provider itself: the most a shared cache adds to a request. Default: 1 s.
+    pub fn with_wait_for_holder(mut self, wait: Duration) -> Self {
+        self.wait_for_holder = wait;
+        self
+    }
+
+    /// How often a waiting replica looks for the holder's answer (one `GET` each time).
+    /// Default: 10 ms.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How long a shared cache that failed is left alone (the provider asked meanwhile).
+    /// Default: 1 s.
+    pub fn with_pause_after_failure(mut self, pause: Duration) -> Self {
+        self.pause_after_failure = pause;
+        self
+    }
+
+    /// How long a token's lock lives.
+    pub fn lock_ttl(&self) -> Duration {
+        self.lock_ttl
+    }
+
+    /// How long a replica waits for the lock holder's answer.
+    pub fn wait_for_holder(&self) -> Duration {
+        self.wait_for_holder
+    }
+
+    /// How often a waiting replica looks for the answer.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// How long a failed shared cache is left alone.
+    pub fn pause_after_failure(&self) -> Duration {
+        self.pause_after_failure
+    }
+
+    /// Each duration more than zero and at most an hour, the polling shorter than the wait.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let durations = [
+            ("lock TTL", self.lock_ttl),
+            ("wait for the lock holder", self.wait_for_holder),
+            ("polling interval", self.poll_interval),
+            ("pause after a failure", self.pause_after_failure),
+        ];
+        for (name, duration) in durations {
+            if duration.is_zero() || duration > MAX_DURATION {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidValue,
+                    format!("the shared cache's {name} must be more than zero and at most an hour"),
+                ));
+            }
+        }
+        if self.poll_interval >= self.wait_for_holder {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "the shared cache's polling interval must be shorter than the wait for the lock \
+                 holder",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The key of a token in a shared cache: a keyed hash of the token (never the token), made by
 /// [`SharedCache::key`].
@@ -217,15 +346,23 @@ pub(crate) enum SharedLookup {
 #[derive(Clone, Debug)]
 pub(crate) struct SharedLevel {
     cache: Arc<dyn SharedCache>,
+    timing: SharedCacheTiming,
     paused_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl SharedLevel {
-    pub(crate) fn new(cache: Arc<dyn SharedCache>) -> Self {
+    /// The level of `cache`, with `timing` (checked already).
+    pub(crate) fn new(cache: Arc<dyn SharedCache>, timing: SharedCacheTiming) -> Self {
         Self {
             cache,
+            timing,
             paused_until: Arc::default(),
         }
+    }
+
+    /// The same cache with other durations (checked already).
+    pub(crate) fn with_timing(self, timing: SharedCacheTiming) -> Self {
+        Self { timing, ..self }
     }
 
     /// Looks for `token`'s verdict; takes the lock, or waits (boundedly) for its holder.
@@ -242,14 +379,14 @@ impl SharedLevel {
             Ok(None) => cache_lookup(CacheName::IntrospectionShared, false),
             Err(error) => return self.failed(&error),
         }
-        match self.cache.lock(&key, LOCK_TTL).await {
+        match self.cache.lock(&key, self.timing.lock_ttl).await {
             Ok(true) => return SharedLookup::Call(key),
             Ok(false) => {}
             Err(error) => return self.failed(&error),
         }
-        let deadline = Instant::now() + WAIT_FOR_HOLDER;
+        let deadline = Instant::now() + self.timing.wait_for_holder;
         while Instant::now() < deadline {
-            tokio::time::sleep(POLL_INTERVAL).await;
+            tokio::time::sleep(self.timing.poll_interval).await;
             match self.cache.get(&key).await {
                 Ok(Some(verdict)) => return SharedLookup::Found(verdict),
                 Ok(None) => {}
@@ -289,7 +426,8 @@ impl SharedLevel {
         *self
             .paused_until
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some(Instant::now() + self.timing.pause_after_failure);
         crate::telemetry::shared_cache_unavailable(error);
         SharedLookup::Unavailable
     }
@@ -349,6 +487,8 @@ mod tests {
         fail: bool,
         lock_free: bool,
         calls: std::sync::atomic::AtomicUsize,
+        /// The TTL of the last `lock`.
+        lock_ttl: Mutex<Option<Duration>>,
     }
 
     #[async_trait]
@@ -376,7 +516,8 @@ mod tests {
         ) -> Result<(), SharedCacheError> {
             Ok(())
         }
-        async fn lock(&self, _: &SharedKey, _: Duration) -> Result<bool, SharedCacheError> {
+        async fn lock(&self, _: &SharedKey, ttl: Duration) -> Result<bool, SharedCacheError> {
+            *self.lock_ttl.lock().unwrap() = Some(ttl);
             Ok(self.lock_free)
         }
     }
@@ -391,7 +532,7 @@ mod tests {
             fail: true,
             ..Scripted::default()
         });
-        let level = SharedLevel::new(cache.clone());
+        let level = SharedLevel::new(cache.clone(), SharedCacheTiming::default());
         assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
         assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
         assert_eq!(cache.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -399,16 +540,22 @@ mod tests {
 
     #[tokio::test]
     async fn the_lock_holder_calls_the_others_wait_for_its_answer() {
-        let holder = SharedLevel::new(Arc::new(Scripted {
-            lock_free: true,
-            ..Scripted::default()
-        }));
+        let holder = SharedLevel::new(
+            Arc::new(Scripted {
+                lock_free: true,
+                ..Scripted::default()
+            }),
+            SharedCacheTiming::default(),
+        );
         assert!(matches!(holder.find("t").await, SharedLookup::Call(_)));
         // Locked elsewhere: the answer comes on the third look.
-        let waiter = SharedLevel::new(Arc::new(Scripted {
-            gets: Mutex::new(vec![None, None, Some(not_active())]),
-            ..Scripted::default()
-        }));
+        let waiter = SharedLevel::new(
+            Arc::new(Scripted {
+                gets: Mutex::new(vec![None, None, Some(not_active())]),
+                ..Scripted::default()
+            }),
+            SharedCacheTiming::default(),
+        );
         match waiter.find("t").await {
             SharedLookup::Found(verdict) => assert_eq!(verdict, not_active()),
             _ => panic!("the holder's answer was not taken"),
@@ -418,10 +565,98 @@ mod tests {
     #[tokio::test]
     async fn a_slow_holder_is_waited_for_a_bounded_time() {
         let cache = Arc::new(Scripted::default());
-        let level = SharedLevel::new(cache.clone());
+        let level = SharedLevel::new(cache.clone(), SharedCacheTiming::default());
         assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
         let gets = cache.calls.load(std::sync::atomic::Ordering::SeqCst);
         assert!(gets > 2 && gets <= 2 + 100, "{gets} gets");
+    }
+
+    fn gets(cache: &Scripted) -> usize {
+        cache.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn the_lock_is_taken_for_the_lock_ttl() {
+        let cache = Arc::new(Scripted {
+            lock_free: true,
+            ..Scripted::default()
+        });
+        let timing = SharedCacheTiming::default().with_lock_ttl(Duration::from_millis(7500));
+        let level = SharedLevel::new(cache.clone(), timing);
+        assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
+        assert_eq!(
+            *cache.lock_ttl.lock().unwrap(),
+            Some(Duration::from_millis(7500))
+        );
+        let level = SharedLevel::new(cache.clone(), SharedCacheTiming::default());
+        assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
+        assert_eq!(*cache.lock_ttl.lock().unwrap(), Some(LOCK_TTL));
+        // Changed on a level already made.
+        let level = level.with_timing(timing);
+        assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
+        assert_eq!(
+            *cache.lock_ttl.lock().unwrap(),
+            Some(Duration::from_millis(7500))
+        );
+    }
+
+    /// Polls while the lock is held elsewhere, on Tokio's paused clock: one `GET` before the
+    /// lock, then one per interval until the wait is over.
+    async fn gets_while_waiting(timing: SharedCacheTiming) -> usize {
+        let cache = Arc::new(Scripted::default());
+        let level = SharedLevel::new(cache.clone(), timing);
+        assert!(matches!(level.find("t").await, SharedLookup::Call(_)));
+        gets(&cache)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_the_holder_and_the_polling_interval_take_effect() {
+        // 1 s every 10 ms: 100 polls.
+        assert_eq!(
+            gets_while_waiting(SharedCacheTiming::default()).await,
+            1 + 100
+        );
+        let longer = SharedCacheTiming::default().with_wait_for_holder(Duration::from_secs(3));
+        assert_eq!(gets_while_waiting(longer).await, 1 + 300);
+        let sparser = SharedCacheTiming::default().with_poll_interval(Duration::from_millis(250));
+        assert_eq!(gets_while_waiting(sparser).await, 1 + 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pause_after_a_failure_takes_effect() {
+        let cache = Arc::new(Scripted {
+            fail: true,
+            ..Scripted::default()
+        });
+        let timing = SharedCacheTiming::default().with_pause_after_failure(Duration::from_secs(30));
+        let level = SharedLevel::new(cache.clone(), timing);
+        assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
+        // Past the default pause, within this one: still left alone.
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
+        assert_eq!(gets(&cache), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(matches!(level.find("t").await, SharedLookup::Unavailable));
+        assert_eq!(gets(&cache), 2);
+    }
+
+    #[test]
+    fn timings_are_checked() {
+        assert!(SharedCacheTiming::default().check().is_ok());
+        let bad = [
+            SharedCacheTiming::default().with_lock_ttl(Duration::ZERO),
+            SharedCacheTiming::default().with_wait_for_holder(Duration::ZERO),
+            SharedCacheTiming::default().with_poll_interval(Duration::ZERO),
+            SharedCacheTiming::default().with_pause_after_failure(Duration::ZERO),
+            SharedCacheTiming::default().with_lock_ttl(Duration::MAX),
+            SharedCacheTiming::default().with_pause_after_failure(Duration::from_secs(3601)),
+            SharedCacheTiming::default().with_poll_interval(Duration::from_secs(1)),
+            SharedCacheTiming::default().with_wait_for_holder(Duration::from_millis(5)),
+        ];
+        for timing in bad {
+            let error = timing.check().expect_err("refused");
+            assert_eq!(error.kind(), ConfigErrorKind::InvalidValue, "{timing:?}");
+        }
     }
 
     #[test]

@@ -724,7 +724,7 @@ fn per_request(c: &mut Criterion) {
         )
     });
     #[cfg(feature = "redis")]
-    redis_hit(&mut group, &runtime, &s.issuer, &opaque_bearer);
+    redis_hit(&mut group, &runtime, &s.issuer);
     group.finish();
 
     refusals(c, &runtime, &s);
@@ -737,16 +737,16 @@ fn per_request(c: &mut Criterion) {
     group.finish();
 }
 
-/// `layer/introspection-redis-hit`: a local miss answered by Redis (a fresh verifier each
-/// iteration, made outside the timing, sharing one `RedisCache` that already holds the answer):
-/// the Redis round trip, the answer judged again and put into the local cache. Needs
-/// `redis-server` (started here on a free port); skipped with a note without it.
+/// `layer/introspection-redis-hit`: a local miss answered by Redis (a new token each iteration,
+/// introspected and shared by another replica outside the timing): the Redis round trip, the
+/// answer judged again and put into the local cache; `layer/floor-redis-get` beside it, and
+/// `layer/logout-propagation`. Needs `redis-server` (started here on a free port); skipped
+/// with a note without it.
 #[cfg(feature = "redis")]
 fn redis_hit(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     runtime: &tokio::runtime::Runtime,
     issuer: &DevIssuer,
-    opaque_bearer: &HeaderValue,
 ) {
     use tower_authz::RedisCache;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -790,17 +790,23 @@ fn redis_hit(
         .with_shared_cache(Arc::clone(&shared));
         router().layer(AuthLayer::new(verifier))
     };
-    // One replica asks the provider and writes the answer.
-    runtime.block_on(call(&replica(), opaque_bearer));
+    // Two replicas: the writer asks the provider and shares each answer (outside the timing);
+    // the reader, one long-lived verifier as in service, meets each token first: a local miss
+    // answered by Redis (the `GET`, the answer judged again, put into the local cache).
+    let (writer, reader) = (replica(), replica());
     group.bench_function("introspection-redis-hit", |b| {
-        b.to_async(runtime).iter_batched(
-            replica,
-            |app| async move {
-                call(&app, opaque_bearer).await;
-                app
-            },
-            BatchSize::SmallInput,
-        )
+        let (writer, reader) = (&writer, &reader);
+        b.to_async(runtime).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let token = bearer(&issuer.opaque_token().issue());
+                call(writer, &token).await;
+                let start = Instant::now();
+                call(reader, &token).await;
+                timed += start.elapsed();
+            }
+            timed
+        })
     });
 
     // `floor/redis-get`: the least a Redis hit can cost: one `GET` of a value the size of an

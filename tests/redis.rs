@@ -316,6 +316,41 @@ async fn all_refuse(bases: &[String], token: &str, deadline: Instant) -> Duratio
     }
 }
 
+/// The figure the shared cache is for: provider calls per token with 1 replica, and with 3
+/// replicas without a shared cache (each asks) and with one (one call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_calls_per_token_with_one_and_three_replicas() {
+    let redis = Redis::start();
+    let p = provider().await;
+    let local = |p: &Provider| {
+        let key = ApplicationKey::from_file(&p.key_path).expect("key file");
+        IntrospectionVerifier::discover(
+            p.issuer.issuer(),
+            ClientAuth::private_key_jwt(key),
+            AudienceCheck::left_to_provider(),
+        )
+        .expect("verifier")
+    };
+    let mut calls = Vec::new();
+    for (replicas, shared) in [(1, false), (3, false), (3, true)] {
+        let mut apps = Vec::new();
+        for _ in 0..replicas {
+            apps.push(match shared {
+                true => replica(&p, &redis.url).await,
+                false => TestApp::start(AuthLayer::new(local(&p))).await,
+            });
+        }
+        let bases: Vec<String> = apps.iter().map(|app| app.base.clone()).collect();
+        let before = p.issuer.introspection_requests();
+        let token = p.issuer.opaque_token().subject("alice").issue();
+        let statuses = spread(&bases, "/whoami", &token, 60).await;
+        assert!(all(&statuses, 200), "{statuses:?}");
+        calls.push(p.issuer.introspection_requests() - before);
+    }
+    eprintln!("provider calls per token (1 replica, 3 replicas, 3 replicas + Redis): {calls:?}");
+    assert_eq!(calls, [1, 3, 1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_make_one_call_for_a_new_token_and_share_refusals() {
     let redis = Redis::start();

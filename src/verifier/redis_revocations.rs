@@ -8,7 +8,9 @@
 //!   the store apply it within milliseconds;
 //! - a replica follows with its own pub/sub connection: it subscribes, then loads every kept
 //!   record (`SCAN` + `MGET`), then applies the announcements; after a failure it waits (1 s,
-//!   doubling up to 30 s) and does both again, so what was announced meanwhile is not lost;
+//!   doubling up to 30 s) and does both again, so what was announced meanwhile is not lost; it
+//!   also loads them again every 30 s, so a subscription that died silently (a network that
+//!   drops packets without a reset) delays a revocation by 30 s at most;
 //! - a logout token's `jti` is taken with `SET .. NX PX`: a replay to any replica is refused.
 
 use std::time::Duration;
@@ -30,6 +32,8 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 /// How often a follower looks whether its `Revocations` still exists.
 const SINK_CHECK: Duration = Duration::from_secs(5);
+/// How often a follower loads the kept records again, whatever the channel says.
+const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// Records loaded per `MGET`.
 const BATCH: usize = 200;
 
@@ -129,13 +133,20 @@ impl RedisCache {
             .map_err(|error| store_error("Redis refused the subscription", error))?;
         self.load_kept(sink).await?;
         let mut messages = pubsub.on_message();
+        let mut loaded = tokio::time::Instant::now();
         loop {
-            // Woken at least every few seconds to see whether anyone still listens.
+            // Woken at least every few seconds to see whether anyone still listens, and to load
+            // the kept records again now and then: a subscription that died silently (no reset
+            // from the network) misses announcements, not records.
             let Ok(message) = tokio::time::timeout(SINK_CHECK, messages.next()).await else {
-                if sink.is_open() {
-                    continue;
+                if !sink.is_open() {
+                    return Ok(());
                 }
-                return Ok(());
+                if loaded.elapsed() >= RELOAD_EVERY {
+                    self.load_kept(sink).await?;
+                    loaded = tokio::time::Instant::now();
+                }
+                continue;
             };
             let Some(message) = message else {
                 return Err(StoreError::new("the Redis subscription ended", None));

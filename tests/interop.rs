@@ -1593,25 +1593,98 @@ fn between(page: &str, start: &str, end: &str) -> String {
 /// What reached our logout endpoint: each request's form body and our answer's status.
 type Deliveries = Arc<Mutex<Vec<(String, u16)>>>;
 
+/// Where a login client's user agent and logout tokens go: our service's listener, bound
+/// before the provider starts (its configuration names these URIs).
+struct Receiver {
+    listener: tokio::net::TcpListener,
+    base: String,
+}
+
+impl Receiver {
+    async fn bind() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        Receiver { listener, base }
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.base)
+    }
+
+    fn logout_uri(&self) -> String {
+        format!("{}/backchannel-logout", self.base)
+    }
+
+    /// The provider's configuration of the login client `client_id` (`client_secret_basic`)
+    /// redirecting here and sending its logout tokens here; with `access_token_sid`, its
+    /// users' access tokens carry the session's `sid`.
+    fn client(&self, client_id: &str, access_token_sid: bool) -> Value {
+        json!({
+            "client_id": client_id, "client_secret": format!("{client_id}-secret"),
+            "auth": "client_secret_basic", "redirect_uri": self.redirect_uri(),
+            "backchannel_logout_uri": self.logout_uri(), "access_token_sid": access_token_sid,
+        })
+    }
+
+    /// Serves `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the provider's RS256
+    /// access tokens, and `logout` at `/backchannel-logout`, recording what arrives there;
+    /// `logout` is to record into `revocations`.
+    fn serve(
+        self,
+        provider: &Provider,
+        revocations: &tower_authz::Revocations,
+        logout: tower_authz::BackChannelLogout,
+    ) -> (Deliveries, tokio::task::JoinHandle<()>) {
+        logout_app(provider, revocations, logout, self.listener)
+    }
+}
+
+/// The logout token of the one request our endpoint received, which it answered 200.
+#[track_caller]
+fn the_logout_token(deliveries: &Deliveries) -> String {
+    let received = deliveries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let (form, status) = &received[0];
+    assert_eq!(*status, 200, "our answer to oidc-provider");
+    form_urlencoded::parse(form.as_bytes())
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, token)| token.into_owned())
+        .expect("logout_token")
+}
+
+/// The deliveries oidc-provider reported (`GET /_interop/backchannel` of provider.mjs).
+async fn reported_deliveries(provider: &Provider) -> Value {
+    client()
+        .get(format!("{}/_interop/backchannel", provider.issuer))
+        .send()
+        .await
+        .expect("deliveries")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// Our service on `listener`: `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the
-/// provider's RS256 access tokens, and `BackChannelLogout` (for the client `WEB`) at
-/// `/backchannel-logout`, recording what arrives there; both share `revocations`.
+/// provider's RS256 access tokens, and `logout` at `/backchannel-logout`, recording what
+/// arrives there.
 fn logout_app(
     provider: &Provider,
     revocations: &tower_authz::Revocations,
+    logout: tower_authz::BackChannelLogout,
     listener: tokio::net::TcpListener,
 ) -> (Deliveries, tokio::task::JoinHandle<()>) {
     use axum::body::Body;
     use axum::response::IntoResponse as _;
     use tower::ServiceExt as _;
-    use tower_authz::{BackChannelLogout, Claims, Revocable};
+    use tower_authz::{Claims, Revocable};
 
     let verifier = Revocable::new(
         jwks_verifier(provider, "rs256-api").with_typ("at+jwt"),
-        revocations.clone(),
-    );
-    let logout = BackChannelLogout::new(
-        JwksVerifier::discover(&provider.issuer, WEB).expect("logout verifier"),
         revocations.clone(),
     );
     let deliveries = Deliveries::default();
@@ -1658,26 +1731,26 @@ fn logout_app(
 /// user's other session and another user. The same logout token sent again is a replay (400).
 #[tokio::test]
 async fn back_channel_logout_from_oidc_provider() {
-    use tower_authz::Revocations;
+    use tower_authz::{BackChannelLogout, Revocations};
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let redirect_uri = format!("{base}/callback");
-    let logout_uri = format!("{base}/backchannel-logout");
+    let receiver = Receiver::bind().await;
+    let (base, redirect_uri, logout_uri) = (
+        receiver.base.clone(),
+        receiver.redirect_uri(),
+        receiver.logout_uri(),
+    );
     let mut config = config();
     config["clients"]
         .as_array_mut()
         .expect("clients")
-        .push(json!({
-            "client_id": WEB, "client_secret": format!("{WEB}-secret"),
-            "auth": "client_secret_basic", "redirect_uri": redirect_uri,
-            "backchannel_logout_uri": logout_uri,
-        }));
+        .push(receiver.client(WEB, true));
     let provider = Provider::start("backchannel-logout", config).await;
     let revocations = Revocations::new();
-    let (deliveries, _app) = logout_app(&provider, &revocations, listener);
+    let logout = BackChannelLogout::new(
+        JwksVerifier::discover(&provider.issuer, WEB).expect("logout verifier"),
+        revocations.clone(),
+    );
+    let (deliveries, _app) = receiver.serve(&provider, &revocations, logout);
     // The same tokens at a verifier without revocations: still valid JWTs after the logout.
     let plain = app(jwks_verifier(&provider, "rs256-api")).await;
     let whoami = format!("{base}/whoami");
@@ -1709,30 +1782,12 @@ async fn back_channel_logout_from_oidc_provider() {
 
     // Alice signs out of her first session: oidc-provider sends the logout token at once.
     alice_browser.logout(&provider, &alice).await;
-    let reported: Value = client()
-        .get(format!("{}/_interop/backchannel", provider.issuer))
-        .send()
-        .await
-        .expect("deliveries")
-        .json()
-        .await
-        .expect("JSON");
     assert_eq!(
-        reported,
+        reported_deliveries(&provider).await,
         json!([{"client_id": WEB, "sub": "alice", "sid": alice.sid(), "ok": true}]),
         "oidc-provider delivered one logout token and our endpoint answered 200"
     );
-    let received = deliveries
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    assert_eq!(received.len(), 1, "{received:?}");
-    let (form, status) = &received[0];
-    assert_eq!(*status, 200, "our answer to oidc-provider");
-    let logout_token = form_urlencoded::parse(form.as_bytes())
-        .find(|(name, _)| name == "logout_token")
-        .map(|(_, token)| token.into_owned())
-        .expect("logout_token");
+    let logout_token = the_logout_token(&deliveries);
 
     // The logout token as oidc-provider made it, which our endpoint accepted unchanged.
     let header = jwt_header(&logout_token);
@@ -1777,4 +1832,73 @@ async fn back_channel_logout_from_oidc_provider() {
         answer,
         json!({"error": "invalid_request", "error_description": "the logout token was used before"})
     );
+}
+
+/// oidc-provider's access tokens as it ships them carry no `sid`: a session's logout token
+/// cannot name them, so the endpoint is built `with_session_logout_revoking_subject`. Alice's
+/// logout from one session refuses every token of hers issued until then (both sessions),
+/// Bob's still passes, and a token she gets after the logout passes.
+#[tokio::test]
+async fn back_channel_logout_of_access_tokens_without_sid() {
+    use tower_authz::{BackChannelLogout, Revocations};
+
+    let receiver = Receiver::bind().await;
+    let redirect_uri = receiver.redirect_uri();
+    let whoami = format!("{}/whoami", receiver.base);
+    let mut config = config();
+    config["clients"]
+        .as_array_mut()
+        .expect("clients")
+        .push(receiver.client(WEB, false));
+    let provider = Provider::start("backchannel-logout-subject", config).await;
+    let revocations = Revocations::new();
+    let logout = BackChannelLogout::new(
+        JwksVerifier::discover(&provider.issuer, WEB).expect("logout verifier"),
+        revocations.clone(),
+    )
+    .with_session_logout_revoking_subject();
+    let (deliveries, _app) = receiver.serve(&provider, &revocations, logout);
+
+    let login = |account: &'static str| {
+        let redirect_uri = redirect_uri.clone();
+        let provider = &provider;
+        async move {
+            let browser = Browser::new();
+            let login = browser
+                .login(provider, WEB, &redirect_uri, account, RS256)
+                .await;
+            (browser, login)
+        }
+    };
+    let (alice_browser, alice) = login("alice").await;
+    let (_, alice_elsewhere) = login("alice").await;
+    let (_, bob) = login("bob").await;
+    for login in [&alice, &alice_elsewhere, &bob] {
+        assert_eq!(
+            jwt_claims(&login.access_token).get("sid"),
+            None,
+            "oidc-provider's own access tokens"
+        );
+        ok_json(&get_with(&whoami, Some(&login.access_token)).await);
+    }
+
+    alice_browser.logout(&provider, &alice).await;
+    assert_eq!(
+        reported_deliveries(&provider).await,
+        json!([{"client_id": WEB, "sub": "alice", "sid": alice.sid(), "ok": true}]),
+    );
+    let logout_token = the_logout_token(&deliveries);
+    for login in [&alice, &alice_elsewhere] {
+        get_with(&whoami, Some(&login.access_token))
+            .await
+            .assert_refused(401, "invalid_token");
+    }
+    ok_json(&get_with(&whoami, Some(&bob.access_token)).await);
+
+    // A token issued in the logout's own second is refused too (times are whole seconds): once
+    // that second has passed, Alice signs in again and her new token passes.
+    let logged_out_at = jwt_claims(&logout_token)["iat"].as_u64().expect("iat");
+    sleep_past(logged_out_at).await;
+    let (_, again) = login("alice").await;
+    ok_json(&get_with(&whoami, Some(&again.access_token)).await);
 }

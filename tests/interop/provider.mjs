@@ -30,7 +30,8 @@
 //     {"client_id": "api", "auth": "private_key_jwt", "key_file": "api-key.json"},
 //     {"client_id": "web", "client_secret": "s3cret", "auth": "client_secret_basic",
 //      "redirect_uri": "http://127.0.0.1:8081/callback",                // a login client
-//      "backchannel_logout_uri": "http://127.0.0.1:8081/backchannel-logout"}
+//      "backchannel_logout_uri": "http://127.0.0.1:8081/backchannel-logout",
+//      "access_token_sid": true}
 //   ],
 //   "dpop_nonce": false,                 // true: DPoP proofs need a server nonce (RFC 9449 §8)
 //   "jwt_bearer": {                      // the RFC 7523 grant with ZITADEL service-account keys
@@ -43,9 +44,9 @@
 // optional for a confidential client) through oidc-provider's `devInteractions` (on only when
 // such a client exists): `GET /auth?...` leads to a login form at `/interaction/:uid` that
 // accepts any `login` as the account id (no password), then a consent form; the access token
-// of a `resource` asked for in the authorization request is a JWT carrying the session's `sid`
-// (added here through extraTokenClaims, as Keycloak and Entra do; oidc-provider does not put it
-// in access tokens itself). With a `backchannel_logout_uri` (OpenID Connect Back-Channel Logout
+// of a `resource` asked for in the authorization request is a JWT for it. oidc-provider puts no
+// `sid` in access tokens; with `access_token_sid` the client's carry the session's `sid`
+// (added through extraTokenClaims, as Keycloak and Entra put it in theirs). With a `backchannel_logout_uri` (OpenID Connect Back-Channel Logout
 // 1.0, `backchannelLogout` feature, `backchannel_logout_session_required: true`), an
 // RP-initiated logout (`/session/end` then its confirm form) makes oidc-provider POST a logout
 // token there. oidc-provider refuses to send requests to special-use addresses (loopback
@@ -373,9 +374,11 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
       },
     },
     extraTokenClaims: async (ctx, token) => {
-      const extra = clientsById.get(token.clientId)?.extra_claims;
+      const client = clientsById.get(token.clientId);
       // The session of a user's access token (authorization code flow), as `sid`.
-      return token.sid ? { ...extra, sid: token.sid } : extra;
+      return client?.access_token_sid && token.sid
+        ? { ...client.extra_claims, sid: token.sid }
+        : client?.extra_claims;
     },
     fetch: fetchHook,
     ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },

@@ -1628,16 +1628,57 @@ impl Receiver {
         })
     }
 
-    /// Serves `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the provider's RS256
-    /// access tokens, and `logout` at `/backchannel-logout`, recording what arrives there;
-    /// `logout` is to record into `revocations`.
+    /// Serves our service here: `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the
+    /// provider's RS256 access tokens, and `logout` (recording into `revocations`) at
+    /// `/backchannel-logout`, keeping what arrives there.
     fn serve(
         self,
         provider: &Provider,
         revocations: &tower_authz::Revocations,
         logout: tower_authz::BackChannelLogout,
     ) -> (Deliveries, tokio::task::JoinHandle<()>) {
-        logout_app(provider, revocations, logout, self.listener)
+        use axum::body::Body;
+        use axum::response::IntoResponse as _;
+        use tower::ServiceExt as _;
+        use tower_authz::{Claims, Revocable};
+
+        let verifier = Revocable::new(
+            jwks_verifier(provider, "rs256-api").with_typ("at+jwt"),
+            revocations.clone(),
+        );
+        let deliveries = Deliveries::default();
+        let recorded = deliveries.clone();
+        let endpoint = tower::service_fn(move |request: http::Request<Body>| {
+            let (logout, recorded) = (logout.clone(), recorded.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 64 * 1024)
+                    .await
+                    .expect("logout request body");
+                let form = String::from_utf8_lossy(&body).into_owned();
+                let request = http::Request::from_parts(parts, Body::from(body));
+                let response = logout.oneshot(request).await?;
+                recorded
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((form, response.status().as_u16()));
+                Ok::<_, std::convert::Infallible>(response.into_response())
+            }
+        });
+        let router = axum::Router::new()
+            .route(
+                "/whoami",
+                axum::routing::get(|claims: Claims| async move {
+                    axum::Json(claims.as_value().clone())
+                }),
+            )
+            .layer(AuthLayer::new(verifier))
+            .route_service("/backchannel-logout", endpoint);
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (deliveries, task)
     }
 }
 
@@ -1667,58 +1708,6 @@ async fn reported_deliveries(provider: &Provider) -> Value {
         .json()
         .await
         .expect("JSON")
-}
-
-/// Our service on `listener`: `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the
-/// provider's RS256 access tokens, and `logout` at `/backchannel-logout`, recording what
-/// arrives there.
-fn logout_app(
-    provider: &Provider,
-    revocations: &tower_authz::Revocations,
-    logout: tower_authz::BackChannelLogout,
-    listener: tokio::net::TcpListener,
-) -> (Deliveries, tokio::task::JoinHandle<()>) {
-    use axum::body::Body;
-    use axum::response::IntoResponse as _;
-    use tower::ServiceExt as _;
-    use tower_authz::{Claims, Revocable};
-
-    let verifier = Revocable::new(
-        jwks_verifier(provider, "rs256-api").with_typ("at+jwt"),
-        revocations.clone(),
-    );
-    let deliveries = Deliveries::default();
-    let recorded = deliveries.clone();
-    let endpoint = tower::service_fn(move |request: http::Request<Body>| {
-        let (logout, recorded) = (logout.clone(), recorded.clone());
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(body, 64 * 1024)
-                .await
-                .expect("logout request body");
-            let form = String::from_utf8_lossy(&body).into_owned();
-            let request = http::Request::from_parts(parts, Body::from(body));
-            let response = logout.oneshot(request).await?;
-            recorded
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((form, response.status().as_u16()));
-            Ok::<_, std::convert::Infallible>(response.into_response())
-        }
-    });
-    let router = axum::Router::new()
-        .route(
-            "/whoami",
-            axum::routing::get(
-                |claims: Claims| async move { axum::Json(claims.as_value().clone()) },
-            ),
-        )
-        .layer(AuthLayer::new(verifier))
-        .route_service("/backchannel-logout", endpoint);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (deliveries, task)
 }
 
 /// OpenID Connect Back-Channel Logout 1.0 from oidc-provider (its `backchannelLogout` feature)

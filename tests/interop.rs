@@ -6,7 +6,8 @@
 //! Each test starts its own provider process (killed when the test ends) and then drives the
 //! library: `JwksVerifier` (discovery, JWKS, RS256/ES256/EdDSA, rotation, outage),
 //! `IntrospectionVerifier` (`private_key_jwt` and client secrets, revocation, expiry, outage),
-//! `ClientCredentials` (resource indicators, every client authentication method), and the
+//! `ClientCredentials` (resource indicators, every client authentication method),
+//! `BackChannelLogout` with `Revocable` (logout tokens of a real session), and the
 //! examples `jwt_api`, `zitadel_api` and `entra_todolist_api` as processes.
 //!
 //! Needs Node.js (20.19 or later) and npm; `npm ci` is run in `tests/interop` when its
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Answer, Example, TestApp, client};
+use common::{Answer, Example, TestApp, client, get_with};
 use serde_json::{Value, json};
 use tower_authz::client::{ClientCredentials, DpopKey, JwtBearer, TokenErrorKind, TokenProvider};
 use tower_authz::{
@@ -1373,4 +1374,520 @@ async fn examples_against_oidc_provider() {
         404
     );
     drop(todo_api);
+}
+
+// --- OpenID Connect Back-Channel Logout -------------------------------------------------------
+
+/// The login client of the back-channel logout case (authorization code flow).
+const WEB: &str = "web-app";
+
+/// A user agent at oidc-provider: keeps its cookies (by name: the provider's cookies are few and
+/// each step needs the latest of a name) and follows no redirect by itself.
+struct Browser {
+    http: reqwest::Client,
+    cookies: Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+/// What the login got from the token endpoint.
+struct Login {
+    access_token: String,
+    id_token: String,
+}
+
+impl Login {
+    /// The provider's session (`sid` of the ID token).
+    fn sid(&self) -> String {
+        jwt_claims(&self.id_token)["sid"]
+            .as_str()
+            .expect("the ID token of a client with a logout URI carries sid")
+            .to_owned()
+    }
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Browser {
+            http,
+            cookies: Mutex::default(),
+        }
+    }
+
+    /// Sends `request` with the cookies, keeps those set (an empty value removes one), and
+    /// answers the status, the `Location` (made absolute) and the body.
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, String, String) {
+        let cookie = self
+            .cookies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = request
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request to the provider");
+        {
+            let mut cookies = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
+            for set in response.headers().get_all("set-cookie") {
+                let set = set.to_str().expect("ASCII cookie");
+                let pair = set.split(';').next().unwrap_or_default();
+                let (name, value) = pair.split_once('=').expect("name=value");
+                if value.is_empty() {
+                    cookies.remove(name);
+                } else {
+                    cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        let status = response.status().as_u16();
+        // Absolute, or relative to the URL asked for (the interaction pages' are).
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| {
+                let l = l.to_str().expect("ASCII location");
+                response.url().join(l).expect("location URL").to_string()
+            })
+            .unwrap_or_default();
+        let body = response.text().await.expect("body");
+        (status, location, body)
+    }
+
+    /// Logs `account` in at `client_id` (a confidential client redirecting to `redirect_uri`)
+    /// through oidc-provider's dev interactions: the authorization request (`openid`, scope
+    /// `read` of `resource`), the login form, the consent form, the code at the redirect URI,
+    /// then the token request for `resource`.
+    async fn login(
+        &self,
+        provider: &Provider,
+        client_id: &str,
+        redirect_uri: &str,
+        account: &str,
+        resource: &str,
+    ) -> Login {
+        let metadata = provider.metadata().await;
+        let authorize = metadata["authorization_endpoint"].as_str().expect("authz");
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", client_id),
+                ("response_type", "code"),
+                ("scope", "openid read"),
+                ("redirect_uri", redirect_uri),
+                ("resource", resource),
+                ("state", "the-state"),
+                ("nonce", "the-nonce"),
+            ])
+            .finish();
+        let mut request = self.http.get(format!("{authorize}?{query}"));
+        let mut code = None;
+        for _ in 0..10 {
+            let (status, location, body) = self.send(request).await;
+            request = match status {
+                302 | 303 => {
+                    if let Some(query) = location.strip_prefix(&format!("{redirect_uri}?")) {
+                        let params: Vec<(String, String)> =
+                            form_urlencoded::parse(query.as_bytes())
+                                .into_owned()
+                                .collect();
+                        let param = |name: &str| {
+                            params
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map(|(_, v)| v.clone())
+                        };
+                        assert_eq!(param("state").as_deref(), Some("the-state"));
+                        code = param("code");
+                        break;
+                    }
+                    self.http.get(location)
+                }
+                // An interaction page: a form with a hidden `prompt` (login, then consent).
+                200 => {
+                    let prompt = between(&body, r#"name="prompt" value=""#, "\"");
+                    let action = between(&body, r#"action=""#, "\"");
+                    self.http.post(action).form(&[
+                        ("prompt", prompt.as_str()),
+                        ("login", account),
+                        ("password", "any"),
+                    ])
+                }
+                _ => panic!("login of {account}: {status} {body}"),
+            };
+        }
+        let code = code.unwrap_or_else(|| panic!("no code for {account}"));
+        let token_endpoint = metadata["token_endpoint"].as_str().expect("token endpoint");
+        let answer: Value = self
+            .http
+            .post(token_endpoint)
+            .basic_auth(client_id, Some(format!("{client_id}-secret")))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect_uri),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token answer");
+        let token = |name: &str| {
+            answer[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name}: {answer}"))
+                .to_owned()
+        };
+        Login {
+            access_token: token("access_token"),
+            id_token: token("id_token"),
+        }
+    }
+
+    /// RP-initiated logout of the session `login` belongs to: the end-session endpoint with
+    /// the ID token as hint, then "Yes, sign me out" (the confirm form with its xsrf).
+    async fn logout(&self, provider: &Provider, login: &Login) {
+        let metadata = provider.metadata().await;
+        let end_session = metadata["end_session_endpoint"]
+            .as_str()
+            .expect("end_session_endpoint");
+        let (status, _, page) = self
+            .send(
+                self.http
+                    .get(format!("{end_session}?id_token_hint={}", login.id_token)),
+            )
+            .await;
+        assert_eq!(status, 200, "the logout page: {page}");
+        let action = between(&page, r#"action=""#, "\"");
+        let xsrf = between(&page, r#"name="xsrf" value=""#, "\"");
+        let (status, location, body) = self
+            .send(
+                self.http
+                    .post(action)
+                    .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+            )
+            .await;
+        assert_eq!(status, 303, "logout confirmed: {body}");
+        assert!(location.ends_with("/session/end/success"), "{location}");
+    }
+}
+
+/// The text of `page` between `start` and the next `end`.
+#[track_caller]
+fn between(page: &str, start: &str, end: &str) -> String {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in {page}"))
+        + start.len();
+    let len = page[from..].find(end).expect("end");
+    page[from..from + len].to_owned()
+}
+
+/// What reached our logout endpoint: each request's form body and our answer's status.
+type Deliveries = Arc<Mutex<Vec<(String, u16)>>>;
+
+/// Where a login client's user agent and logout tokens go: our service's listener, bound
+/// before the provider starts (its configuration names these URIs).
+struct Receiver {
+    listener: tokio::net::TcpListener,
+    base: String,
+}
+
+impl Receiver {
+    async fn bind() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        Receiver { listener, base }
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.base)
+    }
+
+    fn logout_uri(&self) -> String {
+        format!("{}/backchannel-logout", self.base)
+    }
+
+    /// The provider's configuration of the login client `client_id` (`client_secret_basic`)
+    /// redirecting here and sending its logout tokens here; with `access_token_sid`, its
+    /// users' access tokens carry the session's `sid`.
+    fn client(&self, client_id: &str, access_token_sid: bool) -> Value {
+        json!({
+            "client_id": client_id, "client_secret": format!("{client_id}-secret"),
+            "auth": "client_secret_basic", "redirect_uri": self.redirect_uri(),
+            "backchannel_logout_uri": self.logout_uri(), "access_token_sid": access_token_sid,
+        })
+    }
+
+    /// Serves our service here: `/whoami` behind `AuthLayer::new(Revocable::new(..))` on the
+    /// provider's RS256 access tokens, and `logout` (recording into `revocations`) at
+    /// `/backchannel-logout`, keeping what arrives there.
+    fn serve(
+        self,
+        provider: &Provider,
+        revocations: &tower_authz::Revocations,
+        logout: tower_authz::BackChannelLogout,
+    ) -> (Deliveries, tokio::task::JoinHandle<()>) {
+        use axum::body::Body;
+        use axum::response::IntoResponse as _;
+        use tower::ServiceExt as _;
+        use tower_authz::{Claims, Revocable};
+
+        let verifier = Revocable::new(
+            jwks_verifier(provider, "rs256-api").with_typ("at+jwt"),
+            revocations.clone(),
+        );
+        let deliveries = Deliveries::default();
+        let recorded = deliveries.clone();
+        let endpoint = tower::service_fn(move |request: http::Request<Body>| {
+            let (logout, recorded) = (logout.clone(), recorded.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 64 * 1024)
+                    .await
+                    .expect("logout request body");
+                let form = String::from_utf8_lossy(&body).into_owned();
+                let request = http::Request::from_parts(parts, Body::from(body));
+                let response = logout.oneshot(request).await?;
+                recorded
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((form, response.status().as_u16()));
+                Ok::<_, std::convert::Infallible>(response.into_response())
+            }
+        });
+        let router = axum::Router::new()
+            .route(
+                "/whoami",
+                axum::routing::get(|claims: Claims| async move {
+                    axum::Json(claims.as_value().clone())
+                }),
+            )
+            .layer(AuthLayer::new(verifier))
+            .route_service("/backchannel-logout", endpoint);
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (deliveries, task)
+    }
+}
+
+/// The logout token of the one request our endpoint received, which it answered 200.
+#[track_caller]
+fn the_logout_token(deliveries: &Deliveries) -> String {
+    let received = deliveries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let (form, status) = &received[0];
+    assert_eq!(*status, 200, "our answer to oidc-provider");
+    form_urlencoded::parse(form.as_bytes())
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, token)| token.into_owned())
+        .expect("logout_token")
+}
+
+/// The deliveries oidc-provider reported (`GET /_interop/backchannel` of provider.mjs).
+async fn reported_deliveries(provider: &Provider) -> Value {
+    client()
+        .get(format!("{}/_interop/backchannel", provider.issuer))
+        .send()
+        .await
+        .expect("deliveries")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// OpenID Connect Back-Channel Logout 1.0 from oidc-provider (its `backchannelLogout` feature)
+/// to our `BackChannelLogout`, with a real session: users log in through oidc-provider's dev
+/// interactions (authorization code flow; the access token is an RS256 JWT for our API carrying
+/// the session's `sid`), one of them signs out (RP-initiated logout, confirmed), oidc-provider
+/// POSTs its logout token to our endpoint, which verifies it as sent (`typ: logout+jwt`, its
+/// claims) and answers 200; `Revocable` then refuses that session's access token (401
+/// `invalid_token`) while the provider's signature on it is still good, and accepts the same
+/// user's other session and another user. The same logout token sent again is a replay (400).
+#[tokio::test]
+async fn back_channel_logout_from_oidc_provider() {
+    use tower_authz::{BackChannelLogout, Revocations};
+
+    let receiver = Receiver::bind().await;
+    let (base, redirect_uri, logout_uri) = (
+        receiver.base.clone(),
+        receiver.redirect_uri(),
+        receiver.logout_uri(),
+    );
+    let mut config = config();
+    config["clients"]
+        .as_array_mut()
+        .expect("clients")
+        .push(receiver.client(WEB, true));
+    let provider = Provider::start("backchannel-logout", config).await;
+    let revocations = Revocations::new();
+    let logout = BackChannelLogout::new(
+        JwksVerifier::discover(&provider.issuer, WEB).expect("logout verifier"),
+        revocations.clone(),
+    );
+    let (deliveries, _app) = receiver.serve(&provider, &revocations, logout);
+    // The same tokens at a verifier without revocations: still valid JWTs after the logout.
+    let plain = app(jwks_verifier(&provider, "rs256-api")).await;
+    let whoami = format!("{base}/whoami");
+
+    // Alice signs in twice (two browsers: two sessions), Bob once.
+    let (alice_browser, other_browser, bob_browser) =
+        (Browser::new(), Browser::new(), Browser::new());
+    let alice = alice_browser
+        .login(&provider, WEB, &redirect_uri, "alice", RS256)
+        .await;
+    let alice_elsewhere = other_browser
+        .login(&provider, WEB, &redirect_uri, "alice", RS256)
+        .await;
+    let bob = bob_browser
+        .login(&provider, WEB, &redirect_uri, "bob", RS256)
+        .await;
+    assert_ne!(alice.sid(), alice_elsewhere.sid(), "two sessions");
+    for (login, sub) in [
+        (&alice, "alice"),
+        (&alice_elsewhere, "alice"),
+        (&bob, "bob"),
+    ] {
+        assert_eq!(jwt_header(&login.access_token)["typ"], "at+jwt");
+        let claims = ok_json(&get_with(&whoami, Some(&login.access_token)).await);
+        assert_eq!(claims["sub"], sub);
+        assert_eq!(claims["sid"], login.sid().as_str(), "the session's sid");
+        assert_eq!(claims["aud"], "rs256-api");
+    }
+
+    // Alice signs out of her first session: oidc-provider sends the logout token at once.
+    alice_browser.logout(&provider, &alice).await;
+    assert_eq!(
+        reported_deliveries(&provider).await,
+        json!([{"client_id": WEB, "sub": "alice", "sid": alice.sid(), "ok": true}]),
+        "oidc-provider delivered one logout token and our endpoint answered 200"
+    );
+    let logout_token = the_logout_token(&deliveries);
+
+    // The logout token as oidc-provider made it, which our endpoint accepted unchanged.
+    let header = jwt_header(&logout_token);
+    assert_eq!(
+        header["typ"], "logout+jwt",
+        "explicitly typed (BCL 1.0 §2.4)"
+    );
+    assert_eq!(header["alg"], "RS256");
+    let claims = jwt_claims(&logout_token);
+    assert_eq!(claims["iss"], provider.issuer.as_str());
+    assert_eq!(claims["aud"], WEB, "addressed to the client");
+    assert_eq!(
+        (claims["sub"].as_str(), claims["sid"].as_str()),
+        (Some("alice"), Some(alice.sid().as_str()))
+    );
+    assert_eq!(
+        claims["events"],
+        json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+    );
+    assert!(claims["jti"].is_string() && claims["iat"].is_u64() && claims["exp"].is_u64());
+    assert!(claims.get("nonce").is_none());
+
+    // Her session's token is refused by our service, though its signature is still good.
+    get_with(&whoami, Some(&alice.access_token))
+        .await
+        .assert_refused(401, "invalid_token");
+    ok_json(&plain.get("/whoami", Some(&alice.access_token)).await);
+    // Her other session and Bob are not concerned.
+    ok_json(&get_with(&whoami, Some(&alice_elsewhere.access_token)).await);
+    ok_json(&get_with(&whoami, Some(&bob.access_token)).await);
+
+    // The same logout token again: a replay, refused.
+    let replay = client()
+        .post(&logout_uri)
+        .form(&[("logout_token", logout_token.as_str())])
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status().as_u16(), 400);
+    let answer: Value = replay.json().await.expect("JSON error");
+    assert_eq!(
+        answer,
+        json!({"error": "invalid_request", "error_description": "the logout token was used before"})
+    );
+}
+
+/// oidc-provider's access tokens as it ships them carry no `sid`: a session's logout token
+/// cannot name them, so the endpoint is built `with_session_logout_revoking_subject`. Alice's
+/// logout from one session refuses every token of hers issued until then (both sessions),
+/// Bob's still passes, and a token she gets after the logout passes.
+#[tokio::test]
+async fn back_channel_logout_of_access_tokens_without_sid() {
+    use tower_authz::{BackChannelLogout, Revocations};
+
+    let receiver = Receiver::bind().await;
+    let redirect_uri = receiver.redirect_uri();
+    let whoami = format!("{}/whoami", receiver.base);
+    let mut config = config();
+    config["clients"]
+        .as_array_mut()
+        .expect("clients")
+        .push(receiver.client(WEB, false));
+    let provider = Provider::start("backchannel-logout-subject", config).await;
+    let revocations = Revocations::new();
+    let logout = BackChannelLogout::new(
+        JwksVerifier::discover(&provider.issuer, WEB).expect("logout verifier"),
+        revocations.clone(),
+    )
+    .with_session_logout_revoking_subject();
+    let (deliveries, _app) = receiver.serve(&provider, &revocations, logout);
+
+    let login = |account: &'static str| {
+        let redirect_uri = redirect_uri.clone();
+        let provider = &provider;
+        async move {
+            let browser = Browser::new();
+            let login = browser
+                .login(provider, WEB, &redirect_uri, account, RS256)
+                .await;
+            (browser, login)
+        }
+    };
+    let (alice_browser, alice) = login("alice").await;
+    let (_, alice_elsewhere) = login("alice").await;
+    let (_, bob) = login("bob").await;
+    for login in [&alice, &alice_elsewhere, &bob] {
+        assert_eq!(
+            jwt_claims(&login.access_token).get("sid"),
+            None,
+            "oidc-provider's own access tokens"
+        );
+        ok_json(&get_with(&whoami, Some(&login.access_token)).await);
+    }
+
+    alice_browser.logout(&provider, &alice).await;
+    assert_eq!(
+        reported_deliveries(&provider).await,
+        json!([{"client_id": WEB, "sub": "alice", "sid": alice.sid(), "ok": true}]),
+    );
+    let logout_token = the_logout_token(&deliveries);
+    for login in [&alice, &alice_elsewhere] {
+        get_with(&whoami, Some(&login.access_token))
+            .await
+            .assert_refused(401, "invalid_token");
+    }
+    ok_json(&get_with(&whoami, Some(&bob.access_token)).await);
+
+    // A token issued in the logout's own second is refused too (times are whole seconds): once
+    // that second has passed, Alice signs in again and her new token passes.
+    let logged_out_at = jwt_claims(&logout_token)["iat"].as_u64().expect("iat");
+    sleep_past(logged_out_at).await;
+    let (_, again) = login("alice").await;
+    ok_json(&get_with(&whoami, Some(&again.access_token)).await);
 }

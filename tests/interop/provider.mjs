@@ -27,7 +27,11 @@
 //   "clients": [
 //     {"client_id": "daemon", "client_secret": "s3cret", "auth": "client_secret_basic",
 //      "extra_claims": {"roles": ["admin"]}},
-//     {"client_id": "api", "auth": "private_key_jwt", "key_file": "api-key.json"}
+//     {"client_id": "api", "auth": "private_key_jwt", "key_file": "api-key.json"},
+//     {"client_id": "web", "client_secret": "s3cret", "auth": "client_secret_basic",
+//      "redirect_uri": "http://127.0.0.1:8081/callback",                // a login client
+//      "backchannel_logout_uri": "http://127.0.0.1:8081/backchannel-logout",
+//      "access_token_sid": true}
 //   ],
 //   "dpop_nonce": false,                 // true: DPoP proofs need a server nonce (RFC 9449 §8)
 //   "jwt_bearer": {                      // the RFC 7523 grant with ZITADEL service-account keys
@@ -35,6 +39,21 @@
 //     "service_accounts": [{"user_id": "sa-1", "key_file": "sa-1.json"}]
 //   }
 // }
+//
+// A client with a `redirect_uri` logs users in (authorization code flow, `openid` scope, PKCE
+// optional for a confidential client) through oidc-provider's `devInteractions` (on only when
+// such a client exists): `GET /auth?...` leads to a login form at `/interaction/:uid` that
+// accepts any `login` as the account id (no password), then a consent form; the access token
+// of a `resource` asked for in the authorization request is a JWT for it. oidc-provider puts no
+// `sid` in access tokens; with `access_token_sid` the client's carry the session's `sid`
+// (added through extraTokenClaims, as Keycloak and Entra put it in theirs). With a `backchannel_logout_uri` (OpenID Connect Back-Channel Logout
+// 1.0, `backchannelLogout` feature, `backchannel_logout_session_required: true`), an
+// RP-initiated logout (`/session/end` then its confirm form) makes oidc-provider POST a logout
+// token there. oidc-provider refuses to send requests to special-use addresses (loopback
+// included, against SSRF): its `fetch` hook lets exactly the registered logout URIs through.
+// `GET /_interop/backchannel` answers the deliveries oidc-provider reported
+// (`[{"client_id", "sub", "sid", "ok", "error"}]`, from its `backchannel.success` and
+// `backchannel.error` events: ok means our endpoint answered 200 or 204).
 //
 // DPoP (RFC 9449, oidc-provider's `dPoP` feature) is on: a token request with a `DPoP` proof
 // gets a DPoP-bound token (`token_type: DPoP`, `cnf.jkt` in a JWT and in introspection).
@@ -269,6 +288,15 @@ const clients = config.clients.map((client) => {
     redirect_uris: [],
     token_endpoint_auth_method: client.auth,
   };
+  if (client.redirect_uri) {
+    metadata.grant_types = ['authorization_code'];
+    metadata.response_types = ['code'];
+    metadata.redirect_uris = [client.redirect_uri];
+  }
+  if (client.backchannel_logout_uri) {
+    metadata.backchannel_logout_uri = client.backchannel_logout_uri;
+    metadata.backchannel_logout_session_required = true;
+  }
   if (client.auth === 'private_key_jwt') {
     metadata.jwks = { keys: [clientKey(client)] };
   } else {
@@ -285,6 +313,28 @@ if (config.jwt_bearer) {
     token_endpoint_auth_method: 'none',
   });
 }
+
+const logsIn = config.clients.some((c) => c.redirect_uri);
+/** The registered back-channel logout URIs: the only special-use addresses fetched. */
+const logoutUris = new Set(config.clients
+  .filter((c) => c.backchannel_logout_uri)
+  .map((c) => new URL(c.backchannel_logout_uri).href));
+
+/**
+ * oidc-provider's outgoing requests go through a dispatcher that drops connections to
+ * special-use addresses (127.0.0.1 among them); our receivers listen on 127.0.0.1, so a
+ * request to a registered logout URI goes without it. Every other request keeps the guard.
+ */
+function fetchHook(url, options) {
+  if (logoutUris.has(new URL(url).href)) {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  }
+  return globalThis.fetch(url, options);
+}
+
+/** The back-channel logout deliveries oidc-provider reported, for `/_interop/backchannel`. */
+const deliveries = [];
 
 async function getResourceServerInfo(ctx, resourceIndicator) {
   const resource = config.resources[resourceIndicator];
@@ -308,7 +358,8 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
     clients,
     jwks: { keys: signingKeys },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: logsIn },
+      backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
       dPoP: config.dpop_nonce
         ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
@@ -322,7 +373,14 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
         getResourceServerInfo,
       },
     },
-    extraTokenClaims: async (ctx, token) => clientsById.get(token.clientId)?.extra_claims,
+    extraTokenClaims: async (ctx, token) => {
+      const client = clientsById.get(token.clientId);
+      // The session of a user's access token (authorization code flow), as `sid`.
+      return client?.access_token_sid && token.sid
+        ? { ...client.extra_claims, sid: token.sid }
+        : client?.extra_claims;
+    },
+    fetch: fetchHook,
     ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
     formats: {
       customizers: {
@@ -334,8 +392,15 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
     },
   });
   if (config.jwt_bearer) registerJwtBearer(provider, issuer);
+  provider.on('backchannel.success', (ctx, client, sub, sid) => {
+    deliveries.push({ client_id: client.clientId, sub, sid, ok: true });
+  });
+  provider.on('backchannel.error', (ctx, error, client, sub, sid) => {
+    deliveries.push({ client_id: client.clientId, sub, sid, ok: false, error: String(error?.cause ?? error) });
+    if (debug) console.error('backchannel.error:', error);
+  });
   if (debug) {
-    for (const event of ['server_error', 'grant.error', 'introspection.error', 'revocation.error', 'discovery.error', 'jwks.error']) {
+    for (const event of ['server_error', 'grant.error', 'end_session.error', 'authorization.error', 'introspection.error', 'revocation.error', 'discovery.error', 'jwks.error']) {
       provider.on(event, (...args) => console.error(`${event}:`, args.at(-1)));
     }
   }
@@ -349,6 +414,11 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
     if (path === '/_interop/requests') {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(counts));
+      return;
+    }
+    if (path === '/_interop/backchannel') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(deliveries));
       return;
     }
     counts[path] = (counts[path] ?? 0) + 1;

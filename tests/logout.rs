@@ -467,3 +467,44 @@ async fn introspected_tokens_are_refused_and_their_cached_answers_dropped() {
     assert_eq!(issuer.introspection_requests(), 3);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// oidc-provider gives up on a logout after 2.5 s and never sends it again, while the first
+/// logout token may wait for discovery and the JWKS: the logout completes even when the
+/// provider hangs up first.
+#[tokio::test]
+async fn a_logout_completes_after_the_provider_hung_up() {
+    let issuer = DevIssuer::start().await.expect("issuer");
+    let api = service(&issuer, jwks(&issuer)).await;
+    let alice = issuer
+        .token()
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .unwrap();
+    assert_eq!(api.get(&alice).await.status, 200);
+    let token = issuer
+        .logout_token()
+        .audience(CLIENT)
+        .subject("alice")
+        .session("s1")
+        .sign()
+        .unwrap();
+    // The logout verifier has no keys yet: discovery and the JWKS answer late.
+    issuer.set_response_delay(Some(Duration::from_millis(400)));
+    let hung_up = client()
+        .post(api.logout_uri())
+        .form(&[("logout_token", &token)])
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up first");
+    issuer.set_response_delay(None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while api.get(&alice).await.status != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the logout was dropped with the request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -74,7 +74,13 @@ impl LogoutTokenKeys for JwtVerifier {
 /// Answers (§2.8): `200` with `Cache-Control: no-store` when done; `400` with
 /// `{"error":"invalid_request","error_description":...}` for a bad request or token; `503`
 /// when the keys could not be fetched or the revocation could not be shared (it holds on this
-/// replica; the provider may retry); `405` for another method.
+/// replica; the provider may retry); `405` for another method. Once the body is read, the
+/// logout runs in a task of its own: a provider that hangs up early does not cancel it.
+///
+/// Access tokens without `sid` (oidc-provider's, by default) are not refused by a session's
+/// logout: [`with_session_logout_revoking_subject`](Self::with_session_logout_revoking_subject)
+/// makes it revoke the user's tokens. Logout tokens are addressed to one client id: with
+/// several, mount one endpoint per client id, all with the same [`Revocations`].
 ///
 /// ```
 /// use axum::Router;
@@ -266,6 +272,25 @@ impl BackChannelLogout {
         self.receive(&token).await
     }
 
+    /// Handles `form` in a task of its own, so that the logout completes even if the provider
+    /// hangs up first (oidc-provider gives up after 2.5 s and never sends it again, while the
+    /// first logout token may wait for discovery and the JWKS).
+    async fn receive_detached(&self, form: Vec<u8>) -> Result<Revocation, LogoutError> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.receive_form(&form).await;
+        };
+        let endpoint = self.clone();
+        runtime
+            .spawn(async move { endpoint.receive_form(&form).await })
+            .await
+            .unwrap_or_else(|_| {
+                Err(LogoutError::new(
+                    LogoutErrorKind::Unavailable,
+                    "the logout did not complete",
+                ))
+            })
+    }
+
     async fn answer<B>(self, request: Request<B>) -> Response<String>
     where
         B: Body,
@@ -290,7 +315,7 @@ impl BackChannelLogout {
             });
         let outcome = if is_form {
             match Limited::new(request.into_body(), MAX_BODY).collect().await {
-                Ok(body) => self.receive_form(&body.to_bytes()).await,
+                Ok(body) => self.receive_detached(body.to_bytes().to_vec()).await,
                 Err(_) => Err(LogoutError::new(
                     LogoutErrorKind::InvalidRequest,
                     "the request body could not be read or is too large",

@@ -9,6 +9,7 @@
 //! | [`Revocable`](crate::Revocable) | a verifier whose answers are checked against the records |
 //! | [`BackChannelLogout`](crate::BackChannelLogout) | the endpoint where the identity provider's logouts arrive |
 
+mod prefilter;
 mod record;
 mod revocations;
 mod store;

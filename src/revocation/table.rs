@@ -2,9 +2,10 @@
 //!
 //! Three concurrent maps (moka): subjects and sessions to the times they were logged out (per
 //! issuer), and revoked token ids. Each entry expires when no token it refuses can still be
-//! valid. Until the first record arrives a look-up is two atomic loads; after it, one map
-//! look-up per claim present (`sub`, `sid`, `jti`), with no allocation unless a token without
-//! `jti` has to be hashed.
+//! valid. Until the first record arrives a look-up is two atomic loads; after it, a Bloom
+//! filter ([`Prefilter`]) clears the claims of anyone never revoked (one SipHash and two
+//! atomic loads per claim present: `sub`, `sid`, `jti`), and only a claim it may contain is
+//! looked up in its map; no allocation unless a token without `jti` has to be hashed.
 //!
 //! The maps are bounded by time, not by count: every record comes from a signed logout token
 //! or from the application itself, and dropping one to make room would let a revoked token in.
@@ -17,6 +18,7 @@ use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
+use super::prefilter::{Kind, Prefilter};
 use super::record::{self, Revocation, TokenId};
 use crate::claims::Claims;
 use crate::clock::now;
@@ -103,6 +105,8 @@ pub(crate) struct Table {
     hashes: Cache<String, u64>,
     /// How long a subject or session record lasts: the longest token lifetime, in seconds.
     max_lifetime: u64,
+    /// What was ever recorded: a token of nobody revoked is cleared without a map look-up.
+    filter: Prefilter,
 }
 
 impl std::fmt::Debug for Table {
@@ -129,6 +133,7 @@ impl Table {
             jtis: table(),
             hashes: table(),
             max_lifetime: max_lifetime.as_secs(),
+            filter: Prefilter::new(),
         }
     }
 
@@ -147,17 +152,24 @@ impl Table {
                 issuer,
                 subject,
                 at,
-            } => self.mark(&self.subjects, subject, issuer.as_deref(), *at, expires_at),
+            } => {
+                self.filter.insert(Kind::Subject, subject);
+                self.mark(&self.subjects, subject, issuer.as_deref(), *at, expires_at);
+            }
             Revocation::Session {
                 issuer,
                 session,
                 at,
-            } => self.mark(&self.sessions, session, issuer.as_deref(), *at, expires_at),
+            } => {
+                self.filter.insert(Kind::Session, session);
+                self.mark(&self.sessions, session, issuer.as_deref(), *at, expires_at);
+            }
             Revocation::Token { id, until } => {
-                let (table, id) = match id {
-                    TokenId::Jti(jti) => (&self.jtis, jti),
-                    TokenId::Hash(hash) => (&self.hashes, hash),
+                let (table, kind, id) = match id {
+                    TokenId::Jti(jti) => (&self.jtis, Kind::Jti, jti),
+                    TokenId::Hash(hash) => (&self.hashes, Kind::Hash, hash),
                 };
+                self.filter.insert(kind, id);
                 table.insert(id.clone(), *until);
                 self.any_tokens.store(true, Ordering::Release);
             }
@@ -207,20 +219,24 @@ impl Table {
     pub(crate) fn refuses(&self, claims: &Claims, hash: impl FnOnce() -> String) -> bool {
         if self.any_marks.load(Ordering::Acquire) {
             let (issuer, iat) = (claims.issuer(), claims.issued_at());
-            let marked = |table: &Cache<String, Marks>, key: Option<&str>| {
-                key.and_then(|key| table.get(key))
+            let marked = |table: &Cache<String, Marks>, kind, key: Option<&str>| {
+                key.filter(|key| self.filter.may_contain(kind, key))
+                    .and_then(|key| table.get(key))
                     .is_some_and(|marks| marks.0.iter().any(|mark| mark.refuses(issuer, iat)))
             };
-            if marked(&self.subjects, claims.subject())
-                || marked(&self.sessions, claims.session_id())
+            if marked(&self.subjects, Kind::Subject, claims.subject())
+                || marked(&self.sessions, Kind::Session, claims.session_id())
             {
                 return true;
             }
         }
         if self.any_tokens.load(Ordering::Acquire) {
             return match claims.token_id() {
-                Some(jti) => self.jtis.contains_key(jti),
-                None => self.hashes.contains_key(&hash()),
+                Some(jti) => self.filter.may_contain(Kind::Jti, jti) && self.jtis.contains_key(jti),
+                None => {
+                    let hash = hash();
+                    self.filter.may_contain(Kind::Hash, &hash) && self.hashes.contains_key(&hash)
+                }
             };
         }
         false

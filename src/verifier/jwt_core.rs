@@ -66,7 +66,8 @@ pub(crate) struct Validation {
 /// token from being taken for another).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Purpose {
-    /// Access tokens: a token typed `logout+jwt` is refused whatever else is configured.
+    /// Access tokens: a token typed `logout+jwt` is refused, unless the verifier was told to
+    /// want exactly that type (`with_typ("logout+jwt")`).
     #[default]
     Access,
     /// OpenID Connect Back-Channel Logout tokens: typed `logout+jwt`, or untyped / `JWT` as
@@ -191,7 +192,10 @@ impl<'a> ParsedJwt<'a> {
         }
         let typed_logout = parsed.typ.as_deref().is_some_and(is_logout_typ);
         let accepted_type = match validation.purpose {
-            Purpose::Access => !typed_logout,
+            // Unless the verifier was told to want exactly that type (`with_typ`).
+            Purpose::Access => {
+                !typed_logout || validation.typ.as_deref().is_some_and(is_logout_typ)
+            }
             Purpose::Logout => {
                 typed_logout
                     || parsed
@@ -556,6 +560,10 @@ mod tests {
                 "{typ}"
             );
         }
+        // A verifier told to want exactly that type (`with_typ("logout+jwt")`) takes it.
+        let mut wanted = validation();
+        wanted.typ = Some("logout+jwt".into());
+        assert!(ParsedJwt::parse(&token(Some("logout+jwt")), &wanted).is_ok());
     }
 
     #[test]

@@ -145,14 +145,18 @@ impl fmt::Display for ProviderUrl {
 /// Whether `url`'s host is a loopback address: `127.0.0.0/8`, `::1` or `localhost`.
 fn is_loopback(url: &Url) -> bool {
     // `Url` has normalised the host: lowercase, IPv4 in dotted decimal, IPv6 in brackets.
-    url.host_str().is_some_and(|host| {
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    })
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// Whether `host` is a loopback address: `127.0.0.0/8`, `::1` (with or without brackets) or
+/// `localhost`. The one rule for every URL a secret or a token may travel to in clear.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Refuses a plain `http://` URL to a host other than a loopback address, unless

@@ -2,7 +2,6 @@
 //! certificate, plain TCP only where it is safe), checked before anything is sent.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
@@ -10,6 +9,7 @@ use redis::{ClientTlsConfig, ConnectionAddr, TlsCertificates};
 
 use super::redis_cache::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, MIN_SECRET_LEN, RedisCache};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::provider::url::is_loopback_host;
 
 /// The settings of a [`RedisCache`], made by [`RedisCache::builder`]; [`build`](Self::build)
 /// checks them all and does no I/O (the connection is opened on the first local miss).
@@ -163,7 +163,7 @@ impl RedisCacheBuilder {
             }
             ConnectionAddr::TcpTls { .. } => true,
             ConnectionAddr::Tcp(host, _) => {
-                if !self.allow_plaintext && !is_loopback(host) {
+                if !self.allow_plaintext && !is_loopback_host(host) {
                     return Err(ConfigError::new(
                         ConfigErrorKind::InsecureUrl,
                         "the Redis URL is plain redis:// to a host that is not a loopback \
@@ -210,16 +210,6 @@ impl RedisCacheBuilder {
             self.timeout,
         ))
     }
-}
-
-/// Whether `host` (as the `redis` crate keeps it: IPv6 without brackets) is a loopback host.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Roots that hold at least one certificate (rustls would take an empty set, and refuse every
